@@ -1,0 +1,46 @@
+# sendpool — `make demo`, `make test`, `make bench`. Each installs what it needs first.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+# uv from PyPI runs as a Python module, so nothing has to be on PATH.
+UV := python3 -m uv
+
+.PHONY: install test test-fast demo bench lint migrate docs
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+test: install /usr/sbin/smtp-sink
+	$(UV) run pytest
+
+test-fast: install
+	$(UV) run pytest tests/unit
+
+lint: install
+	$(UV) run ruff check shared services tests tools
+	$(UV) run ruff format --check shared services tests tools
+
+migrate: install
+	$(UV) run sendpool migrate
+
+# ---- demo and benchmark (tools/) ----------------------------------------------------------------
+
+demo: install
+	$(UV) run python -m tools.demo
+
+bench: install /usr/sbin/smtp-sink
+	$(UV) run python -m tools.bench
+
+# smtp-sink and smtp-source ship with Postfix. "No configuration" leaves no main.cf, so the
+# package never starts a mail daemon on port 25; the preseed keeps apt from asking questions.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+/usr/sbin/smtp-sink:
+	echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix
+
+docs: install
+	$(UV) run sendpool settings --readme README.md
+	$(UV) run sendpool openapi docs/openapi
+	$(UV) run sendpool asyncapi docs/asyncapi

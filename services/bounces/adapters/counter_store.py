@@ -1,0 +1,29 @@
+from collections import Counter
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+
+
+class PgCounterStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, counts: Counter[tuple[UUID, date, str]]) -> None:
+        keys = list(counts)
+        await self._pool.execute(
+            """INSERT INTO server_outcomes (server_id, day, status, count)
+               SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::bigint[])
+               ON CONFLICT (server_id, day, status) DO UPDATE SET count = server_outcomes.count + EXCLUDED.count""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [counts[k] for k in keys],
+        )
+
+    async def totals(self, server_id: UUID) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT status, sum(count)::bigint AS n FROM server_outcomes WHERE server_id = $1 GROUP BY status",
+            server_id,
+        )
+        return {row["status"]: row["n"] for row in rows}

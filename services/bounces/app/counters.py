@@ -1,0 +1,24 @@
+"""Keep each server's daily outcome counters, the basis for bounce and complaint rates."""
+
+from collections import Counter
+from datetime import date
+from typing import Protocol
+from uuid import UUID
+
+from services.bounces.domain.outcomes import tally
+from shared.contracts import StatusEvent
+
+
+class CounterStore(Protocol):
+    async def add(self, counts: Counter[tuple[UUID, date, str]]) -> None: ...
+
+
+class RecordOutcomes:
+    def __init__(self, store: CounterStore) -> None:
+        self._store = store
+
+    async def __call__(self, events: list[StatusEvent]) -> list[None]:
+        counts = tally(events)
+        if counts:
+            await self._store.add(counts)
+        return [None] * len(events)

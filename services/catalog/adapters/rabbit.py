@@ -1,0 +1,58 @@
+"""The catalog on RabbitMQ: connection probes over RPC and change events on sendpool.catalog."""
+
+from aio_pika.exceptions import DeliveryError
+from faststream.rabbit import RabbitBroker
+from pydantic import ValidationError
+
+from shared.contracts import CatalogEvent, ProbeRequest, ProbeResult
+from shared.messaging import publish_model
+from shared.rpc import RpcClient
+from shared.topology import CATALOG_EXCHANGE, probe_queue
+
+
+class RabbitProber:
+    """Asks `delivery.probe.<vendor>` and waits for the worker's answer; silence is a failed test.
+
+    Through `RpcClient`, so the tests of several servers run side by side: one that waits for an
+    unreachable server holds up no other."""
+
+    def __init__(self, rpc: RpcClient, timeout_seconds: float) -> None:
+        self._rpc = rpc
+        self._timeout = timeout_seconds
+
+    async def probe(self, vendor: str, request: ProbeRequest) -> ProbeResult:
+        queue = probe_queue(vendor).name
+        try:
+            reply = await self._rpc.request(
+                request.model_dump_json().encode(),
+                queue=queue,
+                timeout=self._timeout,
+                # A probe nobody took in time must not be run later, when nobody waits for it.
+                expiration=self._timeout,
+            )
+        except TimeoutError:
+            return ProbeResult(
+                ok=False, message=f"no delivery worker for vendor {vendor} answered within {self._timeout:g}s"
+            )
+        except DeliveryError:  # returned unroutable: no worker ever declared the vendor's probe queue
+            return ProbeResult(
+                ok=False, message=f"no delivery worker for vendor {vendor} is running (no queue {queue})"
+            )
+        try:
+            return ProbeResult.model_validate_json(reply)
+        except ValidationError:
+            return ProbeResult(
+                ok=False, message=f"the delivery worker for vendor {vendor} sent an unreadable answer"
+            )
+
+
+class RabbitEventPublisher:
+    def __init__(self, broker: RabbitBroker) -> None:
+        self._broker = broker
+
+    async def publish(self, event: CatalogEvent) -> None:
+        # An event nobody is bound for yet is not an error: a consumer that starts later reads a
+        # snapshot first, so the relay must not stall on an unroutable publish.
+        await publish_model(
+            self._broker, event, exchange=CATALOG_EXCHANGE, routing_key=event.kind.value, mandatory=False
+        )

@@ -1,0 +1,95 @@
+"""Publishes the events recorded in the outbox, in order, once each commit is durable.
+
+Events are written in the same transaction as the change they describe, so a change is never
+published without being stored nor stored without being published (at least once: a crash
+between a publish and its bookkeeping republishes, and consumers compare versions).
+
+Published events are kept for a retention period (to look into what was published), then pruned
+in batches by a task of their own, so pruning never delays publishing.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+
+from services.catalog.app.ports import EventPublisher, OutboxSource
+
+log = structlog.get_logger("catalog.outbox")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        source: OutboxSource,
+        publisher: EventPublisher,
+        *,
+        poll_seconds: float = 1.0,
+        batch_size: int = 100,
+        retention: timedelta = timedelta(days=7),
+        prune_every_seconds: float = 60.0,
+        prune_batch_size: int = 1000,
+    ) -> None:
+        self._source = source
+        self._publisher = publisher
+        self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._retention = retention
+        self._prune_every_seconds = prune_every_seconds
+        self._prune_batch_size = prune_batch_size
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def publish_pending(self) -> int:
+        """Publish every pending event this replica can claim; returns how many."""
+        published = 0
+        while True:
+            async with self._source.pending(self._batch_size) as events:
+                for event in events:
+                    await self._publisher.publish(event)
+            published += len(events)
+            if len(events) < self._batch_size:
+                return published
+
+    async def prune_published(self) -> int:
+        """Delete the events published longer than the retention ago, a batch per transaction so that
+        no lock is held for long; returns how many."""
+        pruned = 0
+        while True:
+            deleted = await self._source.prune(self._retention, self._prune_batch_size)
+            pruned += deleted
+            if deleted < self._prune_batch_size:
+                return pruned
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.publish_pending()
+                await self._source.wait_for_new(self._poll_seconds)
+            except Exception as exc:  # the broker or the database is away; the next round tries again
+                log.warning("outbox relay round failed", error=repr(exc))
+                await asyncio.sleep(self._poll_seconds)
+
+    async def prune_periodically(self) -> None:
+        while True:
+            try:
+                pruned = await self.prune_published()
+                if pruned:
+                    log.info("pruned published outbox events", pruned=pruned)
+            except Exception as exc:  # the database is away; the next round tries again
+                log.warning("outbox pruning failed", error=repr(exc))
+            await asyncio.sleep(self._prune_every_seconds)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.run(), name="catalog-outbox-relay"),
+            asyncio.create_task(self.prune_periodically(), name="catalog-outbox-pruning"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []

@@ -1,0 +1,136 @@
+"""What the catalog's use cases need from the outside world, declared here and implemented in adapters/."""
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from services.catalog.domain.servers import Server
+from shared.contracts import (
+    CatalogEvent,
+    CatalogEventKind,
+    PlanView,
+    ProbeRequest,
+    ProbeResult,
+    SendingPolicy,
+    ServerState,
+    TenantView,
+)
+
+
+@dataclass(frozen=True)
+class ServerScope:
+    """The servers a tenant may see: its own, and the pool servers in `granted`."""
+
+    tenant_id: UUID
+    granted: frozenset[UUID]
+
+
+@dataclass(frozen=True)
+class ServerQuery:
+    """One page of a server listing: text in the name or host, states and types (any of), oldest first."""
+
+    text: str | None = None
+    states: tuple[ServerState, ...] = ()
+    types: tuple[str, ...] = ()
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class SealedSecrets:
+    """A server's encrypted secrets: its connection settings' and its DKIM key (if it signs)."""
+
+    settings: str
+    dkim_key: str | None
+
+
+class CatalogTransaction(Protocol):
+    """Reads and writes inside one database transaction; events recorded here commit with the change."""
+
+    async def get_tenant(self, tenant_id: UUID, *, lock: bool = False) -> TenantView | None: ...
+    async def list_tenants(self) -> list[TenantView]: ...
+    async def save_tenant(self, tenant: TenantView) -> None: ...
+
+    async def get_plan(self, plan_id: UUID) -> PlanView | None: ...
+    async def list_plans(self) -> list[PlanView]: ...
+    async def save_plan(self, plan: PlanView) -> None: ...
+
+    async def get_server(self, server_id: UUID, *, lock: bool = False) -> Server | None: ...
+    async def get_servers(
+        self, server_ids: Sequence[UUID], *, share_lock: bool = False
+    ) -> dict[UUID, Server]:
+        """The servers of these ids that exist; `share_lock` keeps them from being deleted until commit."""
+
+    async def list_servers(self) -> list[Server]: ...
+    async def list_servers_of(self, tenant_id: UUID, *, also: Sequence[UUID] = ()) -> list[Server]:
+        """The tenant's own servers and the servers in `also`."""
+
+    async def find_servers(self, scope: ServerScope | None, query: ServerQuery) -> tuple[list[Server], int]:
+        """One page of the servers in `scope` (None: every server) that match, and how many match in all."""
+
+    async def count_servers_of(self, tenant_id: UUID) -> int: ...
+    async def add_server(self, server: Server) -> None: ...
+    async def update_server(self, server: Server) -> None: ...
+    async def delete_server(self, server_id: UUID) -> None:
+        """Delete the server with its sealed secrets; the plans that granted it grant it no more."""
+
+    async def plans_granting(self, server_id: UUID) -> list[UUID]:
+        """The plans that grant the server, oldest first."""
+
+    async def sealed_secrets(self) -> dict[UUID, SealedSecrets]:
+        """Every server's encrypted secrets, locked until the transaction ends."""
+
+    async def replace_sealed_secrets(self, sealed: dict[UUID, SealedSecrets]) -> None: ...
+
+    async def get_policy(self, campaign_id: UUID) -> SendingPolicy | None: ...
+    async def narrowed_policies_of(self, tenant_id: UUID) -> list[SendingPolicy]:
+        """The tenant's campaign policies that use a selection rather than every server."""
+
+    async def save_policy(self, policy: SendingPolicy) -> SendingPolicy | None:
+        """Insert or replace, numbering the version; None when another tenant owns the campaign's policy."""
+
+    async def record_event(self, kind: CatalogEventKind, **subject: Any) -> int:
+        """Append a CatalogEvent about `subject` (server=, plan=, tenant=, policy=) to the outbox."""
+
+    async def last_event_id(self) -> int: ...
+
+
+class CatalogStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[CatalogTransaction]: ...
+
+    def consistent_read(self) -> AbstractAsyncContextManager[CatalogTransaction]:
+        """A read-only view in which every table and the outbox are seen at one instant."""
+
+
+class SecretBox(Protocol):
+    """Encrypts server secrets at rest; the sealed form is opaque text."""
+
+    def seal(self, secrets: dict[str, str]) -> str: ...
+    def open(self, sealed: str) -> dict[str, str]: ...
+    def reseal(self, sealed: str) -> str:
+        """The same secrets encrypted with the current key (for key rotation)."""
+
+
+class Prober(Protocol):
+    async def probe(self, vendor: str, request: ProbeRequest) -> ProbeResult:
+        """Ask the vendor's delivery worker to test a connection; a worker that does not answer is a failure."""
+
+
+class OutboxSource(Protocol):
+    def pending(self, limit: int) -> AbstractAsyncContextManager[list[CatalogEvent]]:
+        """Unpublished events in order, held by this replica alone (empty if another replica is relaying);
+        they are marked published when the block exits without an error."""
+
+    async def wait_for_new(self, timeout: float) -> None:
+        """Return when an event may have been recorded, or after `timeout` seconds."""
+
+    async def prune(self, older_than: timedelta, limit: int) -> int:
+        """Delete up to `limit` events, oldest first, published more than `older_than` ago; the newest
+        published event always stays (a snapshot's `last_event_id` is read from it). Returns how many."""
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: CatalogEvent) -> None: ...

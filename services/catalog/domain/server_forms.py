@@ -1,0 +1,189 @@
+"""The settings form of every built-in server type: what a caller fills in, validated before anything is stored.
+
+Fields typed `SecretStr` are the secret ones: encrypted at rest, write-only in the API (`writeOnly`
+in the JSON Schema). The names are the delivery workers' too (docs/architecture.md, "Server
+types"): a worker reads the settings it is given by these names. Vendor SMTP types take an
+optional `host`/`port` override and API types an optional `base_url`, for a regional endpoint,
+a proxy or a local test double.
+"""
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, SecretStr
+
+from services.catalog.domain.names import (
+    DomainName,
+    HeaderSafeText,
+    HostName,
+    Port,
+    Token,
+    refuse_whitespace,
+)
+
+
+def _http_url(value: str) -> str:
+    refuse_whitespace(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://api.example.com")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or a fragment: it is the base the API paths are added to")
+    # Workers append API paths to it; a trailing slash would double the one those paths start with.
+    return value.rstrip("/")
+
+
+def _absolute_path(value: str) -> str:
+    refuse_whitespace(value)
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path, e.g. /usr/sbin/sendmail")
+    return value
+
+
+UserName = Annotated[HeaderSafeText, Field(min_length=1, max_length=256)]
+BaseUrl = Annotated[
+    str,
+    Field(max_length=2000, description="Override of the vendor's API endpoint (a proxy, a test double)."),
+    AfterValidator(_http_url),
+]
+AwsRegion = Annotated[
+    str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", examples=["eu-west-1"], description="AWS region.")
+]
+VendorRegion = Annotated[Literal["us", "eu"], Field(description="The vendor's region: `us` or `eu`.")]
+
+HOST_OVERRIDE = "Override of the vendor's SMTP host (a regional endpoint, a proxy, a test double)."
+
+
+class ServerSettingsModel(BaseModel):
+    """Base of every type's settings: unknown fields are refused so that a typo is not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class VendorSmtpSettings(ServerSettingsModel):
+    """A vendor's SMTP relay: STARTTLS to the vendor's host, unless overridden."""
+
+    host: HostName | None = Field(None, description=HOST_OVERRIDE)
+    port: Port = Field(587, description="SMTP submission port.")
+
+
+class VendorApiSettings(ServerSettingsModel):
+    base_url: BaseUrl | None = None
+
+
+class SmtpSettings(ServerSettingsModel):
+    """Any SMTP relay: your own MTA, a smarthost, or a provider not listed."""
+
+    host: HostName
+    port: Port = 587
+    encryption: Literal["tls", "ssl", "none"] = Field(
+        "tls", description="`tls` requires STARTTLS, `ssl` connects over TLS, `none` sends in clear."
+    )
+    username: UserName | None = None
+    password: SecretStr | None = None
+    verify_certificate: bool = Field(True, description="Refuse a server whose certificate does not verify.")
+
+
+class SesApiSettings(VendorApiSettings):
+    """Amazon SES v2 SendEmail (raw MIME), signed with an IAM access key."""
+
+    access_key_id: Token
+    secret_access_key: SecretStr
+    region: AwsRegion
+    configuration_set: Token | None = Field(None, description="SES configuration set for event publishing.")
+
+
+class SesSmtpSettings(VendorSmtpSettings):
+    """Amazon SES SMTP interface (host `email-smtp.<region>.amazonaws.com`) with SMTP credentials."""
+
+    region: AwsRegion
+    username: UserName = Field(description="SES SMTP user name (not the IAM access key id).")
+    password: SecretStr = Field(description="SES SMTP password.")
+
+
+class SendgridApiSettings(VendorApiSettings):
+    """SendGrid v3 mail send."""
+
+    api_key: SecretStr
+
+
+class SendgridSmtpSettings(VendorSmtpSettings):
+    """SendGrid SMTP relay (`smtp.sendgrid.net:587`, user `apikey`)."""
+
+    api_key: SecretStr
+
+
+class MailgunApiSettings(VendorApiSettings):
+    """Mailgun messages API for one sending domain."""
+
+    api_key: SecretStr
+    domain: DomainName = Field(description="The Mailgun sending domain.")
+    region: VendorRegion = "us"
+
+
+class MailgunSmtpSettings(VendorSmtpSettings):
+    """Mailgun SMTP (`smtp.mailgun.org`, or `smtp.eu.mailgun.org` in the EU region)."""
+
+    username: UserName
+    password: SecretStr
+    region: VendorRegion = "us"
+
+
+class SparkpostApiSettings(VendorApiSettings):
+    """SparkPost transmissions API."""
+
+    api_key: SecretStr
+    region: VendorRegion = "us"
+
+
+class SparkpostSmtpSettings(VendorSmtpSettings):
+    """SparkPost SMTP (`smtp.sparkpostmail.com:587`, user `SMTP_Injection`)."""
+
+    api_key: SecretStr
+    region: VendorRegion = "us"
+
+
+class ElasticemailApiSettings(VendorApiSettings):
+    """Elastic Email v4 emails API."""
+
+    api_key: SecretStr
+
+
+class ElasticemailSmtpSettings(VendorSmtpSettings):
+    """Elastic Email SMTP (`smtp.elasticemail.com:2525`)."""
+
+    port: Port = Field(2525, description="SMTP port.")
+    username: UserName
+    password: SecretStr
+
+
+class SendmailSettings(ServerSettingsModel):
+    """Hand messages to a local sendmail-compatible binary (Postfix, Exim, OpenSMTPD, msmtp)."""
+
+    path: Annotated[str, Field(min_length=2, max_length=1024), AfterValidator(_absolute_path)] = (
+        "/usr/sbin/sendmail"
+    )
+
+
+class GmailOauthSettings(VendorSmtpSettings):
+    """Gmail or Google Workspace over SMTP with XOAUTH2 (`smtp.gmail.com:587`); the access token is
+    refreshed from the refresh token as needed."""
+
+    email: EmailStr = Field(description="The Google account the messages are sent as.")
+    client_id: Token = Field(description="OAuth client id of your Google Cloud project.")
+    client_secret: SecretStr
+    refresh_token: SecretStr
+    token_url: Annotated[str, Field(max_length=2000), AfterValidator(_http_url)] = Field(
+        "https://oauth2.googleapis.com/token",
+        description="Google's OAuth token endpoint; another only for a proxy or a test double.",
+    )
+
+
+class DirectMxSettings(ServerSettingsModel):
+    """Deliver straight to each recipient domain's MX hosts (a local MTA's job), with opportunistic STARTTLS."""
+
+    helo_hostname: HostName | None = Field(
+        None,
+        description="The name given in EHLO: this host's public name, matching its reverse DNS; "
+        "by default the worker's SENDPOOL_SMTP_HELO_HOSTNAME or its machine name.",
+    )

@@ -1,0 +1,165 @@
+"""The kinds of sending server the catalog knows: each a settings form, a vendor and an integration.
+
+A server's settings are validated by its type's form, then split: plain fields are stored as
+they are, fields typed `SecretStr` are encrypted and never shown again.
+
+Third-party types plug in through the entry-point group `sendpool.server_types`. Each entry
+point names a `ServerTypeSpec` (e.g. in the plugin's pyproject.toml:
+`[project.entry-points."sendpool.server_types"] postmark_api = "sendpool_postmark:POSTMARK_API"`),
+whose `settings_model` is a pydantic model, ideally a `ServerSettingsModel`. Its `vendor` names
+the delivery workers (`SENDPOOL_VENDOR`) that must know how to send for the type. A plugin
+cannot replace a built-in type nor another plugin's.
+"""
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from services.catalog.domain import server_forms as forms
+from services.catalog.domain.errors import Conflict, FieldError, InvalidInput
+
+Integration = Literal["smtp", "api", "local"]
+
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+# The vendor is part of queue names (`delivery.<vendor>.<server_id>`), where a dot would split it.
+_VENDOR_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """A server's validated settings, split into what may be shown and what must be encrypted."""
+
+    plain: dict[str, Any]
+    secrets: dict[str, str] = field(repr=False)
+
+    def merged(self) -> dict[str, Any]:
+        """Every field in clear, for the delivery worker only."""
+        return {**self.plain, **self.secrets}
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+@dataclass(frozen=True)
+class ServerTypeSpec:
+    name: str
+    vendor: str
+    integration: Integration
+    settings_model: type[BaseModel]
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not _TYPE_NAME.match(self.name):
+            raise ValueError(f"server type name {self.name!r} must match {_TYPE_NAME.pattern}")
+        if not _VENDOR_NAME.match(self.vendor):
+            raise ValueError(
+                f"vendor {self.vendor!r} of server type {self.name!r} must match {_VENDOR_NAME.pattern}"
+            )
+        if self.integration not in get_args(Integration):
+            raise ValueError(
+                f"integration of server type {self.name!r} must be one of {get_args(Integration)}"
+            )
+        if not (isinstance(self.settings_model, type) and issubclass(self.settings_model, BaseModel)):
+            raise ValueError(f"settings_model of server type {self.name!r} must be a pydantic model class")
+
+    @property
+    def secret_fields(self) -> frozenset[str]:
+        return frozenset(
+            name for name, info in self.settings_model.model_fields.items() if _is_secret(info.annotation)
+        )
+
+    def form_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the settings form; secret fields are `writeOnly`."""
+        return self.settings_model.model_json_schema()
+
+    def validate_settings(self, raw: dict[str, Any]) -> ConnectionSettings:
+        """Validate settings given by a caller; errors name the field under `settings` and never echo values."""
+        try:
+            model = self.settings_model.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidInput(
+                *(FieldError(("settings", *error["loc"]), error["msg"]) for error in exc.errors())
+            ) from None
+        secret_fields = self.secret_fields
+        secrets = {
+            name: value.get_secret_value()
+            for name in secret_fields
+            if isinstance(value := getattr(model, name), SecretStr)
+        }
+        return ConnectionSettings(plain=model.model_dump(mode="json", exclude=secret_fields), secrets=secrets)
+
+
+def _spec(name: str, vendor: str, integration: Integration, model: type[BaseModel]) -> ServerTypeSpec:
+    title = (model.__doc__ or name).strip().split("\n")[0]
+    return ServerTypeSpec(
+        name=name, vendor=vendor, integration=integration, settings_model=model, title=title
+    )
+
+
+SMTP = _spec("smtp", "smtp", "smtp", forms.SmtpSettings)
+
+BUILT_IN_TYPES: tuple[ServerTypeSpec, ...] = (
+    SMTP,
+    _spec("ses_api", "ses", "api", forms.SesApiSettings),
+    _spec("ses_smtp", "ses", "smtp", forms.SesSmtpSettings),
+    _spec("sendgrid_api", "sendgrid", "api", forms.SendgridApiSettings),
+    _spec("sendgrid_smtp", "sendgrid", "smtp", forms.SendgridSmtpSettings),
+    _spec("mailgun_api", "mailgun", "api", forms.MailgunApiSettings),
+    _spec("mailgun_smtp", "mailgun", "smtp", forms.MailgunSmtpSettings),
+    _spec("sparkpost_api", "sparkpost", "api", forms.SparkpostApiSettings),
+    _spec("sparkpost_smtp", "sparkpost", "smtp", forms.SparkpostSmtpSettings),
+    _spec("elasticemail_api", "elasticemail", "api", forms.ElasticemailApiSettings),
+    _spec("elasticemail_smtp", "elasticemail", "smtp", forms.ElasticemailSmtpSettings),
+    _spec("sendmail", "sendmail", "local", forms.SendmailSettings),
+    _spec("gmail_oauth", "gmail", "smtp", forms.GmailOauthSettings),
+    _spec("direct_mx", "mx", "smtp", forms.DirectMxSettings),
+)
+
+
+class ServerTypeRegistry:
+    """Every type this catalog knows, built-in ones first, in a stable order for the type picker."""
+
+    def __init__(self, specs: Iterable[ServerTypeSpec]) -> None:
+        self._specs: dict[str, ServerTypeSpec] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"server type {spec.name!r} is registered twice")
+            self._specs[spec.name] = spec
+
+    @classmethod
+    def with_plugins(cls, plugins: Iterable[ServerTypeSpec]) -> "ServerTypeRegistry":
+        return cls([*BUILT_IN_TYPES, *plugins])
+
+    def __iter__(self) -> Iterator[ServerTypeSpec]:
+        return iter(self._specs.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def get(self, name: str, *, location: str = "body") -> ServerTypeSpec:
+        """The type a caller asked for; an unknown one is refused naming the field `type`."""
+        try:
+            return self._specs[name]
+        except KeyError:
+            known = ", ".join(self._specs)
+            raise InvalidInput(
+                FieldError(("type",), f"unknown server type {name!r}; known types: {known}"),
+                location=location,
+            ) from None
+
+    def of_stored(self, name: str) -> ServerTypeSpec:
+        """The type of a stored server: missing means its plugin was uninstalled, not a caller's mistake."""
+        spec = self._specs.get(name)
+        if spec is None:
+            raise Conflict(
+                f"server type {name!r} is not installed in this catalog (was its plugin removed?); "
+                "its settings cannot be changed until it is"
+            )
+        return spec
+
+
+BUILT_IN_REGISTRY = ServerTypeRegistry(BUILT_IN_TYPES)

@@ -1,0 +1,255 @@
+"""A sending server and the rules of its lifecycle.
+
+A server starts inactive and is never probed on save. It may be enabled only when its latest
+connection test, taken after the latest change of its connection settings, passed; changing its
+connection settings makes it inactive again until it is tested and enabled. An active server may
+be paused with a reason (by its owner, or by the bounces service past its thresholds) and resumed;
+disabling is a separate decision that also ends a pause. Every change bumps `version`, so a
+consumer of catalog events can ignore a stale one.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID, uuid4
+
+from services.catalog.domain.errors import Conflict
+from services.catalog.domain.identity import Identity
+from shared.contracts import (
+    BounceHandling,
+    DestinationRule,
+    SendingLimits,
+    ServerState,
+    ServerView,
+    WarmupSchedule,
+)
+
+
+class Unchanged(Enum):
+    """Marks an edit that leaves a field alone where None is a value (no warmup)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    ok: bool
+    message: str
+    tested_at: datetime
+
+
+@dataclass(frozen=True)
+class Pause:
+    reason: str
+    by: str  # who paused: "operator", "tenant", or the service that asked (e.g. "bounces")
+    at: datetime
+
+
+PROBE_SUCCEEDED = "Connection successful."
+PROBE_FAILED = "Connection failed: "
+
+
+def probe_outcome(ok: bool, reason: str, tested_at: datetime) -> ProbeOutcome:
+    """A test's outcome in the words an owner reads: "Connection successful." or "Connection failed: <reason>"."""
+    message = PROBE_SUCCEEDED if ok else PROBE_FAILED + reason.removeprefix(PROBE_FAILED)
+    return ProbeOutcome(ok=ok, message=message, tested_at=tested_at)
+
+
+@dataclass(frozen=True)
+class Server:
+    id: UUID
+    tenant_id: UUID | None
+    name: str
+    type: str
+    vendor: str
+    settings: dict[str, Any]
+    sealed_secrets: str = field(repr=False)
+    state: ServerState
+    limits: SendingLimits
+    warmup: WarmupSchedule | None
+    destination_rules: list[DestinationRule]
+    settings_changed_at: datetime
+    last_test: ProbeOutcome | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    identity: Identity | None = None
+    sealed_dkim_key: str | None = field(default=None, repr=False)
+    bounce_handling: BounceHandling = field(default_factory=BounceHandling)
+    pause: Pause | None = None  # set exactly when the state is paused
+
+    @property
+    def is_pool_server(self) -> bool:
+        return self.tenant_id is None
+
+    def view(self) -> ServerView:
+        return ServerView(
+            id=self.id,
+            tenant_id=self.tenant_id,
+            name=self.name,
+            type=self.type,
+            vendor=self.vendor,
+            state=self.state,
+            limits=self.limits,
+            warmup=self.warmup,
+            destination_rules=self.destination_rules,
+            identity=self.identity.public if self.identity else None,
+            bounce_handling=self.bounce_handling,
+            pause_reason=self.pause.reason if self.pause else None,
+            version=self.version,
+        )
+
+    def _changed(self, now: datetime, **changes: Any) -> "Server":
+        return replace(self, **changes, version=self.version + 1, updated_at=now)
+
+
+def new_server(
+    *,
+    tenant_id: UUID | None,
+    name: str,
+    type: str,
+    vendor: str,
+    settings: dict[str, Any],
+    sealed_secrets: str,
+    limits: SendingLimits,
+    warmup: WarmupSchedule | None = None,
+    destination_rules: list[DestinationRule] | None = None,
+    identity: Identity | None = None,
+    sealed_dkim_key: str | None = None,
+    bounce_handling: BounceHandling | None = None,
+    now: datetime,
+) -> Server:
+    return Server(
+        id=uuid4(),
+        tenant_id=tenant_id,
+        name=name,
+        type=type,
+        vendor=vendor,
+        settings=settings,
+        sealed_secrets=sealed_secrets,
+        state=ServerState.INACTIVE,
+        limits=limits,
+        warmup=warmup,
+        destination_rules=destination_rules or [],
+        settings_changed_at=now,
+        last_test=None,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        identity=identity,
+        sealed_dkim_key=sealed_dkim_key,
+        bounce_handling=bounce_handling or BounceHandling(),
+    )
+
+
+def enable_refusal(server: Server) -> str | None:
+    """Why the server may not be enabled now, or None if it may."""
+    test = server.last_test
+    if test is None:
+        return "never tested"
+    if test.tested_at < server.settings_changed_at:
+        return "settings changed since the last test"
+    if not test.ok:
+        return f"last test failed: {test.message}"
+    return None
+
+
+def enable(server: Server, now: datetime) -> Server:
+    if server.state is ServerState.ACTIVE:
+        return server
+    if server.state is ServerState.PAUSED:
+        raise Conflict(
+            f"server {server.id} is paused ({server.pause.reason}); "
+            f"resume it with POST /servers/{server.id}/resume"
+        )
+    refusal = enable_refusal(server)
+    if refusal is not None:
+        raise Conflict(
+            f"server {server.id} cannot be enabled: {refusal}; "
+            f"a passing POST /servers/{server.id}/test is needed first"
+        )
+    return server._changed(now, state=ServerState.ACTIVE)
+
+
+def disable(server: Server, now: datetime) -> Server:
+    if server.state is ServerState.DISABLED:
+        return server
+    return server._changed(now, state=ServerState.DISABLED, pause=None)
+
+
+def pause(server: Server, reason: str, by: str, now: datetime) -> Server:
+    """Stop an active server for a while; pausing a paused one keeps the first reason, which is the cause."""
+    if server.state is ServerState.PAUSED:
+        return server
+    if server.state is not ServerState.ACTIVE:
+        raise Conflict(
+            f"server {server.id} is {server.state.value}: it sends nothing, so there is nothing to pause"
+        )
+    return server._changed(now, state=ServerState.PAUSED, pause=Pause(reason=reason, by=by, at=now))
+
+
+def resume(server: Server, now: datetime) -> Server:
+    """End a pause. The passing test that let the server be enabled still holds: a settings change
+    while paused would have made it inactive."""
+    if server.state is ServerState.ACTIVE:
+        return server
+    if server.state is not ServerState.PAUSED:
+        raise Conflict(
+            f"server {server.id} is {server.state.value}, not paused; "
+            f"enable it with POST /servers/{server.id}/enable"
+        )
+    return server._changed(now, state=ServerState.ACTIVE, pause=None)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An owner's change; what is None (or UNCHANGED where None is a value) stays as it is.
+
+    `settings` is (plain settings, sealed secrets) that differ from the current ones, and
+    `identity` is (identity, sealed DKIM key) or None to remove it.
+    """
+
+    name: str | None = None
+    limits: SendingLimits | None = None
+    warmup: WarmupSchedule | None | Unchanged = UNCHANGED
+    destination_rules: list[DestinationRule] | None = None
+    bounce_handling: BounceHandling | None = None
+    identity: tuple[Identity, str | None] | None | Unchanged = UNCHANGED
+    settings: tuple[dict[str, Any], str] | None = None
+
+
+def edit(server: Server, now: datetime, change: Edit) -> Server:
+    """Apply an owner's edit as one change. Untested connection settings make the server inactive,
+    whatever its state was (a pause ends with it); nothing else touches the state."""
+    changes: dict[str, Any] = {}
+    if change.name is not None and change.name != server.name:
+        changes["name"] = change.name
+    if change.limits is not None and change.limits != server.limits:
+        changes["limits"] = change.limits
+    if change.warmup is not UNCHANGED and change.warmup != server.warmup:
+        changes["warmup"] = change.warmup
+    if change.destination_rules is not None and change.destination_rules != server.destination_rules:
+        changes["destination_rules"] = change.destination_rules
+    if change.bounce_handling is not None and change.bounce_handling != server.bounce_handling:
+        changes["bounce_handling"] = change.bounce_handling
+    if change.identity is not UNCHANGED:
+        identity, sealed_key = change.identity or (None, None)
+        changes.update(identity=identity, sealed_dkim_key=sealed_key)
+    if change.settings is not None:
+        settings, sealed_secrets = change.settings
+        changes.update(
+            settings=settings,
+            sealed_secrets=sealed_secrets,
+            settings_changed_at=now,
+            state=ServerState.INACTIVE,
+            pause=None,
+        )
+    return server._changed(now, **changes) if changes else server
+
+
+def record_test(server: Server, outcome: ProbeOutcome, now: datetime) -> Server:
+    return server._changed(now, last_test=outcome)

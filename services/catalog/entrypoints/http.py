@@ -1,0 +1,365 @@
+"""The catalog's HTTP API: each route resolves the caller, calls one use case and shapes the answer."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.catalog.app.catalog import CatalogUseCases
+from services.catalog.app.ports import ServerQuery
+from services.catalog.domain.access import OPERATOR, Actor
+from services.catalog.domain.errors import (
+    CatalogError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+from services.catalog.domain.servers import UNCHANGED
+from services.catalog.entrypoints.http_schemas import (
+    ConnectionTestOut,
+    PauseRequest,
+    PlanChange,
+    PlanCreate,
+    PlanServers,
+    PolicyUpdate,
+    PoolOut,
+    ServerCreate,
+    ServerOut,
+    ServerPageOut,
+    ServerTypeOut,
+    ServerUpdate,
+    SummaryOut,
+    TenantCreate,
+    TenantCreated,
+    TenantUpdate,
+    TestSendOut,
+    TestSendRequest,
+    TokenOut,
+)
+from services.catalog.settings import CatalogSettings
+from shared.auth import Principal, principal_dependency
+from shared.contracts import PlanView, SendingPolicy, ServerState, TenantView
+
+
+def _use_cases(request: Request) -> CatalogUseCases:
+    return request.app.state.use_cases
+
+
+def _token_secrets(request: Request) -> tuple[str, str]:
+    settings: CatalogSettings = request.app.state.settings
+    return settings.token_secret, settings.operator_token
+
+
+def _actor(principal: Annotated[Principal, Depends(principal_dependency(_token_secrets))]) -> Actor:
+    return OPERATOR if principal.is_operator else Actor(tenant_id=principal.tenant_id)
+
+
+def _operator_only(actor: Annotated[Actor, Depends(_actor)]) -> None:
+    if not actor.is_operator:
+        raise Forbidden("only the operator may do this; use the operator token")
+
+
+UseCases = Annotated[CatalogUseCases, Depends(_use_cases)]
+Caller = Annotated[Actor, Depends(_actor)]
+
+tenants = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=[Depends(_operator_only)])
+plans = APIRouter(prefix="/plans", tags=["plans"], dependencies=[Depends(_operator_only)])
+server_types = APIRouter(prefix="/server-types", tags=["server types"])
+servers = APIRouter(prefix="/servers", tags=["servers"])
+pool = APIRouter(prefix="/pool", tags=["pool"], dependencies=[Depends(_operator_only)])
+policies = APIRouter(prefix="/campaigns/{campaign_id}/sending-policy", tags=["sending policies"])
+
+
+@tenants.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TenantCreated, summary="Create a tenant"
+)
+async def create_tenant(body: TenantCreate, use: UseCases) -> TenantCreated:
+    tenant, token = await use.tenancy.create_tenant(body.name, body.plan_id)
+    return TenantCreated(**tenant.model_dump(), token=token)
+
+
+@tenants.get("", response_model=list[TenantView], summary="List tenants")
+async def list_tenants(use: UseCases) -> list[TenantView]:
+    return await use.tenancy.list_tenants()
+
+
+@tenants.patch("/{tenant_id}", response_model=TenantView, summary="Move a tenant to a plan")
+async def move_tenant(tenant_id: UUID, body: TenantUpdate, use: UseCases) -> TenantView:
+    return await use.tenancy.move_tenant(tenant_id, body.plan_id)
+
+
+@tenants.post(
+    "/{tenant_id}/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenOut,
+    summary="Issue a further API token",
+)
+async def issue_token(tenant_id: UUID, use: UseCases) -> TokenOut:
+    return TokenOut(token=await use.tenancy.issue_token(tenant_id))
+
+
+@plans.post("", status_code=status.HTTP_201_CREATED, response_model=PlanView, summary="Create a plan")
+async def create_plan(body: PlanCreate, use: UseCases) -> PlanView:
+    return await use.tenancy.create_plan(
+        body.name,
+        allow_own_servers=body.allow_own_servers,
+        server_quota=body.server_quota,
+        server_ids=body.server_ids,
+        managed_pool=body.managed_pool,
+    )
+
+
+@plans.put("/{plan_id}/servers", response_model=PlanView, summary="Set the pool servers a plan grants")
+async def grant_servers(plan_id: UUID, body: PlanServers, use: UseCases) -> PlanView:
+    return await use.tenancy.grant_servers(plan_id, body.server_ids)
+
+
+@plans.get("/{plan_id}", response_model=PlanView, summary="Read a plan")
+async def get_plan(plan_id: UUID, use: UseCases) -> PlanView:
+    return await use.tenancy.get_plan(plan_id)
+
+
+@plans.patch(
+    "/{plan_id}",
+    response_model=PlanView,
+    summary="Change a plan",
+    responses={422: {"description": "A managed pool that would allow own servers, or a field out of range"}},
+)
+async def change_plan(plan_id: UUID, body: PlanChange, use: UseCases) -> PlanView:
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("name", "managed_pool", "allow_own_servers"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput(FieldError((field,), f"{field} cannot be null"))
+    return await use.tenancy.change_plan(plan_id, changes)
+
+
+@plans.get("", response_model=list[PlanView], summary="List plans")
+async def list_plans(use: UseCases) -> list[PlanView]:
+    return await use.tenancy.list_plans()
+
+
+@server_types.get(
+    "",
+    response_model=list[ServerTypeOut],
+    summary="List the server types and their settings forms",
+    dependencies=[Depends(_actor)],
+)
+async def list_server_types(use: UseCases) -> list[ServerTypeOut]:
+    return [ServerTypeOut.of(spec) for spec in use.server_types]
+
+
+@servers.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ServerOut,
+    summary="Add a server (saved inactive, not probed)",
+)
+async def create_server(body: ServerCreate, actor: Caller, use: UseCases) -> ServerOut:
+    server = await use.servers.create(
+        actor,
+        name=body.name,
+        type=body.type,
+        settings=body.settings,
+        limits=body.limits,
+        warmup=body.warmup,
+        destination_rules=body.destination_rules,
+        identity=body.identity.model_dump() if body.identity else None,
+        bounce_handling=body.bounce_handling,
+        tenant_id=body.tenant_id,
+    )
+    return ServerOut.managed(server)
+
+
+@servers.get("", response_model=ServerPageOut, summary="List the servers you may see, a page at a time")
+async def list_servers(
+    actor: Caller,
+    use: UseCases,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the name or the host.")] = None,
+    state: Annotated[list[ServerState], Query(description="Only servers in these states.")] = (),
+    type: Annotated[list[str], Query(description="Only servers of these types.")] = (),
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ServerPageOut:
+    query = ServerQuery(text=q, states=tuple(state), types=tuple(type), limit=limit, offset=offset)
+    return ServerPageOut.of(await use.servers.list_visible(actor, query), limit, offset)
+
+
+@servers.get(
+    "/summary",
+    response_model=SummaryOut,
+    summary="Vendor mix, hourly throughput and warmup progress of the servers you may use",
+)
+async def summarise_servers(
+    actor: Caller,
+    use: UseCases,
+    tenant_id: Annotated[
+        UUID | None, Query(description="Operator only: one tenant's servers as it sees them.")
+    ] = None,
+) -> SummaryOut:
+    return SummaryOut.model_validate(await use.views.summary(actor, tenant_id))
+
+
+@servers.get("/{server_id}", response_model=ServerOut, summary="Read a server")
+async def get_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.of(await use.servers.get(actor, server_id))
+
+
+@servers.patch("/{server_id}", response_model=ServerOut, summary="Change a server")
+async def update_server(server_id: UUID, body: ServerUpdate, actor: Caller, use: UseCases) -> ServerOut:
+    # Where null means something (no warmup, no identity), an omitted field must stay apart from null.
+    given = body.model_fields_set
+    identity = UNCHANGED
+    if "identity" in given:
+        identity = body.identity.model_dump(exclude_unset=True) if body.identity else None
+    server = await use.servers.update(
+        actor,
+        server_id,
+        name=body.name,
+        settings=body.settings,
+        limits=body.limits,
+        warmup=body.warmup if "warmup" in given else UNCHANGED,
+        destination_rules=body.destination_rules,
+        identity=identity,
+        bounce_handling=body.bounce_handling,
+    )
+    return ServerOut.managed(server)
+
+
+@servers.post(
+    "/{server_id}/test",
+    response_model=ConnectionTestOut,
+    summary="Test the connection through the vendor's delivery worker",
+)
+async def test_server(server_id: UUID, actor: Caller, use: UseCases) -> ConnectionTestOut:
+    return ConnectionTestOut.of(await use.servers.test(actor, server_id))
+
+
+@servers.post(
+    "/{server_id}/test-send",
+    response_model=TestSendOut,
+    summary="Send one real message through the server",
+)
+async def test_send(server_id: UUID, body: TestSendRequest, actor: Caller, use: UseCases) -> TestSendOut:
+    return TestSendOut.of(await use.servers.test_send(actor, server_id, body.to, body.from_address))
+
+
+@servers.post(
+    "/{server_id}/enable",
+    response_model=ServerOut,
+    summary="Enable a server that passed its test",
+    responses={409: {"description": "Never tested, last test failed, settings changed since, or paused"}},
+)
+async def enable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.enable(actor, server_id))
+
+
+@servers.post("/{server_id}/disable", response_model=ServerOut, summary="Disable a server")
+async def disable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.disable(actor, server_id))
+
+
+@servers.post(
+    "/{server_id}/pause",
+    response_model=ServerOut,
+    summary="Pause an active server, with a reason",
+    responses={409: {"description": "The server is inactive or disabled: it sends nothing to pause"}},
+)
+async def pause_server(server_id: UUID, body: PauseRequest, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.pause(actor, server_id, body.reason))
+
+
+@servers.post(
+    "/{server_id}/resume",
+    response_model=ServerOut,
+    summary="Resume a paused server",
+    responses={409: {"description": "The server is not paused (inactive or disabled)"}},
+)
+async def resume_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.resume(actor, server_id))
+
+
+@servers.delete(
+    "/{server_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a server",
+    description=(
+        "Deletes the server and its secrets, and removes it from every plan that granted it (each such "
+        "plan is announced changed). The routers drain its queue into the campaigns' other servers and "
+        "the delivery workers stop consuming it.\n\n"
+        "Campaign sending policies that select it are not rewritten, since a narrowed selection must "
+        "never widen: the server is no longer eligible for them, and a campaign with nothing else of "
+        "its selection left is stopped with an error (set a new policy, then resume it).\n\n"
+        "The operator may delete any server, a tenant its own only: a pool server its plan grants is "
+        "a 403, another tenant's server a 404."
+    ),
+)
+async def delete_server(server_id: UUID, actor: Caller, use: UseCases) -> None:
+    await use.servers.delete(actor, server_id)
+
+
+@pool.get("", response_model=PoolOut, summary="The whole pool: counts per state and owner, and its summary")
+async def pool_view(use: UseCases) -> PoolOut:
+    return PoolOut.model_validate(await use.views.pool())
+
+
+@policies.put("", response_model=SendingPolicy, summary="Set a campaign's sending servers")
+async def put_policy(campaign_id: UUID, body: PolicyUpdate, actor: Caller, use: UseCases) -> SendingPolicy:
+    return await use.policies.put(actor, campaign_id, use_all=body.use_all, selection=body.selection)
+
+
+@policies.get(
+    "", response_model=SendingPolicy, summary="Read a campaign's sending servers (default: use all)"
+)
+async def get_policy(campaign_id: UUID, actor: Caller, use: UseCases) -> SendingPolicy:
+    return await use.policies.get(actor, campaign_id)
+
+
+_STATUS_OF = {NotFound: 404, Forbidden: 403, Conflict: 409}
+
+
+async def _catalog_error(_: Request, exc: CatalogError) -> JSONResponse:
+    if isinstance(exc, InvalidInput):
+        detail = [
+            {"loc": [exc.location, *e.loc], "msg": e.message, "type": "value_error"} for e in exc.errors
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": str(exc)}, status_code=_STATUS_OF.get(type(exc), 400))
+
+
+async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI echoes the offending input by default; here that input may hold a server's password.
+    errors = [
+        {key: value for key, value in error.items() if key not in {"input", "ctx"}} for error in exc.errors()
+    ]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+def create_http_api(settings: CatalogSettings) -> FastAPI:
+    """The FastAPI app; its `state.use_cases` is set when the service has started."""
+    api = FastAPI(
+        title="sendpool catalog",
+        summary="Tenants, plans, sending servers and campaign sending policies.",
+        version="1",
+        openapi_tags=[
+            {"name": "tenants", "description": "Operator only: tenants and their API tokens."},
+            {"name": "plans", "description": "Operator only: which pool servers tenants may use."},
+            {"name": "server types", "description": "The kinds of server and their settings forms."},
+            {"name": "servers", "description": "Sending servers; secrets are write-only."},
+            {"name": "pool", "description": "Operator only: the whole pool at a glance."},
+            {
+                "name": "sending policies",
+                "description": "Tenant only: which servers a campaign sends through.",
+            },
+        ],
+    )
+    api.state.settings = settings
+    for router in (tenants, plans, server_types, servers, pool, policies):
+        api.include_router(router)
+    api.add_exception_handler(CatalogError, _catalog_error)
+    api.add_exception_handler(RequestValidationError, _request_invalid)
+    return api

@@ -1,0 +1,51 @@
+"""The catalog's RPC queue (`catalog.rpc`), asked over RabbitMQ's direct reply-to."""
+
+import json
+from typing import Any
+from uuid import UUID
+
+from aiormq.exceptions import AMQPError
+from pydantic import ValidationError
+
+from services.delivery.app.catalog import CatalogUnavailable
+from services.delivery.app.sender import UnusableServer
+from shared.contracts import CatalogSnapshot, ServerSettingsReply, ServerSettingsRequest, SnapshotRequest
+from shared.rpc import RpcClient
+from shared.topology import CATALOG_RPC_QUEUE_NAME
+
+
+class CatalogRpc:
+    def __init__(self, rpc: RpcClient, *, timeout_seconds: float) -> None:
+        self._rpc = rpc
+        self._timeout = timeout_seconds
+
+    async def snapshot(self) -> CatalogSnapshot:
+        reply = await self._ask(SnapshotRequest())
+        try:
+            return CatalogSnapshot.model_validate(reply)
+        except ValidationError as exc:
+            raise CatalogUnavailable(f"the catalog's snapshot does not validate: {exc}") from None
+
+    async def server_settings(self, server_id: UUID) -> ServerSettingsReply:
+        reply = await self._ask(ServerSettingsRequest(server_id=server_id))
+        try:
+            return ServerSettingsReply.model_validate(reply)
+        except ValidationError:
+            why = (reply.get("detail") or reply.get("error")) if isinstance(reply, dict) else None
+            raise UnusableServer(
+                f"the catalog has no connection settings for it ({why or reply!r})"
+            ) from None
+
+    async def _ask(self, request: SnapshotRequest | ServerSettingsRequest) -> Any:
+        try:
+            reply = await self._rpc.request(
+                request.model_dump_json().encode(), queue=CATALOG_RPC_QUEUE_NAME, timeout=self._timeout
+            )
+        except TimeoutError:
+            raise CatalogUnavailable(f"no answer to {request.kind} within {self._timeout}s") from None
+        except AMQPError as exc:  # e.g. nothing consumes catalog.rpc yet, so the request is returned
+            raise CatalogUnavailable(f"{request.kind} request not delivered: {exc!r}") from None
+        try:
+            return json.loads(reply)
+        except ValueError:
+            raise CatalogUnavailable(f"the catalog's answer to {request.kind} is not JSON") from None

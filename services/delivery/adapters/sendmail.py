@@ -1,0 +1,68 @@
+"""Handing messages to the local `sendmail` binary (type `sendmail`), as mail programs on Unix do.
+
+The message goes to the program's standard input; `-i` keeps a line with a single dot from
+ending it early, `-f` sets the envelope sender, and `--` keeps a recipient that starts with a
+dash from being read as an option. The program is run directly, never through a shell.
+"""
+
+import asyncio
+import os
+
+from pydantic import Field
+
+from services.delivery.adapters.server_settings import AdapterSettings
+from services.delivery.domain.mime import OutgoingMessage
+from services.delivery.domain.outcomes import Deferred, SendOutcome, Unknown
+from services.delivery.domain.sendmail_exits import outcome_of_exit
+from shared.contracts import ProbeResult
+
+DEFAULT_PATH = "/usr/sbin/sendmail"
+
+
+class SendmailSettings(AdapterSettings):
+    path: str = Field(DEFAULT_PATH, min_length=1)
+
+
+class SendmailSender:
+    def __init__(self, settings: SendmailSettings, *, timeout_seconds: float) -> None:
+        self._path = settings.path
+        self._timeout = timeout_seconds
+
+    async def send(self, message: OutgoingMessage) -> SendOutcome:
+        # sendmail reads a text file in the local convention: lines end in LF, not SMTP's CRLF.
+        content = message.as_bytes().replace(b"\r\n", b"\n")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self._path,
+                "-i",
+                "-f",
+                message.envelope_from,
+                "--",
+                message.recipient,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # missing, not executable
+            return Deferred(
+                None, None, f"could not run {self._path}: {exc.strerror or exc}", connection_failure=True
+            )
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(content), self._timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            return Unknown(
+                f"{self._path} did not finish within {self._timeout:g}s; it may have queued the message"
+            )
+        return outcome_of_exit(process.returncode, stderr.decode(errors="replace"))
+
+    async def probe(self) -> ProbeResult:
+        if not os.path.isfile(self._path):
+            return ProbeResult(ok=False, message=f"Connection failed: {self._path} does not exist")
+        if not os.access(self._path, os.X_OK):
+            return ProbeResult(ok=False, message=f"Connection failed: {self._path} is not executable")
+        return ProbeResult(ok=True, message="Connection successful.")
+
+    async def close(self) -> None:
+        """Nothing is kept open between messages."""

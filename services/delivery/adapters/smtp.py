@@ -1,0 +1,284 @@
+"""Sending through an SMTP server (aiosmtplib), over a small pool of reused connections.
+
+A connection is opened the way the server's settings say: `tls` upgrades with STARTTLS and
+refuses to go on in plain text when the server does not offer it, `ssl` speaks TLS from the
+first byte, `none` stays in clear, and `opportunistic` (for delivery straight to MX hosts, which
+rarely have certificates for their names) uses STARTTLS when offered and clear text when not.
+After any error a connection is either reset (RSET) or closed, so one refused message never
+leaves a half-finished transaction for the next.
+"""
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from pydantic import Field, SecretStr
+
+from services.delivery.adapters.server_settings import AdapterSettings, parse_server_settings
+from services.delivery.domain.mime import OutgoingMessage
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
+from services.delivery.domain.smtp_codes import Verdict, classify, enhanced_code_of, queue_id_of
+from shared.contracts import ProbeResult
+
+IDLE_CONNECTION_SECONDS = 30.0
+"""An idle connection older than this is closed rather than reused: servers drop idle clients
+(Postfix after 300s, many relays sooner), and a connection dropped silently would only show
+itself by a timeout on the next message."""
+
+QUIT_TIMEOUT_SECONDS = 5.0
+
+
+class SmtpSettings(AdapterSettings):
+    """An SMTP server's connection settings as the catalog stores them (type `smtp`)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    encryption: Literal["tls", "ssl", "none", "opportunistic"] = "tls"
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_certificate: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpOptions:
+    """How this worker talks SMTP, whatever the server."""
+
+    max_connections: int = 4
+    timeout_seconds: float = 60.0
+    helo_hostname: str | None = None
+
+
+class SmtpLogin(Protocol):
+    async def __call__(self, client: aiosmtplib.SMTP) -> None:
+        """Authenticate on a connection that is encrypted as the settings say; raise as aiosmtplib does."""
+        ...
+
+
+class ConnectionSetupFailed(Exception):
+    """A connection could not be made ready to send; the message says why, for a person to act on."""
+
+    def __init__(self, reason: str, reply_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reply_code = reply_code
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SMTPResponseException):
+        return f"{exc.code} {exc.message}"
+    return str(exc) or type(exc).__name__
+
+
+def _setup_failure(exc: BaseException) -> str:
+    if isinstance(exc, SMTPAuthenticationError):
+        return f"authentication failed: {_describe(exc)}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {_describe(exc)}"
+    return _describe(exc)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """Say goodbye politely if the server still listens; close the socket in any case."""
+    try:
+        if client.is_connected:
+            await asyncio.wait_for(client.quit(), QUIT_TIMEOUT_SECONDS)
+    except (SMTPException, OSError, TimeoutError):
+        pass
+    finally:
+        client.close()
+
+
+class _ConnectionPool:
+    """At most `max_size` connections to one server; idle ones are reused newest first."""
+
+    def __init__(self, open_connection: Callable[[], Awaitable[aiosmtplib.SMTP]], max_size: int) -> None:
+        self._open_connection = open_connection
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._closed = False
+
+    async def acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """A ready connection, and whether it served before (then it may have gone stale)."""
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                client, idle_since = self._idle.pop()
+                if client.is_connected and time.monotonic() - idle_since < IDLE_CONNECTION_SECONDS:
+                    return client, True
+                await _quit(client)
+            return await self._open_connection(), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, client: aiosmtplib.SMTP, *, reusable: bool) -> None:
+        try:
+            if reusable and not self._closed and client.is_connected:
+                self._idle.append((client, time.monotonic()))
+            else:
+                await _quit(client)
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        """Close idle connections now; those in use are closed when they come back."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(client) for client, _ in idle))
+
+
+@dataclass(frozen=True)
+class _Transaction:
+    outcome: SendOutcome
+    reusable: bool
+    nothing_sent: bool = False
+    """The connection failed before the server saw the message: a fresh connection may simply try again."""
+
+
+class SmtpSender:
+    def __init__(
+        self, settings: SmtpSettings, options: SmtpOptions, *, login: SmtpLogin | None = None
+    ) -> None:
+        """`login` replaces AUTH with `username` and `password` (e.g. XOAUTH2 with a fresh token)."""
+        self._settings = settings
+        self._options = options
+        self._login = login or self._login_with_password
+        self._pool = _ConnectionPool(self._open, options.max_connections)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], options: SmtpOptions) -> "SmtpSender":
+        return cls(parse_server_settings(SmtpSettings, settings, "SMTP"), options)
+
+    async def send(self, message: OutgoingMessage) -> SendOutcome:
+        try:
+            return await self.deliver(message)
+        except ConnectionSetupFailed as exc:
+            return Deferred(
+                exc.reply_code, None, f"could not open a connection: {exc}", connection_failure=True
+            )
+
+    async def deliver(self, message: OutgoingMessage) -> SendOutcome:
+        """Like `send`, but raises `ConnectionSetupFailed` when no connection could be made ready,
+        for a caller that has other hosts to try (delivery straight to MX hosts)."""
+        content = message.as_bytes()
+        while True:
+            client, reused = await self._pool.acquire()
+            transaction = await self._transact(client, message, content)
+            await self._pool.release(client, reusable=transaction.reusable)
+            # A reused connection the server had dropped is not the message's fault: try the next one.
+            if not (transaction.nothing_sent and reused):
+                return transaction.outcome
+
+    async def probe(self) -> ProbeResult:
+        try:
+            client = await self._open()
+        except ConnectionSetupFailed as exc:
+            return ProbeResult(ok=False, message=f"Connection failed: {exc}")
+        await _quit(client)
+        return ProbeResult(ok=True, message="Connection successful.")
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        """A connection that is encrypted and authenticated as the settings say, ready for MAIL FROM."""
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            use_tls=settings.encryption == "ssl",
+            start_tls=False,  # done below, so that a server without STARTTLS is refused, not used in clear
+            validate_certs=settings.verify_certificate,
+            timeout=self._options.timeout_seconds,
+            local_hostname=self._options.helo_hostname,
+        )
+        try:
+            await self._handshake(client)
+        except ConnectionSetupFailed:
+            client.close()
+            raise
+        except (SMTPException, OSError) as exc:  # ssl.SSLError is an OSError
+            client.close()
+            reply_code = exc.code if isinstance(exc, SMTPResponseException) else None
+            raise ConnectionSetupFailed(_setup_failure(exc), reply_code) from None
+        return client
+
+    async def _handshake(self, client: aiosmtplib.SMTP) -> None:
+        settings = self._settings
+        await client.connect()
+        if settings.encryption in ("tls", "opportunistic"):
+            await client.ehlo()
+            if client.supports_extension("starttls"):
+                await client.starttls()
+            elif settings.encryption == "tls":
+                raise ConnectionSetupFailed(
+                    "the server does not offer STARTTLS, and encryption 'tls' never falls back to plain text"
+                )
+        await self._login(client)
+
+    async def _login_with_password(self, client: aiosmtplib.SMTP) -> None:
+        settings = self._settings
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            await client.login(settings.username, password)
+
+    async def _transact(
+        self, client: aiosmtplib.SMTP, message: OutgoingMessage, content: bytes
+    ) -> _Transaction:
+        try:
+            await client.mail(message.envelope_from)
+            await client.rcpt(message.recipient)
+        except (SMTPServerDisconnected, SMTPTimeoutError) as exc:
+            lost = Deferred(None, None, f"connection lost before the message was sent: {_describe(exc)}")
+            return _Transaction(lost, reusable=False, nothing_sent=True)
+        except SMTPResponseException as exc:
+            return await self._refused(client, exc)
+        try:
+            reply = await client.data(content)
+        except (SMTPServerDisconnected, SMTPTimeoutError) as exc:
+            # aiosmtplib sends DATA and the content in one call, so we cannot tell a loss before the
+            # content from one after the final dot; both are reported as unknown, never resent.
+            unknown = Unknown(f"connection lost while the message was being transmitted: {_describe(exc)}")
+            return _Transaction(unknown, reusable=False)
+        except SMTPResponseException as exc:
+            return await self._refused(client, exc)
+        outcome, _ = _interpret(reply.code, reply.message)
+        return _Transaction(outcome, reusable=True)
+
+    async def _refused(self, client: aiosmtplib.SMTP, exc: SMTPResponseException) -> _Transaction:
+        outcome, close_connection = _interpret(exc.code, exc.message)
+        reusable = not close_connection and await _reset(client)
+        return _Transaction(outcome, reusable=reusable)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> bool:
+    """Abandon the current transaction; False when the connection is not fit for another message."""
+    try:
+        await client.rset()
+    except (SMTPException, OSError):
+        return False
+    return client.is_connected
+
+
+def _interpret(reply_code: int, reply_text: str) -> tuple[SendOutcome, bool]:
+    """The outcome a reply means, and whether the connection must be closed after it."""
+    enhanced_code = enhanced_code_of(reply_text)
+    rule = classify(reply_code, enhanced_code)
+    match rule.verdict:
+        case Verdict.SENT:
+            outcome: SendOutcome = Sent(queue_id_of(reply_text), reply_code, reply_text)
+        case Verdict.DEFERRED:
+            outcome = Deferred(reply_code, enhanced_code, reply_text)
+        case Verdict.FAILED:
+            outcome = Failed(reply_code, enhanced_code, reply_text)
+    return outcome, rule.close_connection

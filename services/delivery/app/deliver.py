@@ -1,0 +1,355 @@
+"""Deliver one message through the server the router chose, at most once unless a worker dies.
+
+The steps: find the server's sender and identity, build the message (VERP Return-Path, DKIM
+signature), wait for the server's turn, check the server may still send, claim the message in
+the attempts record (a copy that cannot claim it is settled from the record instead), send,
+record the outcome, publish the status.
+
+- A message for a server this worker knows cannot send now (not active, circuit open) is
+  handed back to routing, steered away from the server, without being sent.
+- A deferred message goes back through routing after a wait, steered away from this server,
+  until it has been deferred too often or too long. A server that could not be reached at all
+  says nothing about the message: it goes back through routing at once, with no attempt used.
+- A message claimed by a worker that died before recording the outcome is sent again, so it
+  is not lost, and reported `unknown`, since the recipient may now have it twice. Claims are
+  made only when a message's turn to be sent has come, so a dying worker leaves few of them.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+import structlog
+
+from services.delivery.app.sender import Sender, UnusableServer
+from services.delivery.app.senders import ServerSender
+from services.delivery.domain.attempts import (
+    AttemptRecord,
+    AttemptState,
+    DuplicateAction,
+    in_doubt,
+    on_duplicate,
+)
+from services.delivery.domain.dkim import dkim_signed
+from services.delivery.domain.identity import InvalidIdentity
+from services.delivery.domain.mime import InvalidMessage, OutgoingMessage, compose
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome
+from services.delivery.domain.retry import (
+    GiveUp,
+    RetryPolicy,
+    next_attempt,
+    past_max_age,
+    plan_retry,
+)
+from services.delivery.domain.verp import with_return_path
+from shared.contracts import DeliveryRequested, MessageStatus, SendRequested, StatusEvent, utcnow
+
+log = structlog.get_logger("delivery.deliver")
+
+
+class AttemptStore(Protocol):
+    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> AttemptRecord | None:
+        """Record `sending` for the message unless its record forbids it (already sent, being sent,
+        or deferred at a later attempt). Returns None when claimed, else the record in the way."""
+        ...
+
+    async def record(self, record: AttemptRecord) -> None: ...
+
+
+class Outbound(Protocol):
+    async def publish_status(self, event: StatusEvent) -> None: ...
+
+    async def retry_later(self, send: SendRequested, wait_seconds: float) -> float:
+        """Send the message back through routing after at least `wait_seconds`; returns the actual wait."""
+        ...
+
+    async def hand_back(self, send: SendRequested) -> None:
+        """Send the message back through routing now."""
+        ...
+
+
+class SenderLookup(Protocol):
+    async def sender_for(self, server_id: UUID) -> ServerSender: ...
+
+
+class ServerGate(Protocol):
+    def refusal(self, server_id: UUID) -> str | None:
+        """Why messages must not be sent through the server now, or None if they may."""
+        ...
+
+
+class ConnectionHealth(Protocol):
+    def observe(self, server_id: UUID, outcome: SendOutcome) -> None:
+        """Count what a send through the server came to, for its circuit breaker."""
+        ...
+
+
+class DeliveryMetrics(Protocol):
+    def send_took(self, vendor: str, seconds: float) -> None:
+        """How long handing one message to a server took."""
+        ...
+
+    def concluded(self, vendor: str, server_id: UUID, status: MessageStatus) -> None:
+        """An attempt's outcome was recorded: sent, deferred, failed or unknown."""
+        ...
+
+
+_STATUS_OF_STATE = {
+    AttemptState.SENT: MessageStatus.SENT,
+    AttemptState.DEFERRED: MessageStatus.DEFERRED,
+    AttemptState.FAILED: MessageStatus.FAILED,
+    AttemptState.UNKNOWN: MessageStatus.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class _Ready:
+    sender: Sender
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A message this worker claimed (or took over from a dead worker) and tried to send."""
+
+    claimed: AttemptRecord
+    outcome: SendOutcome
+    in_doubt: bool
+
+
+class DeliverMessage:
+    def __init__(
+        self,
+        *,
+        attempts: AttemptStore,
+        senders: SenderLookup,
+        outbound: Outbound,
+        retry_policy: RetryPolicy,
+        gate: ServerGate,
+        health: ConnectionHealth,
+        metrics: DeliveryMetrics,
+        verp_secret: str,
+        sends_per_server: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._attempts = attempts
+        self._senders = senders
+        self._outbound = outbound
+        self._retry_policy = retry_policy
+        self._gate = gate
+        self._health = health
+        self._metrics = metrics
+        self._verp_secret = verp_secret
+        self._clock = clock
+        self._turns: defaultdict[UUID, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(sends_per_server)
+        )
+        self._in_flight: set[UUID] = set()
+
+    async def __call__(self, request: DeliveryRequested, *, redelivered: bool) -> None:
+        # Redelivered here, or before it was handed back to routing on its way here.
+        redelivered = redelivered or request.send.redelivered
+        refusal = self._gate.refusal(request.server_id)
+        if refusal is not None:  # asked again when the message's turn comes: the server may change meanwhile
+            await self._hand_back(request, refusal, redelivered=redelivered)
+            return
+        # Whatever may fail for a transient reason (asking the catalog for settings) happens
+        # before the claim, so a claimed message is one that really was handed to a sender.
+        prepared = await self._prepare(request)
+        attempt = await self._claim_and_send(request, prepared, redelivered=redelivered)
+        if attempt is None:
+            return
+        try:
+            if attempt.in_doubt:
+                await self._conclude(request, attempt.claimed.concluded(in_doubt(attempt.outcome)))
+            elif isinstance(attempt.outcome, Deferred):
+                await self._defer(request, attempt.claimed, attempt.outcome)
+            else:
+                await self._conclude(request, attempt.claimed.concluded(attempt.outcome))
+        finally:
+            self._in_flight.discard(request.send.message_id)
+
+    async def _prepare(self, request: DeliveryRequested) -> _Ready | SendOutcome:
+        """The sender and the message, or the outcome that makes sending pointless."""
+        send = request.send
+        try:
+            message = compose(
+                send.message_id,
+                send.content,
+                send.recipient,
+                recipient_name=send.recipient_name,
+                now=self._clock(),
+            )
+        except InvalidMessage as exc:
+            return Failed(None, None, f"message refused before sending: {exc}")
+        try:
+            server = await self._senders.sender_for(request.server_id)
+            message = with_return_path(message, server.identity, self._verp_secret)
+            if server.identity is not None and server.identity.signs:
+                # dkimpy signs in pure Python (a few milliseconds of RSA): off the event loop.
+                message = await asyncio.to_thread(dkim_signed, message, server.identity)
+        except (UnusableServer, InvalidIdentity) as exc:
+            # The message itself is fine: another server of the campaign may take it.
+            return Deferred(None, None, f"server {request.server_id} cannot send: {exc}")
+        return _Ready(server.sender, message)
+
+    async def _claim_and_send(
+        self, request: DeliveryRequested, prepared: _Ready | SendOutcome, *, redelivered: bool
+    ) -> _Attempt | None:
+        """Claim and send in the server's turn; None when the message was settled without sending.
+
+        On return the message is marked in flight here until the caller has recorded the outcome.
+        """
+        send = request.send
+        async with self._turns[request.server_id]:
+            refusal = self._gate.refusal(request.server_id)
+            if refusal is not None:
+                await self._hand_back(request, refusal, redelivered=redelivered)
+                return None
+            existing = await self._attempts.claim(send.message_id, request.server_id, send.attempt)
+            if existing is None:
+                claimed = AttemptRecord.claim(send.message_id, request.server_id, send.attempt)
+            else:
+                action = on_duplicate(
+                    existing, redelivered=redelivered, in_flight_here=send.message_id in self._in_flight
+                )
+                if action is not DuplicateAction.RESEND_IN_DOUBT:
+                    await self._settle_duplicate(request, existing, action)
+                    return None
+                claimed = existing
+                log.warning(
+                    "message left in doubt by a stopped worker; sending it again",
+                    message_id=str(send.message_id),
+                    server_id=str(request.server_id),
+                )
+            self._in_flight.add(send.message_id)
+            try:
+                outcome = await self._send(request, prepared)
+            except BaseException:
+                self._in_flight.discard(send.message_id)
+                raise
+        return _Attempt(claimed, outcome, in_doubt=existing is not None)
+
+    async def _send(self, request: DeliveryRequested, prepared: _Ready | SendOutcome) -> SendOutcome:
+        if not isinstance(prepared, _Ready):
+            return prepared
+        started = time.perf_counter()
+        outcome = await prepared.sender.send(prepared.message)
+        self._metrics.send_took(request.vendor, time.perf_counter() - started)
+        self._health.observe(request.server_id, outcome)
+        return outcome
+
+    async def _hand_back(self, request: DeliveryRequested, refusal: str, *, redelivered: bool) -> None:
+        await self._outbound.hand_back(request.send.avoiding(request.server_id, redelivered=redelivered))
+        log.info(
+            "message handed back to routing unsent",
+            message_id=str(request.send.message_id),
+            server_id=str(request.server_id),
+            reason=refusal,
+        )
+
+    async def _record_outcome(self, request: DeliveryRequested, record: AttemptRecord) -> None:
+        """Record what the attempt came to; counted here, once per attempt (not when a duplicate
+        delivery re-publishes a recorded outcome)."""
+        await self._attempts.record(record)
+        self._metrics.concluded(request.vendor, record.server_id, _STATUS_OF_STATE[record.state])
+
+    async def _conclude(self, request: DeliveryRequested, record: AttemptRecord) -> None:
+        await self._record_outcome(request, record)
+        await self._outbound.publish_status(self._status(request, record))
+        log.info(
+            "message delivery concluded",
+            message_id=str(record.message_id),
+            state=record.state.value,
+            server_id=str(record.server_id),
+            reply_code=record.reply_code,
+        )
+
+    async def _defer(self, request: DeliveryRequested, claimed: AttemptRecord, outcome: Deferred) -> None:
+        if outcome.connection_failure:
+            await self._reroute(request, claimed, outcome)
+            return
+        send = request.send
+        plan = plan_retry(
+            self._retry_policy,
+            attempt=send.attempt,
+            first_attempt_at=send.first_attempt_at,
+            now=self._clock(),
+            retry_after=outcome.retry_after,
+        )
+        if isinstance(plan, GiveUp):
+            await self._give_up(request, claimed, outcome, plan)
+            return
+        deferred = claimed.concluded(outcome)
+        # Recorded before the retry is published: if the worker dies in between, the redelivered
+        # message finds `deferred` (not `sending`) and is simply tried again.
+        await self._record_outcome(request, deferred)
+        waited = await self._outbound.retry_later(next_attempt(send, request.server_id), plan.wait_seconds)
+        retry_at = self._clock() + timedelta(seconds=waited)
+        await self._outbound.publish_status(self._status(request, deferred, retry_at=retry_at))
+        log.info(
+            "message deferred",
+            message_id=str(send.message_id),
+            server_id=str(request.server_id),
+            reply_code=outcome.reply_code,
+            retry_at=retry_at.isoformat(),
+        )
+
+    async def _reroute(self, request: DeliveryRequested, claimed: AttemptRecord, outcome: Deferred) -> None:
+        """The server could not be reached: route the message again now, elsewhere if routing can."""
+        send = request.send
+        too_old = past_max_age(self._retry_policy, first_attempt_at=send.first_attempt_at, now=self._clock())
+        if too_old is not None:
+            await self._give_up(request, claimed, outcome, too_old)
+            return
+        deferred = claimed.concluded(outcome)
+        await self._record_outcome(request, deferred)
+        await self._outbound.hand_back(send.avoiding(request.server_id))
+        await self._outbound.publish_status(self._status(request, deferred, retry_at=self._clock()))
+        log.info(
+            "server unreachable; message routed again",
+            message_id=str(send.message_id),
+            server_id=str(request.server_id),
+            reason=outcome.reply_text,
+        )
+
+    async def _give_up(
+        self, request: DeliveryRequested, claimed: AttemptRecord, outcome: Deferred, plan: GiveUp
+    ) -> None:
+        given_up = Failed(
+            outcome.reply_code, outcome.enhanced_code, f"{outcome.reply_text} (gave up: {plan.reason})"
+        )
+        await self._conclude(request, claimed.concluded(given_up))
+
+    async def _settle_duplicate(
+        self, request: DeliveryRequested, existing: AttemptRecord, action: DuplicateAction
+    ) -> None:
+        log.info(
+            "duplicate delivery settled from the record",
+            message_id=str(request.send.message_id),
+            recorded_state=existing.state.value,
+            action=action.value,
+        )
+        if action is DuplicateAction.REPUBLISH:
+            await self._outbound.publish_status(self._status(request, existing))
+
+    @staticmethod
+    def _status(
+        request: DeliveryRequested, record: AttemptRecord, *, retry_at: datetime | None = None
+    ) -> StatusEvent:
+        return request.send.status_event(
+            _STATUS_OF_STATE[record.state],
+            attempt=record.attempt,
+            server_id=record.server_id,
+            vendor=request.vendor,
+            reply_code=record.reply_code,
+            enhanced_code=record.enhanced_code,
+            reply_text=record.reply_text,
+            vendor_message_id=record.vendor_message_id,
+            retry_at=retry_at,
+        )

@@ -1,0 +1,109 @@
+"""The record kept for each message so that a redelivered message is never sent twice.
+
+A worker claims a message by recording `sending` before it talks to the server, and records
+the outcome after. A copy of a message that finds a record already there is a duplicate: it
+is settled from the record, without sending.
+"""
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from uuid import UUID
+
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
+
+
+class AttemptState(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset({AttemptState.SENT, AttemptState.FAILED, AttemptState.UNKNOWN})
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    message_id: UUID
+    server_id: UUID
+    attempt: int
+    state: AttemptState
+    reply_code: int | None = None
+    enhanced_code: str | None = None
+    reply_text: str | None = None
+    vendor_message_id: str | None = None
+
+    @classmethod
+    def claim(cls, message_id: UUID, server_id: UUID, attempt: int) -> "AttemptRecord":
+        return cls(message_id, server_id, attempt, AttemptState.SENDING)
+
+    def concluded(self, outcome: SendOutcome) -> "AttemptRecord":
+        """This attempt with its outcome, as it is recorded and reported."""
+        match outcome:
+            case Sent(vendor_message_id=vendor_id, reply_code=code, reply_text=text):
+                return replace(
+                    self,
+                    state=AttemptState.SENT,
+                    reply_code=code,
+                    reply_text=text,
+                    vendor_message_id=vendor_id,
+                )
+            case Deferred(reply_code=code, enhanced_code=enhanced, reply_text=text):
+                return replace(
+                    self,
+                    state=AttemptState.DEFERRED,
+                    reply_code=code,
+                    enhanced_code=enhanced,
+                    reply_text=text,
+                )
+            case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
+                return replace(
+                    self, state=AttemptState.FAILED, reply_code=code, enhanced_code=enhanced, reply_text=text
+                )
+            case Unknown(reason=reason):
+                return replace(self, state=AttemptState.UNKNOWN, reply_text=reason)
+
+
+class DuplicateAction(StrEnum):
+    REPUBLISH = "republish"
+    """The outcome is on record: publish its status again, for whoever missed it."""
+    RESEND_IN_DOUBT = "resend_in_doubt"
+    """The worker that claimed this message stopped before recording what became of it: nobody
+    knows whether it went out. It is sent again, so that it is not lost, and reported `unknown`,
+    because the recipient may now have it twice."""
+    IGNORE = "ignore"
+    """Another copy is being sent right now and will report, or this copy is older than the record."""
+
+
+def on_duplicate(record: AttemptRecord, *, redelivered: bool, in_flight_here: bool) -> DuplicateAction:
+    """What to do with a copy of a message that could not be claimed because `record` exists."""
+    if record.state in FINAL_STATES:
+        return DuplicateAction.REPUBLISH
+    if record.state is AttemptState.SENDING:
+        # Only a redelivery means the worker that claimed it is gone; a fresh copy is a duplicate
+        # publish racing the copy that is being sent, and that copy will report the outcome.
+        if redelivered and not in_flight_here:
+            return DuplicateAction.RESEND_IN_DOUBT
+        return DuplicateAction.IGNORE
+    # Deferred at a later attempt than this copy's: the retry already superseded it.
+    return DuplicateAction.IGNORE
+
+
+def in_doubt(resent: SendOutcome) -> Unknown:
+    """What to report for a message sent again after its first sender stopped without a record.
+
+    Always `unknown`: accepted now, the recipient may have it twice; refused now, the first
+    attempt may still have arrived. A person decides either way.
+    """
+    first = "the worker that first sent this message stopped before recording what became of it"
+    match resent:
+        case Sent():
+            return Unknown(f"{first}; it was sent again and accepted, so the recipient may have it twice")
+        case Deferred(reply_code=code, reply_text=text) | Failed(reply_code=code, reply_text=text):
+            reply = f"{code} {text}" if code is not None else text
+            return Unknown(
+                f"{first}; sending it again was refused ({reply}), so it may not have arrived at all"
+            )
+        case Unknown(reason=reason):
+            return Unknown(f"{first}; sending it again ended in doubt too: {reason}")

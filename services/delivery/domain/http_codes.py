@@ -1,0 +1,229 @@
+"""Vendor HTTP API answers mapped to what they mean for a message: sent, deferred or failed.
+
+One explicit table per vendor, most specific row first, so that every decision can be read and
+tested row by row, like the SMTP reply table. A row matches the HTTP status and, for vendors
+that name their errors (SES's exception types, SparkPost's codes), the vendor's error code.
+
+A row may carry an RFC 3463 enhanced status code, so that statuses from API vendors read like
+those from SMTP servers. Two codes say that the server, not the message, is at fault:
+`CREDENTIALS_REFUSED` (5.7.8, the code an SMTP server gives a refused AUTH, RFC 4954) and
+X.3.2 ("system not accepting network messages") for an account that sends nothing for now.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
+from services.delivery.domain.smtp_codes import Verdict
+
+CREDENTIALS_REFUSED = "5.7.8"
+"""Enhanced code of every refusal of a server's credentials, by an API (401/403) as by SMTP AUTH (535)."""
+
+ACCOUNT_PAUSED = "4.3.2"
+ACCOUNT_SUSPENDED = "5.3.2"
+
+
+@dataclass(frozen=True)
+class HttpRule:
+    statuses: Collection[int]
+    error_code: str | None
+    """The vendor's name for the error; None matches any or none."""
+    verdict: Verdict
+    enhanced_code: str | None
+    why: str
+
+    def matches(self, status: int, error_code: str | None) -> bool:
+        return status in self.statuses and self.error_code in (None, error_code)
+
+
+def _status(*codes: int) -> frozenset[int]:
+    return frozenset(codes)
+
+
+SUCCESS = range(200, 300)
+CLIENT_ERROR = range(400, 500)
+SERVER_ERROR = range(500, 600)
+
+SES_RULES: tuple[HttpRule, ...] = (
+    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(
+        _status(401, 403),
+        None,
+        Verdict.FAILED,
+        CREDENTIALS_REFUSED,
+        "SES refused the credentials (unknown access key, wrong secret, or no permission to send)",
+    ),
+    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SES throttled the request (sending rate exceeded)"),
+    HttpRule(
+        _status(400),
+        "LimitExceededException",
+        Verdict.DEFERRED,
+        None,
+        "the account's sending quota is used up",
+    ),
+    HttpRule(
+        _status(400),
+        "SendingPausedException",
+        Verdict.DEFERRED,
+        ACCOUNT_PAUSED,
+        "sending is paused for this SES account",
+    ),
+    HttpRule(
+        _status(400),
+        "AccountSuspendedException",
+        Verdict.FAILED,
+        ACCOUNT_SUSPENDED,
+        "this SES account is suspended",
+    ),
+    HttpRule(_status(400), "MessageRejected", Verdict.FAILED, None, "SES refused the message"),
+    HttpRule(
+        _status(400),
+        "MailFromDomainNotVerifiedException",
+        Verdict.FAILED,
+        None,
+        "the sender's MAIL FROM domain is not verified in SES",
+    ),
+    HttpRule(
+        _status(404),
+        "NotFoundException",
+        Verdict.FAILED,
+        None,
+        "SES does not know a resource the server names (its configuration set?)",
+    ),
+    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SES refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SES is failing or unavailable"),
+)
+
+SENDGRID_RULES: tuple[HttpRule, ...] = (
+    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(
+        _status(401, 403),
+        None,
+        Verdict.FAILED,
+        CREDENTIALS_REFUSED,
+        "SendGrid refused the API key (invalid, revoked, or not allowed to send from this address)",
+    ),
+    HttpRule(_status(413), None, Verdict.FAILED, None, "the message is larger than SendGrid accepts"),
+    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SendGrid's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SendGrid refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SendGrid is failing or unavailable"),
+)
+
+MAILGUN_RULES: tuple[HttpRule, ...] = (
+    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(
+        _status(401, 403),
+        None,
+        Verdict.FAILED,
+        CREDENTIALS_REFUSED,
+        "Mailgun refused the API key (invalid, or not allowed to send for this domain)",
+    ),
+    HttpRule(_status(404), None, Verdict.FAILED, None, "Mailgun does not know the server's sending domain"),
+    HttpRule(_status(413), None, Verdict.FAILED, None, "the message is larger than Mailgun accepts"),
+    HttpRule(_status(429), None, Verdict.DEFERRED, None, "Mailgun's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "Mailgun refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "Mailgun is failing or unavailable"),
+)
+
+SPARKPOST_RECIPIENTS_REJECTED = "recipients_rejected"
+"""Not SparkPost's own code: SparkPost answers 200 even when it rejected every recipient of a
+transmission (a suppressed address, say); the adapter names that case so a row can decide it."""
+
+SPARKPOST_RULES: tuple[HttpRule, ...] = (
+    HttpRule(
+        _status(200),
+        SPARKPOST_RECIPIENTS_REJECTED,
+        Verdict.FAILED,
+        None,
+        "SparkPost rejected the recipient (on a suppression list?)",
+    ),
+    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(
+        _status(401, 403),
+        None,
+        Verdict.FAILED,
+        CREDENTIALS_REFUSED,
+        "SparkPost refused the API key (invalid, or without the Transmissions permission)",
+    ),
+    HttpRule(
+        _status(420),
+        None,
+        Verdict.DEFERRED,
+        None,
+        "the account's sending limit is reached (SparkPost then sends nothing of the transmission)",
+    ),
+    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SparkPost's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SparkPost refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SparkPost is failing or unavailable"),
+)
+
+ELASTICEMAIL_RULES: tuple[HttpRule, ...] = (
+    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(
+        _status(401, 403),
+        None,
+        Verdict.FAILED,
+        CREDENTIALS_REFUSED,
+        "Elastic Email refused the API key (invalid, or without the SendHttp access level)",
+    ),
+    HttpRule(_status(429), None, Verdict.DEFERRED, None, "Elastic Email's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "Elastic Email refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "Elastic Email is failing or unavailable"),
+)
+
+_UNDOCUMENTED = HttpRule(
+    range(0), None, Verdict.FAILED, None, "an answer the vendor does not document (a wrong base URL?)"
+)
+
+
+def classify_http(rules: tuple[HttpRule, ...], status: int, error_code: str | None = None) -> HttpRule:
+    """The first rule that matches, or a failure for a status no row expects (1xx, 3xx)."""
+    return next((rule for rule in rules if rule.matches(status, error_code)), _UNDOCUMENTED)
+
+
+@dataclass(frozen=True)
+class VendorAnswer:
+    """What a vendor answered to one request, in its own terms."""
+
+    vendor: str
+    status: int
+    error_code: str | None = None
+    reason: str = ""
+    """The vendor's own words (its error message), for a person to read."""
+    message_id: str | None = None
+    retry_after: float | None = None
+
+
+def describe(rule: HttpRule, answer: VendorAnswer) -> str:
+    said = f"{answer.status} {answer.error_code}" if answer.error_code else str(answer.status)
+    reason = f": {answer.reason}" if answer.reason else ""
+    return f"{rule.why}; {answer.vendor} answered {said}{reason}"
+
+
+def outcome_of(rules: tuple[HttpRule, ...], answer: VendorAnswer) -> SendOutcome:
+    rule = classify_http(rules, answer.status, answer.error_code)
+    match rule.verdict:
+        case Verdict.SENT:
+            return Sent(answer.message_id, answer.status, f"accepted by {answer.vendor} ({answer.status})")
+        case Verdict.DEFERRED:
+            return Deferred(answer.status, rule.enhanced_code, describe(rule, answer), answer.retry_after)
+        case Verdict.FAILED:
+            return Failed(answer.status, rule.enhanced_code, describe(rule, answer))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A `Retry-After` header (RFC 9110: delay-seconds or an HTTP-date) as seconds from `now`."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may come without a zone
+        when = when.replace(tzinfo=now.tzinfo)
+    return max(0.0, (when - now).total_seconds())

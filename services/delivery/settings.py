@@ -1,0 +1,71 @@
+"""Settings of the delivery worker (environment variables `SENDPOOL_*`)."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import ServiceSettings
+
+
+class DeliverySettings(ServiceSettings):
+    vendor: str = Field(
+        "smtp",
+        description="The vendor this worker sends for: it consumes the queue of every active server of this "
+        "vendor (one Deployment per vendor).",
+    )
+    delivery_max_attempts: int = Field(
+        5, ge=1, description="Attempts before a message that keeps being deferred is reported failed."
+    )
+    delivery_retry_base_seconds: float = Field(
+        30,
+        gt=0,
+        description="Wait before the first retry of a deferred message; each further retry waits twice as long "
+        "(rounded up to the next delay queue step).",
+    )
+    delivery_max_age_seconds: float = Field(
+        86400,
+        gt=0,
+        description="A message still deferred this long after its first attempt is reported failed.",
+    )
+    smtp_max_connections: int = Field(4, ge=1, description="Open SMTP connections per server, at most.")
+    smtp_timeout_seconds: float = Field(
+        60, gt=0, description="How long to wait for an SMTP server to connect or answer one command."
+    )
+    smtp_helo_hostname: str | None = Field(
+        None, description="Name this worker gives in EHLO; by default the machine's fully qualified name."
+    )
+    delivery_sends_per_server: int = Field(
+        8,
+        ge=1,
+        description="Messages one worker sends through one server at a time. A message is claimed only "
+        "when its turn comes, so a worker that dies leaves at most this many per server whose outcome is "
+        "unknown; above the server's connections, the extra ones wait with their claim already made.",
+    )
+    circuit_failure_threshold: int = Field(
+        5,
+        ge=1,
+        description="Connection failures in a row (cannot connect, TLS failed, credentials refused) that open "
+        "a server's circuit breaker: the worker stops sending through it and reports it unhealthy.",
+    )
+    circuit_cooldown_seconds: float = Field(
+        30,
+        gt=0,
+        description="How long an open circuit waits before the worker probes the server again; "
+        "a successful probe closes it and the server is sent through again.",
+    )
+    delivery_dns_servers: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="DNS servers that direct-to-MX delivery asks for MX records, comma-separated "
+        "(`10.0.0.2,10.0.0.3:5353`); by default the system's resolvers.",
+    )
+    delivery_mx_port: int = Field(
+        25, ge=1, le=65535, description="Port of the MX hosts that direct-to-MX delivery connects to."
+    )
+
+    @field_validator("delivery_dns_servers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [server.strip() for server in value.split(",") if server.strip()]
+        return value

@@ -1,0 +1,272 @@
+"""Routing use cases: route one message, wait when capped, stop a campaign that cannot send,
+resume it, and move messages off servers that can no longer send.
+
+The path of one message is a pipeline of small steps, each able to end it:
+hold_if_stopped → eligible_servers → pick_with_capacity → publish (or wait, or stop).
+"""
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+import structlog
+
+from services.router.app.capacity import CapacityLedger, Verdict
+from services.router.domain.limits import destination_bucket, server_bucket
+from services.router.domain.selection import Candidates, eligible_servers, pick_by_weight, stop_reason
+from services.router.domain.view import RoutingView
+from shared.contracts import (
+    CampaignEvent,
+    CampaignEventKind,
+    CatalogSnapshot,
+    DeliveryRequested,
+    Exclusion,
+    MessageStatus,
+    RoutingDecision,
+    SendingPolicy,
+    SendRequested,
+    ServerView,
+    StatusEvent,
+)
+from shared.messaging import MalformedMessage
+
+log = structlog.get_logger("router")
+
+
+class CatalogSource(Protocol):
+    async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy: ...
+    async def snapshot(self) -> CatalogSnapshot: ...
+
+
+class Outbound(Protocol):
+    async def to_server(self, vendor: str, server_id: UUID, message: DeliveryRequested) -> None: ...
+    async def status(self, event: StatusEvent) -> None: ...
+    async def campaign(self, event: CampaignEvent) -> None: ...
+    async def back_to_routing(self, message: SendRequested) -> None: ...
+    async def wait(self, message: SendRequested, seconds: float) -> None: ...
+
+
+class HeldMessages(Protocol):
+    async def stopped_campaigns(self) -> set[UUID]: ...
+    async def stop(self, campaign_id: UUID, reason: str) -> bool:
+        """Record the stop; True only for the caller that recorded it first (it announces it)."""
+
+    async def hold(self, message: SendRequested) -> None: ...
+    async def resume(self, campaign_id: UUID, release) -> int:
+        """Forget the stop and hand every held message to `release`, deleting each once released."""
+
+
+class Decision(StrEnum):
+    """What routing did with one message, each time it came through."""
+
+    ROUTED = "routed"
+    HELD = "held"
+    WAITING = "waiting"
+    """Every eligible server was at its cap: it waits in a delay queue and comes back."""
+    REROUTED = "rerouted"
+    """Drained from the queue of a server that cannot send, back through routing."""
+
+
+class RoutingMetrics(Protocol):
+    def decided(self, decision: Decision, server_id: UUID | None = None) -> None:
+        """Count one decision; `server_id` is the server a routed message went to."""
+        ...
+
+
+@dataclass(frozen=True)
+class Pick:
+    server: ServerView | None
+    capped: list[Exclusion]
+    wait_until: datetime | None
+
+
+@dataclass
+class Router:
+    view: RoutingView
+    catalog: CatalogSource
+    outbound: Outbound
+    held: HeldMessages
+    capacity: CapacityLedger
+    metrics: RoutingMetrics
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    stopped: set[UUID] = field(default_factory=set)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _policy_locks: dict[UUID, asyncio.Lock] = field(default_factory=dict)
+    _refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _refreshed_at: float = 0.0
+
+    async def start(self) -> None:
+        """Load the catalog's snapshot; routing waits until this is done."""
+        self.view.load(await self.catalog.snapshot())
+        self.ready.set()
+
+    # ------------------------------------------------------------------ one message
+
+    async def route(self, message: SendRequested) -> None:
+        await self.ready.wait()
+        if message.campaign_id in self.stopped:
+            await self._hold(message)
+            return
+        candidates = await self._candidates(message)
+        if not candidates.weights:
+            await self._stop(message, candidates)
+            return
+        now = self.clock()
+        pick = await self._pick_with_capacity(message, candidates, now)
+        if pick.server is None:
+            # Every eligible server is at its cap: the message waits, it is neither dropped nor failed.
+            await self.outbound.wait(message, (pick.wait_until - now).total_seconds())
+            self.metrics.decided(Decision.WAITING)
+            return
+        decision = RoutingDecision(
+            mode=candidates.mode,
+            weights={str(k): v for k, v in candidates.weights.items()},
+            excluded=[*candidates.excluded, *pick.capped],
+        )
+        server = pick.server
+        await self.outbound.to_server(
+            server.vendor,
+            server.id,
+            DeliveryRequested(send=message, server_id=server.id, vendor=server.vendor, decision=decision),
+        )
+        await self.outbound.status(
+            message.status_event(
+                MessageStatus.ROUTED, server_id=server.id, vendor=server.vendor, decision=decision
+            )
+        )
+        self.metrics.decided(Decision.ROUTED, server.id)
+
+    async def _candidates(self, message: SendRequested) -> Candidates:
+        candidates = eligible_servers(await self.policy_for(message), self.view)
+        if candidates.weights:
+            return candidates
+        # Events may lag a change the catalog has already committed (a server enabled a moment
+        # ago): stopping a campaign is serious, so decide it on the catalog's current state.
+        await self._refresh(time.monotonic())
+        self.view.policies.pop(message.campaign_id, None)
+        return eligible_servers(await self.policy_for(message), self.view)
+
+    async def _pick_with_capacity(
+        self, message: SendRequested, candidates: Candidates, now: datetime
+    ) -> Pick:
+        """Pick by weight; a server at its cap gives its share to the others."""
+        weights = dict(candidates.weights)
+        capped: list[Exclusion] = []
+        wait_until: datetime | None = None
+        avoid = frozenset(message.avoid_server_ids)
+        while weights:
+            server = self.view.servers[pick_by_weight(weights, self.rng, avoid)]
+            verdict = await self._take_capacity(server, message.recipient, now)
+            if verdict.ok:
+                return Pick(server, capped, None)
+            capped.append(Exclusion(server_id=server.id, reason=verdict.reason))
+            wait_until = verdict.until if wait_until is None else min(wait_until, verdict.until)
+            del weights[server.id]
+        return Pick(None, capped, wait_until)
+
+    async def _take_capacity(self, server: ServerView, recipient: str, now: datetime) -> Verdict:
+        own = server_bucket(server, now)
+        if own is not None and not (verdict := await self.capacity.take(own, now)).ok:
+            return verdict
+        to_receiver = destination_bucket(server, recipient, now)
+        if to_receiver is not None and not (verdict := await self.capacity.take(to_receiver, now)).ok:
+            if own is not None:
+                self.capacity.put_back(own)
+            return verdict
+        return Verdict(True)
+
+    # ------------------------------------------------------------------ policies and the catalog
+
+    async def policy_for(self, message: SendRequested) -> SendingPolicy:
+        policy = self.view.policies.get(message.campaign_id)
+        if policy is None:
+            policy = await self._fetch_policy(message)
+        if policy.tenant_id != message.tenant_id:
+            # A message may never borrow another tenant's policy (and through it, its servers).
+            raise MalformedMessage(
+                f"campaign {message.campaign_id} belongs to another tenant than the message"
+            )
+        return policy
+
+    async def _fetch_policy(self, message: SendRequested) -> SendingPolicy:
+        # Many messages of a new campaign arrive at once: one request to the catalog serves them all.
+        lock = self._policy_locks.setdefault(message.campaign_id, asyncio.Lock())
+        async with lock:
+            policy = self.view.policies.get(message.campaign_id)
+            if policy is None:
+                policy = await self.catalog.policy(message.campaign_id, message.tenant_id)
+                self.view.remember_policy(policy)
+        self._policy_locks.pop(message.campaign_id, None)
+        return policy
+
+    async def _refresh(self, asked_at: float) -> None:
+        """Re-read the catalog, once for all the messages that asked since the last refresh."""
+        async with self._refresh_lock:
+            if self._refreshed_at >= asked_at:
+                return
+            self.view.load(await self.catalog.snapshot())
+            self._refreshed_at = time.monotonic()
+
+    # ------------------------------------------------------------------ stop, hold, resume
+
+    async def _stop(self, message: SendRequested, candidates: Candidates) -> None:
+        reason = stop_reason(candidates)
+        self.stopped.add(message.campaign_id)
+        if await self.held.stop(message.campaign_id, reason):
+            log.error(
+                "campaign stopped: no eligible server",
+                campaign_id=str(message.campaign_id),
+                reason=reason,
+                servers={str(e.server_id): e.reason for e in candidates.excluded},
+            )
+            await self.outbound.campaign(
+                CampaignEvent(
+                    kind=CampaignEventKind.STOPPED,
+                    tenant_id=message.tenant_id,
+                    campaign_id=message.campaign_id,
+                    reason=reason,
+                    servers=candidates.excluded,
+                )
+            )
+        await self._hold(message)
+
+    async def _hold(self, message: SendRequested) -> None:
+        await self.held.hold(message)
+        await self.outbound.status(message.status_event(MessageStatus.HELD))
+        self.metrics.decided(Decision.HELD)
+
+    def campaign_stopped(self, campaign_id: UUID) -> None:
+        self.stopped.add(campaign_id)
+
+    async def campaign_resumed(self, campaign_id: UUID) -> int:
+        """Release the campaign's held messages back through routing (with today's policy and servers)."""
+        self.stopped.discard(campaign_id)
+        self.view.policies.pop(campaign_id, None)
+        released = await self.held.resume(campaign_id, self.outbound.back_to_routing)
+        if released:
+            log.info(
+                "campaign resumed: held messages sent back to routing",
+                campaign_id=str(campaign_id),
+                released=released,
+            )
+        return released
+
+    # ------------------------------------------------------------------ failover
+
+    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, *, redelivered: bool) -> None:
+        """A message queued for a server that can no longer send goes back through routing.
+
+        Routing sees its campaign's policy again, so it moves to another server of the same
+        selection, or is held with the campaign if none is left; never outside the selection.
+        A redelivered message may have been taken by a worker that stopped mid-send; it says so,
+        so that the next worker does not wait for that worker's outcome forever.
+        """
+        await self.outbound.back_to_routing(message.send.avoiding(server_id, redelivered=redelivered))
+        self.metrics.decided(Decision.REROUTED)

@@ -1,0 +1,82 @@
+"""The router's HTTP API: a dry run of a campaign's routing."""
+
+import math
+from datetime import UTC, datetime
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from services.router.app.dry_run import dry_run
+from services.router.app.routing import Router
+from services.router.settings import RouterSettings
+from shared.auth import Principal, principal_dependency
+from shared.contracts import Exclusion
+
+
+class DryRunRequest(BaseModel):
+    messages: int = Field(ge=1, le=100_000_000, description="How many messages to simulate.")
+
+
+class ServerShare(BaseModel):
+    server_id: UUID
+    weight: float
+    expected_messages: int
+    share: float
+    limited: bool
+
+
+class DryRunResult(BaseModel):
+    campaign_id: UUID
+    mode: str
+    messages: int
+    servers: list[ServerShare]
+    excluded: list[Exclusion]
+    seconds_to_send: float | None = Field(
+        description="Time to send every message at the current caps; null when an eligible server has no "
+        "limit (the caps do not bound it), -1 when the caps cannot send them all within a year."
+    )
+
+
+def create_http_api(settings: RouterSettings, router: Router, resources: dict) -> FastAPI:
+    api = FastAPI(title="sendpool router", version="1", description="Routing decisions you can preview.")
+    principal = principal_dependency(lambda _request: (settings.token_secret, settings.operator_token))
+
+    @api.post("/campaigns/{campaign_id}/dry-run", response_model=DryRunResult, tags=["routing"])
+    async def simulate(
+        campaign_id: UUID,
+        body: DryRunRequest,
+        caller: Principal = Depends(principal),
+        tenant_id: UUID | None = Query(None, description="The campaign's tenant; for the operator only."),
+    ) -> DryRunResult:
+        """Where N messages of the campaign would go now, and how long the current caps need to send them."""
+        owner = tenant_id if caller.is_operator else caller.tenant_id
+        if owner is None:
+            raise HTTPException(422, "tenant_id: the operator must name the campaign's tenant")
+        await router.ready.wait()
+        try:
+            candidates, result = await dry_run(
+                router, resources["capacity_store"], owner, campaign_id, body.messages, datetime.now(UTC)
+            )
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        seconds = result.seconds_to_send
+        return DryRunResult(
+            campaign_id=campaign_id,
+            mode=candidates.mode,
+            messages=body.messages,
+            servers=[
+                ServerShare(
+                    server_id=s.server_id,
+                    weight=s.weight,
+                    expected_messages=s.messages,
+                    share=round(s.share, 4),
+                    limited=s.limited,
+                )
+                for s in result.servers
+            ],
+            excluded=candidates.excluded,
+            seconds_to_send=-1 if seconds is not None and math.isinf(seconds) else seconds,
+        )
+
+    return api

@@ -1,0 +1,34 @@
+"""The scheduler's Prometheus metrics: campaigns launched and completed, status events folded."""
+
+from collections.abc import Mapping
+
+from prometheus_client import Counter
+
+from shared.metrics import REGISTRY
+
+LAUNCHED = Counter(
+    "sendpool_scheduler_campaigns_launched_total", "Campaigns launched (one run each).", registry=REGISTRY
+)
+COMPLETED = Counter(
+    "sendpool_scheduler_campaigns_completed_total",
+    "Campaign runs completed: every message final (sent, failed or unknown).",
+    registry=REGISTRY,
+)
+STATUSES = Counter(
+    "sendpool_scheduler_statuses_total",
+    "Status events folded into message states, by status (redelivered events count again).",
+    ["status"],
+    registry=REGISTRY,
+)
+
+
+class PrometheusSchedulerMetrics:
+    def campaign_launched(self) -> None:
+        LAUNCHED.inc()
+
+    def campaign_completed(self) -> None:
+        COMPLETED.inc()
+
+    def statuses_folded(self, per_status: Mapping[str, int]) -> None:
+        for status, count in per_status.items():
+            STATUSES.labels(status).inc(count)

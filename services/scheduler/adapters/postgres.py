@@ -1,0 +1,349 @@
+"""The scheduler's tables in PostgreSQL (schema `scheduler`), in plain SQL over asyncpg."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import asyncpg
+
+from services.scheduler.app.ports import CompletedCampaign, ExpansionConflict, ExpansionLease
+from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
+from services.scheduler.domain.expansion import ExpansionBatch
+from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, Recipient, RecipientList
+from services.scheduler.domain.status import FINAL, OPEN, QUEUED, rank
+from shared.contracts import MessageContent, MessageStatus, SendRequested, StatusEvent
+from shared.db import create_pool
+
+LIST_COLUMNS = "id, tenant_id, name, created_at"
+CAMPAIGN_COLUMNS = "id, tenant_id, name, list_id, content, state, stop_reason, created_at, updated_at"
+RUN_COLUMNS = "id, campaign_id, state, total, expanded, cursor, max_recipient_id, started_at, finished_at"
+
+CREATE_LIST = f"INSERT INTO lists (tenant_id, name) VALUES ($1, $2) RETURNING {LIST_COLUMNS}"
+
+FIND_LIST = f"SELECT {LIST_COLUMNS} FROM lists WHERE id = $1 AND tenant_id = $2"
+
+ADD_RECIPIENTS = """
+WITH added AS (
+    INSERT INTO recipients (list_id, email, name)
+    SELECT $1, r.email, r.name
+    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(email, name, position)
+    ORDER BY r.position
+    ON CONFLICT (list_id, lower(email)) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM added
+"""
+
+SNAPSHOT_LIST = "SELECT count(*) AS total, coalesce(max(id), 0) AS max_id FROM recipients WHERE list_id = $1"
+
+CREATE_CAMPAIGN = f"""
+INSERT INTO campaigns (tenant_id, name, list_id, content) VALUES ($1, $2, $3, $4)
+RETURNING {CAMPAIGN_COLUMNS}
+"""
+
+# $2 NULL reads any tenant's campaign (the operator's view).
+FIND_CAMPAIGN = (
+    f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+)
+
+SET_CAMPAIGN_STATE = f"""
+UPDATE campaigns SET state = $2, stop_reason = $3, updated_at = now() WHERE id = $1
+RETURNING {CAMPAIGN_COLUMNS}
+"""
+
+# A stopped campaign stays stopped with the latest reason: the router may stop it again while
+# it is still blocked, and that newer reason is the one to act on.
+STOP_CAMPAIGN = """
+UPDATE campaigns SET state = 'stopped', stop_reason = $3, updated_at = now()
+WHERE id = $1 AND tenant_id = $2 AND state IN ('running', 'stopped')
+"""
+
+CREATE_RUN = f"""
+INSERT INTO runs (campaign_id, state, total, max_recipient_id) VALUES ($1, $2, $3, $4)
+RETURNING {RUN_COLUMNS}
+"""
+
+LATEST_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = $1 ORDER BY started_at DESC LIMIT 1"
+
+STATUS_COUNTS = "SELECT status, count(*) AS n FROM messages WHERE run_id = $1 GROUP BY status"
+
+SENT_PER_SERVER = """
+SELECT server_id, count(*) AS n FROM messages
+WHERE run_id = $1 AND status = $2 AND server_id IS NOT NULL
+GROUP BY server_id
+"""
+
+RUNS_TO_EXPAND = """
+SELECT r.id FROM runs r JOIN campaigns c ON c.id = r.campaign_id
+WHERE r.state = 'expanding' AND c.state = 'running'
+  AND (r.expander IS NULL OR r.expander_lease_until < now())
+ORDER BY r.started_at
+"""
+
+CLAIM_RUN_TO_EXPAND = """
+UPDATE runs r SET expander = $2, expander_lease_until = now() + make_interval(secs => $3)
+FROM campaigns c
+WHERE r.id = $1 AND c.id = r.campaign_id AND r.state = 'expanding' AND c.state = 'running'
+  AND (r.expander IS NULL OR r.expander = $2 OR r.expander_lease_until < now())
+RETURNING r.campaign_id, c.tenant_id, c.list_id, c.content, r.cursor, r.max_recipient_id
+"""
+
+RELEASE_RUN = """
+UPDATE runs SET expander = NULL, expander_lease_until = NULL WHERE id = $1 AND expander = $2
+"""
+
+RECIPIENTS_AFTER = """
+SELECT id, email, name FROM recipients
+WHERE list_id = $1 AND id > $2 AND id <= $3
+ORDER BY id
+LIMIT $4
+"""
+
+# The cursor must still be where this batch started: a second expander of the same run fails here.
+ADVANCE_CURSOR = """
+UPDATE runs SET
+    cursor = $3,
+    expanded = expanded + $4,
+    state = CASE WHEN $3 >= max_recipient_id THEN 'expanded' ELSE state END
+WHERE id = $1 AND cursor = $2 AND state = 'expanding'
+RETURNING state
+"""
+
+# A status event may have recorded a message before its batch did; that state is kept.
+RECORD_EXPANDED_MESSAGES = """
+INSERT INTO messages (message_id, run_id, campaign_id, recipient, status, status_rank)
+SELECT m.message_id, $1, $2, m.recipient, $5, $6
+FROM unnest($3::uuid[], $4::text[]) AS m(message_id, recipient)
+ON CONFLICT (message_id) DO NOTHING
+"""
+
+FINISH_EXPANSION = "UPDATE runs SET state = 'expanded' WHERE id = $1 AND state = 'expanding'"
+
+# The rule of services.scheduler.domain.status.advances, applied against the stored state:
+# a final message never changes; otherwise (attempt, rank) must grow. Events of runs this
+# scheduler does not know are dropped by the join.
+RECORD_STATUSES = """
+INSERT INTO messages AS m (message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
+SELECT e.message_id, e.run_id, e.campaign_id, e.recipient, e.status, e.status_rank, e.attempt, e.server_id
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::uuid[])
+    AS e(message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
+JOIN runs r ON r.id = e.run_id AND r.campaign_id = e.campaign_id
+ON CONFLICT (message_id) DO UPDATE SET
+    status = EXCLUDED.status,
+    status_rank = EXCLUDED.status_rank,
+    attempt = EXCLUDED.attempt,
+    server_id = coalesce(EXCLUDED.server_id, m.server_id),
+    updated_at = now()
+WHERE m.status <> ALL($9::text[])
+  AND (EXCLUDED.attempt, EXCLUDED.status_rank) > (m.attempt, m.status_rank)
+RETURNING m.run_id, m.status
+"""
+
+COMPLETE_RUNS = """
+WITH finished AS (
+    UPDATE runs SET state = 'completed', finished_at = now()
+    WHERE id = ANY($1::uuid[]) AND state = 'expanded'
+      AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.run_id = runs.id AND messages.status = ANY($2::text[]))
+    RETURNING campaign_id
+)
+UPDATE campaigns SET state = 'completed', updated_at = now()
+FROM finished
+WHERE campaigns.id = finished.campaign_id AND campaigns.state IN ('running', 'stopped')
+RETURNING campaigns.tenant_id, campaigns.id
+"""
+
+
+SCHEMA = "scheduler"
+
+
+class PostgresStore:
+    """The scheduler's database; `open()` when the service starts, `close()` when it stops."""
+
+    def __init__(self, database_url: str, *, pool_size: int) -> None:
+        self._database_url = database_url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await create_pool(self._database_url, SCHEMA, max_size=self._pool_size)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["PostgresRepository"]:
+        if self._pool is None:
+            raise RuntimeError("the scheduler's database is not open yet")
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield PostgresRepository(connection)
+
+
+class PostgresRepository:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._db = connection
+
+    # ------------------------------------------------------------------ lists
+
+    async def create_list(self, tenant_id: UUID, name: str) -> RecipientList:
+        return _recipient_list(await self._db.fetchrow(CREATE_LIST, tenant_id, name))
+
+    async def find_list(self, list_id: UUID, tenant_id: UUID) -> RecipientList | None:
+        row = await self._db.fetchrow(FIND_LIST, list_id, tenant_id)
+        return None if row is None else _recipient_list(row)
+
+    async def add_recipients(self, list_id: UUID, recipients: Sequence[NewRecipient]) -> int:
+        emails = [recipient.email for recipient in recipients]
+        names = [recipient.name for recipient in recipients]
+        return await self._db.fetchval(ADD_RECIPIENTS, list_id, emails, names)
+
+    async def snapshot_list(self, list_id: UUID) -> ListSnapshot:
+        row = await self._db.fetchrow(SNAPSHOT_LIST, list_id)
+        return ListSnapshot(total=row["total"], max_recipient_id=row["max_id"])
+
+    # ------------------------------------------------------------------ campaigns and runs
+
+    async def create_campaign(
+        self, tenant_id: UUID, name: str, list_id: UUID, content: MessageContent
+    ) -> Campaign:
+        row = await self._db.fetchrow(
+            CREATE_CAMPAIGN, tenant_id, name, list_id, content.model_dump(mode="json")
+        )
+        return _campaign(row)
+
+    async def find_campaign(
+        self, campaign_id: UUID, tenant_id: UUID | None, *, for_update: bool = False
+    ) -> Campaign | None:
+        query = FIND_CAMPAIGN + (" FOR UPDATE" if for_update else "")
+        row = await self._db.fetchrow(query, campaign_id, tenant_id)
+        return None if row is None else _campaign(row)
+
+    async def set_campaign_state(
+        self, campaign_id: UUID, state: CampaignState, stop_reason: str | None
+    ) -> Campaign:
+        return _campaign(await self._db.fetchrow(SET_CAMPAIGN_STATE, campaign_id, state.value, stop_reason))
+
+    async def stop_campaign(self, campaign_id: UUID, tenant_id: UUID, stop_reason: str) -> bool:
+        return await self._db.execute(STOP_CAMPAIGN, campaign_id, tenant_id, stop_reason) == "UPDATE 1"
+
+    async def create_run(self, campaign_id: UUID, state: RunState, snapshot: ListSnapshot) -> Run:
+        row = await self._db.fetchrow(
+            CREATE_RUN, campaign_id, state.value, snapshot.total, snapshot.max_recipient_id
+        )
+        return _run(row)
+
+    async def latest_run(self, campaign_id: UUID) -> Run | None:
+        row = await self._db.fetchrow(LATEST_RUN, campaign_id)
+        return None if row is None else _run(row)
+
+    async def status_counts(self, run_id: UUID) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in await self._db.fetch(STATUS_COUNTS, run_id)}
+
+    async def sent_per_server(self, run_id: UUID) -> dict[str, int]:
+        rows = await self._db.fetch(SENT_PER_SERVER, run_id, MessageStatus.SENT.value)
+        return {str(row["server_id"]): row["n"] for row in rows}
+
+    # ------------------------------------------------------------------ expansion
+
+    async def runs_to_expand(self) -> list[UUID]:
+        return [row["id"] for row in await self._db.fetch(RUNS_TO_EXPAND)]
+
+    async def next_expansion_batch(
+        self, run_id: UUID, limit: int, lease: ExpansionLease
+    ) -> ExpansionBatch | None:
+        run = await self._db.fetchrow(CLAIM_RUN_TO_EXPAND, run_id, lease.holder, lease.seconds)
+        if run is None:
+            return None
+        rows = await self._db.fetch(
+            RECIPIENTS_AFTER, run["list_id"], run["cursor"], run["max_recipient_id"], limit
+        )
+        return ExpansionBatch(
+            run_id=run_id,
+            campaign_id=run["campaign_id"],
+            tenant_id=run["tenant_id"],
+            content=MessageContent.model_validate(run["content"]),
+            after_cursor=run["cursor"],
+            recipients=tuple(Recipient(id=row["id"], email=row["email"], name=row["name"]) for row in rows),
+        )
+
+    async def record_expansion(self, batch: ExpansionBatch, requests: Sequence[SendRequested]) -> RunState:
+        state = await self._db.fetchval(
+            ADVANCE_CURSOR, batch.run_id, batch.after_cursor, batch.next_cursor, len(requests)
+        )
+        if state is None:
+            raise ExpansionConflict(f"run {batch.run_id} is no longer at cursor {batch.after_cursor}")
+        # The same lock order as record_statuses, so the two never deadlock on shared messages.
+        ordered = sorted(requests, key=lambda request: request.message_id)
+        await self._db.execute(
+            RECORD_EXPANDED_MESSAGES,
+            batch.run_id,
+            batch.campaign_id,
+            [request.message_id for request in ordered],
+            [request.recipient for request in ordered],
+            QUEUED,
+            rank(QUEUED),
+        )
+        return RunState(state)
+
+    async def release_expansion(self, run_id: UUID, holder: str) -> None:
+        await self._db.execute(RELEASE_RUN, run_id, holder)
+
+    async def finish_expansion(self, run_id: UUID) -> None:
+        await self._db.execute(FINISH_EXPANSION, run_id)
+
+    # ------------------------------------------------------------------ message states
+
+    async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]:
+        """Applies each event the rule lets through; returns the runs where a message became final."""
+        ordered = sorted(events, key=lambda event: event.message_id)
+        rows = await self._db.fetch(
+            RECORD_STATUSES,
+            [event.message_id for event in ordered],
+            [event.run_id for event in ordered],
+            [event.campaign_id for event in ordered],
+            [event.recipient for event in ordered],
+            [event.status.value for event in ordered],
+            [rank(event.status) for event in ordered],
+            [event.attempt for event in ordered],
+            [event.server_id for event in ordered],
+            sorted(FINAL),
+        )
+        return {row["run_id"] for row in rows if row["status"] in FINAL}
+
+    async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]:
+        rows = await self._db.fetch(COMPLETE_RUNS, list(run_ids), sorted(OPEN))
+        return [CompletedCampaign(tenant_id=row["tenant_id"], campaign_id=row["id"]) for row in rows]
+
+
+def _recipient_list(row: asyncpg.Record) -> RecipientList:
+    return RecipientList(
+        id=row["id"], tenant_id=row["tenant_id"], name=row["name"], created_at=row["created_at"]
+    )
+
+
+def _campaign(row: asyncpg.Record) -> Campaign:
+    return Campaign(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        list_id=row["list_id"],
+        content=MessageContent.model_validate(row["content"]),
+        state=CampaignState(row["state"]),
+        stop_reason=row["stop_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _run(row: asyncpg.Record) -> Run:
+    return Run(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        state=RunState(row["state"]),
+        total=row["total"],
+        expanded=row["expanded"],
+        cursor=row["cursor"],
+        max_recipient_id=row["max_recipient_id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

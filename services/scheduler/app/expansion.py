@@ -1,0 +1,152 @@
+"""Expanding a run: publishing one `SendRequested` per recipient, batch after batch, resumably."""
+
+import asyncio
+from uuid import UUID
+
+import structlog
+
+from services.scheduler.app.completion import RunCompletion
+from services.scheduler.app.ports import ExpansionConflict, ExpansionLease, SendPublisher, Store
+from services.scheduler.domain.campaign import RunState
+
+log = structlog.get_logger("scheduler.expansion")
+
+
+class Expander:
+    def __init__(
+        self,
+        store: Store,
+        publisher: SendPublisher,
+        completion: RunCompletion,
+        *,
+        batch_size: int,
+        lease: ExpansionLease,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._completion = completion
+        self._batch_size = batch_size
+        self._lease = lease
+
+    async def expand(self, run_id: UUID) -> None:
+        """Publishes the run's recipients after its cursor until the list ends or the campaign stops.
+
+        Under the run's lease, renewed with every batch, so two replicas never expand one run at
+        once; released at the end, so that a replica resuming the campaign need not wait for it.
+        """
+        try:
+            await self._expand(run_id)
+        finally:
+            async with self._store.transaction() as repo:
+                await repo.release_expansion(run_id, self._lease.holder)
+
+    async def _expand(self, run_id: UUID) -> None:
+        """A batch is recorded only after the broker confirmed all of it, so a crash in between
+        publishes the batch again on restart, with the same message ids."""
+        while True:
+            async with self._store.transaction() as repo:
+                batch = await repo.next_expansion_batch(run_id, self._batch_size, self._lease)
+            if batch is None:  # not running, expanded already, or another replica holds the lease
+                return
+            if batch.is_empty:
+                async with self._store.transaction() as repo:
+                    await repo.finish_expansion(run_id)
+                break
+            requests = batch.send_requests()
+            await asyncio.gather(*(self._publisher.publish_send(request) for request in requests))
+            async with self._store.transaction() as repo:
+                state = await repo.record_expansion(batch, requests)
+            log.debug("batch expanded", run_id=str(run_id), cursor=batch.next_cursor, size=len(requests))
+            if state is not RunState.EXPANDING:
+                break
+        log.info("run expanded", run_id=str(run_id))
+        # Status events may all have arrived before the last batch was recorded.
+        await self._completion.check([run_id])
+
+
+class ExpansionSupervisor:
+    """Keeps one background expansion per run, retrying after failures until the run is expanded."""
+
+    def __init__(
+        self,
+        expander: Expander,
+        store: Store,
+        *,
+        retry_pause: float,
+        max_retry_pause: float = 30.0,
+        sweep_every: float = 5.0,
+    ) -> None:
+        self._expander = expander
+        self._store = store
+        self._retry_pause = retry_pause
+        self._max_retry_pause = max_retry_pause
+        self._sweep_every = sweep_every
+        self._tasks: dict[UUID, asyncio.Task[None]] = {}
+        self._wanted: set[UUID] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start_sweeping(self) -> None:
+        """Pick up unfinished runs now, then again every `sweep_every` seconds: a run whose
+        expanding replica died or was stopped is taken over once its lease has run out."""
+        await self.start_unfinished()
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name="expansion-sweep")
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            try:
+                await self.start_unfinished()
+            except Exception as exc:  # the database is away; the next sweep tries again
+                log.warning("looking for unfinished expansions failed", error=repr(exc))
+
+    def start(self, run_id: UUID) -> None:
+        """Expands the run in the background; if it is being expanded already, checks it once more after."""
+        self._wanted.add(run_id)
+        if run_id not in self._tasks:
+            self._tasks[run_id] = asyncio.create_task(self._keep_expanding(run_id), name=f"expand-{run_id}")
+
+    async def start_unfinished(self) -> None:
+        """Picks up the runs a previous process left half expanded, from their cursors."""
+        async with self._store.transaction() as repo:
+            run_ids = await repo.runs_to_expand()
+        new = [run_id for run_id in run_ids if run_id not in self._tasks]
+        for run_id in new:
+            self.start(run_id)
+        if new:
+            log.info("resuming expansions", runs=len(new))
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _keep_expanding(self, run_id: UUID) -> None:
+        pause = self._retry_pause
+        try:
+            # A start() during an expansion (a resume racing the stop it follows) asks for one more
+            # pass, because the running pass may already have seen the campaign stopped.
+            while run_id in self._wanted:
+                self._wanted.discard(run_id)
+                try:
+                    await self._expander.expand(run_id)
+                except ExpansionConflict:
+                    log.warning(
+                        "another expander moved the run's cursor; leaving the run to it", run_id=str(run_id)
+                    )
+                except Exception as exc:
+                    log.error(
+                        "expansion failed; will retry", run_id=str(run_id), error=repr(exc), pause=pause
+                    )
+                    self._wanted.add(run_id)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, self._max_retry_pause)
+                else:
+                    pause = self._retry_pause
+        finally:
+            # No await between the loop's last check and here, so a start() cannot slip in unseen.
+            self._tasks.pop(run_id, None)

@@ -1,0 +1,107 @@
+"""What the use cases need from the outside world, declared by them and implemented by adapters."""
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+from uuid import UUID
+
+from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
+from services.scheduler.domain.expansion import ExpansionBatch
+from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, RecipientList
+from shared.contracts import CampaignEvent, MessageContent, SendRequested, StatusEvent
+
+
+@dataclass(frozen=True)
+class ExpansionLease:
+    """Which process expands a run, and for how long its claim holds without being renewed.
+
+    One replica at a time expands a run: the others leave it alone while the lease holds, and
+    take it over once its holder has stopped renewing it (the holder died, or was stopped).
+    """
+
+    holder: str
+    seconds: float
+
+
+class ExpansionConflict(Exception):
+    """The run's cursor moved under this expansion: another expander is working on the run."""
+
+
+class CompletedCampaign(NamedTuple):
+    tenant_id: UUID
+    campaign_id: UUID
+
+
+class Repository(Protocol):
+    """The scheduler's tables, seen through one database transaction."""
+
+    # lists
+    async def create_list(self, tenant_id: UUID, name: str) -> RecipientList: ...
+    async def find_list(self, list_id: UUID, tenant_id: UUID) -> RecipientList | None: ...
+    async def add_recipients(self, list_id: UUID, recipients: Sequence[NewRecipient]) -> int: ...
+    async def snapshot_list(self, list_id: UUID) -> ListSnapshot: ...
+
+    # campaigns and runs
+    async def create_campaign(
+        self, tenant_id: UUID, name: str, list_id: UUID, content: MessageContent
+    ) -> Campaign: ...
+    async def find_campaign(
+        self, campaign_id: UUID, tenant_id: UUID | None, *, for_update: bool = False
+    ) -> Campaign | None: ...
+    async def set_campaign_state(
+        self, campaign_id: UUID, state: CampaignState, stop_reason: str | None
+    ) -> Campaign: ...
+    async def stop_campaign(self, campaign_id: UUID, tenant_id: UUID, stop_reason: str) -> bool: ...
+    async def create_run(self, campaign_id: UUID, state: RunState, snapshot: ListSnapshot) -> Run: ...
+    async def latest_run(self, campaign_id: UUID) -> Run | None: ...
+    async def status_counts(self, run_id: UUID) -> dict[str, int]: ...
+    async def sent_per_server(self, run_id: UUID) -> dict[str, int]: ...
+
+    # expansion
+    async def runs_to_expand(self) -> list[UUID]:
+        """Runs of running campaigns left unexpanded that no replica's lease holds."""
+
+    async def next_expansion_batch(
+        self, run_id: UUID, limit: int, lease: ExpansionLease
+    ) -> ExpansionBatch | None:
+        """The next batch, claiming or renewing the lease; None if the run is not to be expanded
+        (campaign not running, run expanded) or another holder's lease still holds."""
+
+    async def release_expansion(self, run_id: UUID, holder: str) -> None: ...
+    async def record_expansion(
+        self, batch: ExpansionBatch, requests: Sequence[SendRequested]
+    ) -> RunState: ...
+    async def finish_expansion(self, run_id: UUID) -> None: ...
+
+    # message states
+    async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]: ...
+    async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Repository]:
+        """A repository whose writes commit together when the block exits without an error."""
+        ...
+
+
+class SendPublisher(Protocol):
+    async def publish_send(self, request: SendRequested) -> None:
+        """Returns once the broker has confirmed the message."""
+        ...
+
+
+class CampaignEventPublisher(Protocol):
+    async def publish_campaign_event(self, event: CampaignEvent) -> None: ...
+
+
+class SchedulerMetrics(Protocol):
+    """What the scheduler counts for monitoring, each once it is committed."""
+
+    def campaign_launched(self) -> None: ...
+
+    def campaign_completed(self) -> None: ...
+
+    def statuses_folded(self, per_status: Mapping[str, int]) -> None:
+        """Status events written into message states, by status."""
+        ...

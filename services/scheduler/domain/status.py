@@ -1,0 +1,82 @@
+"""How status events fold into one message's state: a state only moves forward.
+
+Events reach the scheduler out of order (a late `routed` after `sent`, a redelivered `deferred`),
+so the newest event is not always the truest. A message's progress is ordered by its attempt,
+then by how far the attempt has gone; a final state never changes again.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from shared.contracts import FINAL_STATUSES, MessageStatus, StatusEvent
+
+QUEUED = "queued"
+"""The scheduler's own state for a message it has published and heard nothing about yet."""
+
+STATUS_RANK: dict[str, int] = {
+    QUEUED: 0,
+    MessageStatus.ROUTED: 1,
+    MessageStatus.HELD: 1,
+    MessageStatus.DEFERRED: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.UNKNOWN: 3,
+}
+"""Statuses the scheduler records, ranked by how far an attempt has gone.
+
+Bounced, complained and suppressed come after a message has left the pipeline; they belong
+to the bounce handling, not to a campaign's progress, so they are not recorded here.
+"""
+
+FINAL: frozenset[str] = frozenset(status.value for status in FINAL_STATUSES)
+OPEN: frozenset[str] = frozenset(STATUS_RANK) - FINAL
+"""Recorded statuses a message can still move on from; a run is done when none of its messages has one."""
+
+
+def is_recorded(status: str) -> bool:
+    return status in STATUS_RANK
+
+
+def rank(status: str) -> int:
+    return STATUS_RANK[status]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one message stands: its attempt and the status that attempt reached."""
+
+    status: str
+    attempt: int = 1
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    def is_overtaken_by(self, newer: "Progress") -> bool:
+        if self.is_final:
+            return False
+        return (newer.attempt, rank(newer.status)) > (self.attempt, rank(self.status))
+
+
+def advances(current: Progress | None, event: Progress) -> bool:
+    """Whether `event` should replace `current` (None: nothing recorded for the message yet)."""
+    return current is None or current.is_overtaken_by(event)
+
+
+def latest_per_message(events: Iterable[StatusEvent]) -> list[StatusEvent]:
+    """The one event per message that the rule keeps, folding `events` in arrival order.
+
+    A batch written in one statement may touch each message only once, so its events are
+    reduced here with the same rule the database applies against the stored state.
+    """
+    kept: dict[UUID, StatusEvent] = {}
+    for event in events:
+        current = kept.get(event.message_id)
+        if advances(None if current is None else progress_of(current), progress_of(event)):
+            kept[event.message_id] = event
+    return list(kept.values())
+
+
+def progress_of(event: StatusEvent) -> Progress:
+    return Progress(event.status.value, event.attempt)

@@ -1,0 +1,119 @@
+"""The scheduler's HTTP API: each route checks the caller, calls one use case and shapes the answer."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+
+from services.scheduler.app.campaigns import Campaigns
+from services.scheduler.app.errors import NotFound
+from services.scheduler.app.lists import RecipientLists
+from services.scheduler.domain.campaign import InvalidTransition
+from services.scheduler.domain.recipients import NewRecipient
+from services.scheduler.entrypoints.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignReportOut,
+    LaunchOut,
+    ListIn,
+    ListOut,
+    RecipientsAddedOut,
+    RecipientsIn,
+)
+from services.scheduler.settings import SchedulerSettings
+from shared.auth import Principal, principal_dependency
+
+
+def _token_secrets(request: Request) -> tuple[str, str]:
+    settings: SchedulerSettings = request.app.state.settings
+    return settings.token_secret, settings.operator_token
+
+
+Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
+
+
+def _acting_tenant(caller: Caller) -> UUID:
+    if caller.tenant_id is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "lists and campaigns belong to a tenant: call this with the tenant's token",
+        )
+    return caller.tenant_id
+
+
+ActingTenant = Annotated[UUID, Depends(_acting_tenant)]
+
+
+def _lists(request: Request) -> RecipientLists:
+    return request.app.state.lists
+
+
+def _campaigns(request: Request) -> Campaigns:
+    return request.app.state.campaigns
+
+
+Lists = Annotated[RecipientLists, Depends(_lists)]
+CampaignUseCases = Annotated[Campaigns, Depends(_campaigns)]
+
+router = APIRouter()
+
+
+@router.post("/lists", status_code=status.HTTP_201_CREATED)
+async def create_list(body: ListIn, tenant_id: ActingTenant, lists: Lists) -> ListOut:
+    return ListOut.of(await lists.create(tenant_id, body.name))
+
+
+@router.post("/lists/{list_id}/recipients")
+async def add_recipients(
+    list_id: UUID, body: RecipientsIn, tenant_id: ActingTenant, lists: Lists
+) -> RecipientsAddedOut:
+    recipients = [NewRecipient(email=recipient.email, name=recipient.name) for recipient in body.recipients]
+    return RecipientsAddedOut.of(await lists.add_recipients(tenant_id, list_id, recipients))
+
+
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED)
+async def create_campaign(
+    body: CampaignIn, tenant_id: ActingTenant, campaigns: CampaignUseCases
+) -> CampaignOut:
+    campaign = await campaigns.create(tenant_id, body.name, body.list_id, body.content.as_contract())
+    return CampaignOut.of(campaign)
+
+
+@router.post("/campaigns/{campaign_id}/launch", status_code=status.HTTP_202_ACCEPTED)
+async def launch_campaign(
+    campaign_id: UUID, tenant_id: ActingTenant, campaigns: CampaignUseCases
+) -> LaunchOut:
+    return LaunchOut.of(await campaigns.launch(tenant_id, campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+async def resume_campaign(
+    campaign_id: UUID, tenant_id: ActingTenant, campaigns: CampaignUseCases
+) -> CampaignOut:
+    return CampaignOut.of(await campaigns.resume(tenant_id, campaign_id))
+
+
+@router.get("/campaigns/{campaign_id}")
+async def get_campaign(campaign_id: UUID, caller: Caller, campaigns: CampaignUseCases) -> CampaignReportOut:
+    # The operator follows every tenant's campaigns; a tenant sees only its own.
+    return CampaignReportOut.of(await campaigns.report(campaign_id, caller.tenant_id))
+
+
+async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+
+def create_http_api(settings: SchedulerSettings, lists: RecipientLists, campaigns: Campaigns) -> FastAPI:
+    api = FastAPI(title="sendpool scheduler", summary="Recipient lists and campaigns")
+    api.state.settings = settings
+    api.state.lists = lists
+    api.state.campaigns = campaigns
+    api.include_router(router)
+    api.add_exception_handler(NotFound, _not_found)
+    api.add_exception_handler(InvalidTransition, _conflict)
+    return api

@@ -1,0 +1,67 @@
+"""The scheduler process: `faststream run --factory services.scheduler.entrypoints.main:create_app`."""
+
+import asyncio
+from pathlib import Path
+
+from services.scheduler.adapters.metrics import PrometheusSchedulerMetrics
+from services.scheduler.adapters.postgres import SCHEMA, PostgresStore
+from services.scheduler.adapters.rabbit import RabbitPublisher, declare_topology
+from services.scheduler.app.campaigns import Campaigns
+from services.scheduler.app.completion import RunCompletion
+from services.scheduler.app.expansion import Expander, ExpansionSupervisor
+from services.scheduler.app.lists import RecipientLists
+from services.scheduler.app.ports import ExpansionLease
+from services.scheduler.app.statuses import StatusFolding
+from services.scheduler.entrypoints.consumer import register_status_consumer
+from services.scheduler.entrypoints.http import create_http_api
+from services.scheduler.settings import SchedulerSettings
+from shared.db import migrate
+from shared.messaging import make_broker
+from shared.service import ServiceApp
+from shared.telemetry import configure
+from shared.topology import INSTANCE_ID
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def create_app() -> ServiceApp:
+    settings = SchedulerSettings()
+    log = configure("scheduler", settings.log_level, settings.log_json)
+    broker = make_broker(
+        settings.amqp_url, "scheduler", prefetch=settings.prefetch, message_metrics=settings.message_metrics
+    )
+    store = PostgresStore(settings.database_url, pool_size=settings.db_pool_size)
+    publisher = RabbitPublisher(broker)
+
+    metrics = PrometheusSchedulerMetrics()
+    completion = RunCompletion(store, publisher, metrics)
+    lease = ExpansionLease(holder=f"scheduler-{INSTANCE_ID}", seconds=settings.expansion_lease_seconds)
+    expander = Expander(store, publisher, completion, batch_size=settings.expand_batch_size, lease=lease)
+    expansions = ExpansionSupervisor(
+        expander,
+        store,
+        retry_pause=settings.expansion_retry_seconds,
+        sweep_every=settings.expansion_sweep_seconds,
+    )
+    campaigns = Campaigns(store, publisher, expansions, completion, metrics)
+    statuses = StatusFolding(
+        store, completion, metrics, max_items=settings.status_batch_size, max_wait=settings.status_batch_wait
+    )
+    register_status_consumer(broker, statuses, campaigns)
+
+    async def open_resources() -> None:
+        # Before the broker starts consuming: handlers need the tables, and publishes need the topology.
+        await asyncio.to_thread(migrate, settings.database_url, SCHEMA, MIGRATIONS)
+        await store.open()
+        await broker.connect()
+        await declare_topology(broker)
+        log.info("scheduler ready", expand_batch_size=settings.expand_batch_size)
+
+    return ServiceApp(
+        broker,
+        http_api=create_http_api(settings, RecipientLists(store), campaigns),
+        on_startup=[open_resources],
+        after_startup=[expansions.start_sweeping],
+        on_shutdown=[expansions.stop],
+        after_shutdown=[store.close],
+    )

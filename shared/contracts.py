@@ -1,0 +1,447 @@
+"""Versioned message contracts shared by every service.
+
+Every message on the bus is one of these pydantic models, serialised as JSON. A model's
+`schema_version` changes only when a field's meaning changes; adding an optional field does
+not. Consumers reject (dead-letter) a message that does not validate, with the reason.
+"""
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _refuse_header_breaking(value: str) -> str:
+    # CR, LF or NUL inside a header value would let a caller inject headers or recipients; the
+    # other characters `str.splitlines()` breaks on make Python's email package refuse the header.
+    if any(ch in value for ch in "\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        raise ValueError("must not contain CR, LF or NUL characters, nor any other line break")
+    return value
+
+
+HeaderSafeStr = Annotated[str, AfterValidator(_refuse_header_breaking)]
+"""A string that is safe to place in a mail header or an SMTP command."""
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class MessageContent(Contract):
+    """What a campaign sends; rendered once per campaign, carried with every message."""
+
+    from_address: HeaderSafeStr
+    from_name: HeaderSafeStr = ""
+    reply_to: HeaderSafeStr | None = None
+    subject: HeaderSafeStr
+    text: str = ""
+    html: str = ""
+    unsubscribe_url: HeaderSafeStr | None = None
+
+
+class SendRequested(Contract):
+    """scheduler → router: one recipient of one campaign run is due."""
+
+    schema_version: Literal[1] = 1
+    message_id: UUID
+    tenant_id: UUID
+    campaign_id: UUID
+    run_id: UUID
+    recipient: HeaderSafeStr
+    recipient_name: HeaderSafeStr = ""
+    content: MessageContent
+    attempt: int = Field(1, ge=1, description="1 for the first try; retries of deferred messages count up.")
+    avoid_server_ids: list[UUID] = Field(
+        default_factory=list,
+        description="Servers that deferred this message; routing prefers the others of the selection.",
+    )
+    first_attempt_at: datetime = Field(default_factory=utcnow)
+    redelivered: bool = Field(
+        False,
+        description=(
+            "This attempt was redelivered from a server queue before it was handed back to routing:"
+            " a worker that took it earlier may have stopped in the middle of sending it. A worker that"
+            " finds it still claimed takes it over (sends it again and reports `unknown`) instead of"
+            " waiting for an outcome nobody will report."
+        ),
+    )
+
+    def avoiding(self, server_id: UUID, *, redelivered: bool = False) -> "SendRequested":
+        """The same message and attempt, steering routing away from a server that did not take it.
+
+        `redelivered` says that RabbitMQ redelivered the copy being handed back; it stays set for
+        the rest of this attempt.
+        """
+        avoid = list(dict.fromkeys([*self.avoid_server_ids, server_id]))
+        return self.model_copy(
+            update={"avoid_server_ids": avoid, "redelivered": self.redelivered or redelivered}
+        )
+
+    def status_event(self, status: "MessageStatus", **fields: Any) -> "StatusEvent":
+        """A status event about this message; `fields` adds server, reply, decision, …"""
+        return StatusEvent(
+            status=status,
+            message_id=self.message_id,
+            tenant_id=self.tenant_id,
+            campaign_id=self.campaign_id,
+            run_id=self.run_id,
+            recipient=self.recipient,
+            attempt=fields.pop("attempt", self.attempt),
+            **fields,
+        )
+
+
+class Exclusion(Contract):
+    server_id: UUID
+    reason: str
+
+
+class RoutingDecision(Contract):
+    """Why the router chose a server: the candidates' weights and each excluded server's reason."""
+
+    mode: Literal["use_all", "selection"]
+    weights: dict[str, float]
+    excluded: list[Exclusion] = Field(default_factory=list)
+
+
+class DeliveryRequested(Contract):
+    """router → delivery: send this message through this server (on queue delivery.<vendor>.<server_id>)."""
+
+    schema_version: Literal[1] = 1
+    send: SendRequested
+    server_id: UUID
+    vendor: str
+    decision: RoutingDecision
+    routed_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- status
+
+
+class MessageStatus(StrEnum):
+    ROUTED = "routed"
+    HELD = "held"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    SUPPRESSED = "suppressed"
+
+
+FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN})
+"""A message in one of these states has left the pipeline; a campaign ends when all have one."""
+
+
+class StatusEvent(Contract):
+    """Published on sendpool.status with routing key <tenant>.<campaign>.<status>."""
+
+    schema_version: Literal[1] = 1
+    status: MessageStatus
+    message_id: UUID
+    tenant_id: UUID
+    campaign_id: UUID
+    run_id: UUID
+    recipient: str
+    attempt: int = 1
+    server_id: UUID | None = None
+    vendor: str | None = None
+    reply_code: int | None = None
+    enhanced_code: str | None = None
+    reply_text: str | None = None
+    vendor_message_id: str | None = None
+    decision: RoutingDecision | None = None
+    retry_at: datetime | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.tenant_id}.{self.campaign_id}.{self.status.value}"
+
+
+class CampaignEventKind(StrEnum):
+    STOPPED = "campaign_stopped"
+    RESUMED = "campaign_resumed"
+    COMPLETED = "campaign_completed"
+
+
+class CampaignEvent(Contract):
+    """Campaign-level decisions, on sendpool.status with routing key <tenant>.<campaign>.<kind>."""
+
+    schema_version: Literal[1] = 1
+    kind: CampaignEventKind
+    tenant_id: UUID
+    campaign_id: UUID
+    reason: str = ""
+    servers: list[Exclusion] = Field(default_factory=list)
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.tenant_id}.{self.campaign_id}.{self.kind.value}"
+
+
+class ServerHealthEvent(Contract):
+    """delivery → sendpool.health (routing key server.<id>): a server's circuit opened or closed.
+
+    Unhealthy means repeated connection failures; the router stops choosing it and moves its
+    queued messages to the other servers of their campaigns until a healthy event arrives.
+    """
+
+    schema_version: Literal[1] = 1
+    server_id: UUID
+    vendor: str
+    healthy: bool
+    reason: str = ""
+    consecutive_failures: int = 0
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def routing_key(self) -> str:
+        return f"server.{self.server_id}"
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class ServerState(StrEnum):
+    INACTIVE = "inactive"  # never tested, or connection settings changed since the last passing test
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    PAUSED = "paused"
+
+
+class SendingLimits(Contract):
+    per_second: int | None = Field(None, ge=1)
+    per_minute: int | None = Field(None, ge=1)
+    per_hour: int | None = Field(None, ge=1)
+    per_day: int | None = Field(None, ge=1)
+
+    def is_empty(self) -> bool:
+        return not any((self.per_second, self.per_minute, self.per_hour, self.per_day))
+
+
+class WarmupSchedule(Contract):
+    """A new server's daily cap ramp: linear or exponential from a start volume to a target over N days,
+    or an explicit table of daily caps. Day 1 is `start_date`; after the ramp the server is warm (no cap)."""
+
+    kind: Literal["linear", "exponential", "table"]
+    start_date: date
+    start_volume: int | None = Field(None, ge=1)
+    target_volume: int | None = Field(None, ge=1)
+    days: int | None = Field(None, ge=2, le=365)
+    table: list[int] = Field(default_factory=list, max_length=365)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WarmupSchedule":
+        if self.kind == "table":
+            if not self.table or any(v < 1 for v in self.table):
+                raise ValueError("a table warmup needs `table`: a list of daily caps, each at least 1")
+        elif None in (self.start_volume, self.target_volume, self.days):
+            raise ValueError(f"a {self.kind} warmup needs start_volume, target_volume and days")
+        elif self.start_volume > self.target_volume:
+            raise ValueError("start_volume must not exceed target_volume")
+        return self
+
+    def daily_cap(self, on: date) -> int | None:
+        """The cap for the day `on`, or None once the ramp is over."""
+        day = max((on - self.start_date).days, 0) + 1
+        if self.kind == "table":
+            return self.table[day - 1] if day <= len(self.table) else None
+        if day > self.days:
+            return None
+        progress = (day - 1) / (self.days - 1)
+        if self.kind == "linear":
+            return round(self.start_volume + (self.target_volume - self.start_volume) * progress)
+        return round(self.start_volume * (self.target_volume / self.start_volume) ** progress)
+
+
+class DestinationRule(Contract):
+    """How fast one server may send to one receiver: a recipient domain, and with it the other
+    domains of the same mailbox provider (a rule for gmail.com also covers googlemail.com)."""
+
+    domain: HeaderSafeStr = Field(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+    limits: SendingLimits
+
+
+class ServerIdentity(Contract):
+    """Who a server sends as. The DKIM private key is never part of it: the delivery worker gets the key
+    with the connection settings (`ServerSettingsReply.settings["identity"]["dkim_private_key"]`)."""
+
+    from_domains: list[HeaderSafeStr] = Field(description="Domains the server may send From.")
+    dkim_selector: HeaderSafeStr | None = Field(
+        None, description="Selector of the DKIM key (`<selector>._domainkey.<domain>`); None: no signing."
+    )
+    return_path_domain: HeaderSafeStr | None = Field(
+        None, description="Domain of the envelope sender (Return-Path), where bounces go."
+    )
+
+
+class BounceHandling(Contract):
+    """Rates at which the bounces service asks the catalog to pause a server (`PauseServerRequest`).
+
+    A rate is bounced (or complained) messages over sent messages; it counts only once at least
+    `min_volume` messages were sent, so a handful of early bounces does not pause a server.
+    """
+
+    max_bounce_rate: float | None = Field(0.05, gt=0, le=1, description="None: never pause for bounces.")
+    max_complaint_rate: float | None = Field(
+        0.001, gt=0, le=1, description="None: never pause for complaints."
+    )
+    min_volume: int = Field(200, ge=1, description="Sent messages before the rates count.")
+
+
+class ServerView(Contract):
+    """A sending server as other services see it: no connection settings, no secrets."""
+
+    id: UUID
+    tenant_id: UUID | None = Field(None, description="Owner; None for a pool server the operator owns.")
+    name: str
+    type: str
+    vendor: str
+    state: ServerState
+    limits: SendingLimits = Field(default_factory=SendingLimits)
+    warmup: WarmupSchedule | None = None
+    destination_rules: list[DestinationRule] = Field(default_factory=list)
+    identity: ServerIdentity | None = None
+    bounce_handling: BounceHandling = Field(default_factory=BounceHandling)
+    pause_reason: str | None = Field(None, description="Why the server is paused (state `paused` only).")
+    version: int = 1
+
+
+class PlanView(Contract):
+    id: UUID
+    name: str
+    server_ids: list[UUID] = Field(default_factory=list)
+    allow_own_servers: bool = True
+    server_quota: int | None = None
+    managed_pool: bool = Field(
+        False,
+        description="The operator manages the pool: tenants send through every granted server and "
+        "can neither add their own nor narrow a campaign's selection.",
+    )
+
+
+class TenantView(Contract):
+    id: UUID
+    name: str
+    plan_id: UUID | None = None
+
+
+class WeightedServer(Contract):
+    server_id: UUID
+    weight: float = Field(1.0, gt=0)
+
+
+class SendingPolicy(Contract):
+    """A campaign's "Sending servers" section: every usable server at random, or a weighted selection."""
+
+    campaign_id: UUID
+    tenant_id: UUID
+    use_all: bool = True
+    selection: list[WeightedServer] = Field(default_factory=list)
+    version: int = 0
+
+
+class CatalogEventKind(StrEnum):
+    SERVER_CHANGED = "catalog.server.changed"
+    SERVER_DELETED = "catalog.server.deleted"
+    PLAN_CHANGED = "catalog.plan.changed"
+    TENANT_CHANGED = "catalog.tenant.changed"
+    POLICY_CHANGED = "catalog.policy.changed"
+
+
+class CatalogEvent(Contract):
+    """A change in the catalog, published through its outbox on sendpool.catalog (routing key = kind)."""
+
+    schema_version: Literal[1] = 1
+    event_id: int
+    kind: CatalogEventKind
+    server: ServerView | None = None
+    plan: PlanView | None = None
+    tenant: TenantView | None = None
+    policy: SendingPolicy | None = None
+    deleted_id: UUID | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class CatalogSnapshot(Contract):
+    """The routing-relevant state of the whole catalog, for a consumer starting cold."""
+
+    last_event_id: int
+    servers: list[ServerView]
+    plans: list[PlanView]
+    tenants: list[TenantView]
+
+
+# --------------------------------------------------------------------------- RPC
+
+
+class SnapshotRequest(Contract):
+    kind: Literal["snapshot"] = "snapshot"
+
+
+class PolicyRequest(Contract):
+    kind: Literal["policy"] = "policy"
+    campaign_id: UUID
+    tenant_id: UUID
+
+
+class ServerSettingsRequest(Contract):
+    kind: Literal["server_settings"] = "server_settings"
+    server_id: UUID
+
+
+class PauseServerRequest(Contract):
+    """A command to the catalog (e.g. from the bounces service past a server's thresholds): pause a server.
+
+    Answered, when the request has a reply-to, with the server's `ServerView` or an `RpcError`."""
+
+    kind: Literal["pause_server"] = "pause_server"
+    server_id: UUID
+    reason: HeaderSafeStr = Field(min_length=1, max_length=500)
+    requested_by: str = Field("bounces", max_length=100, description="Who asks, kept with the pause.")
+
+
+class ServerSettingsReply(Contract):
+    """Connection settings with secrets in clear, for the delivery worker only (point to point, never an event).
+
+    A server with an identity also has `settings["identity"]`: `from_domains`, `dkim_selector`,
+    `dkim_private_key` (PEM, or None without signing) and `return_path_domain`."""
+
+    server_id: UUID
+    type: str
+    vendor: str
+    settings: dict
+    version: int
+
+
+class RpcError(Contract):
+    """The reply to an RPC request that has no answer (e.g. an unknown server), saying why."""
+
+    error: str
+
+
+class ProbeRequest(Contract):
+    """catalog → delivery.probe.<vendor>: test a server's connection for real, or push one test message."""
+
+    server_id: UUID
+    type: str
+    settings: dict
+    test_recipient: HeaderSafeStr | None = None
+    test_content: MessageContent | None = None
+
+
+class ProbeResult(Contract):
+    ok: bool
+    message: str

@@ -1,0 +1,44 @@
+"""Fixtures shared by every tier. Integration and e2e tests get a fresh database and vhost per run."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    url = create_database()
+    yield url
+    if not os.environ.get("SENDPOOL_TEST_KEEP"):
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def amqp_url():
+    url = create_vhost()
+    yield url
+    if not os.environ.get("SENDPOOL_TEST_KEEP"):
+        delete_vhost(url)
+
+
+@pytest.fixture(scope="session")
+def service_env(database_url, amqp_url, tmp_path_factory) -> dict[str, str]:
+    """Environment for service processes started by a test: this run's database and vhost."""
+    return {
+        "SENDPOOL_DATABASE_URL": database_url,
+        "SENDPOOL_AMQP_URL": amqp_url,
+        "SENDPOOL_TOKEN_SECRET": "test-token-secret",
+        "SENDPOOL_OPERATOR_TOKEN": "test-operator-token",
+        "SENDPOOL_CATALOG_SECRET_KEYS": "c2VuZHBvb2wtdGVzdHMtZmVybmV0LWtleS0zMmJ5dGU=",
+        "SENDPOOL_LOG_LEVEL": "INFO",
+        # Several services (and, on a developer's machine, several test runs) share one PostgreSQL.
+        "SENDPOOL_DB_POOL_SIZE": "4",
+    }
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("service-logs")

@@ -1,0 +1,161 @@
+"""What the receiving server sees: a DKIM signature that verifies, and a VERP Return-Path that names
+the message, through the worker process and a real SMTP server."""
+
+import base64
+from uuid import uuid4
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from shared.contracts import ProbeRequest, ProbeResult
+from shared.topology import delivery_queue_name, probe_queue
+from shared.verp import parse_verp
+from tests.integration.delivery.conftest import VERP_SECRET
+from tests.integration.delivery.messages import CONTENT, delivery_requested, recipient
+from tests.integration.delivery.smtp_scripts import ScriptedSink
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PUBLISHED = {
+    "mail2026._domainkey.shop.example.": "v=DKIM1; k=rsa; p="
+    + base64.b64encode(
+        KEY.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+}
+
+
+def dns(name: bytes, timeout: int = 5) -> bytes | None:
+    found = PUBLISHED.get(name.decode())
+    return found.encode() if found else None
+
+
+def pem(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+async def server_with(bus, catalog, sink: ScriptedSink, identity: dict | None):
+    settings = {"host": "127.0.0.1", "port": sink.port, "encryption": "none"}
+    if identity is not None:
+        settings["identity"] = identity
+    server = catalog.put_server(settings)
+    await bus.publish_catalog_event(catalog.changed_event(server))
+    await bus.wait_until_consumed(delivery_queue_name("smtp", server.id))
+    return server
+
+
+async def test_a_message_from_a_server_with_an_identity_is_signed_and_bounces_to_its_return_path(
+    bus, catalog
+):
+    identity = {
+        "from_domains": ["shop.example"],
+        "dkim_selector": "mail2026",
+        "dkim_private_key": pem(KEY),
+        "return_path_domain": "bounces.shop.example",
+    }
+    with ScriptedSink() as sink:
+        server = await server_with(bus, catalog, sink, identity)
+        to = recipient()
+        request = delivery_requested(server.id, to)
+
+        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
+        await bus.wait_for_status(request.send.message_id, "sent")
+
+        [received] = sink.to(to)
+        assert received.mail_from.startswith("bounces+")
+        assert received.mail_from.endswith("@bounces.shop.example")
+        assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
+        assert parse_verp(received.mail_from, "another secret") is None
+        assert received.data.startswith(
+            b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.example;"
+        )
+        assert dkim.verify(received.data, dnsfunc=dns)
+        assert not dkim.verify(received.data.replace(b"20%", b"90%"), dnsfunc=dns)
+
+
+async def test_a_server_without_an_identity_sends_unsigned_with_a_return_path_at_the_from_domain(
+    bus, catalog
+):
+    with ScriptedSink() as sink:
+        server = await server_with(bus, catalog, sink, None)
+        to = recipient()
+        request = delivery_requested(server.id, to)
+
+        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
+        await bus.wait_for_status(request.send.message_id, "sent")
+
+        [received] = sink.to(to)
+        assert received.mail_from.endswith("@shop.example")
+        assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
+        assert b"DKIM-Signature" not in received.data
+
+
+async def test_a_key_the_worker_cannot_sign_with_defers_the_message_naming_the_field(bus, catalog):
+    identity = {
+        "from_domains": ["shop.example"],
+        "dkim_selector": "mail2026",
+        "dkim_private_key": pem(ed25519.Ed25519PrivateKey.generate()),
+    }
+    with ScriptedSink() as sink:
+        server = await server_with(bus, catalog, sink, identity)
+        to = recipient()
+        request = delivery_requested(server.id, to)
+
+        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
+        deferred = await bus.wait_for_status(request.send.message_id, "deferred")
+
+        assert "identity.dkim_private_key" in deferred.reply_text
+        assert "signs with RSA keys only" in deferred.reply_text
+        assert sink.to(to) == [], "never sent unsigned when the server is meant to sign"
+
+
+async def probe(bus, settings: dict, **request) -> ProbeResult:
+    body = ProbeRequest(server_id=uuid4(), type="smtp", settings=settings, **request).model_dump(mode="json")
+    reply = await bus.broker.request(body, queue=probe_queue("smtp").name, timeout=20)
+    return ProbeResult.model_validate(await reply.decode())
+
+
+async def test_a_server_whose_key_cannot_sign_fails_its_test_so_it_is_never_enabled(bus, sink):
+    settings = {
+        "host": "127.0.0.1",
+        "port": sink.port,
+        "encryption": "none",
+        "identity": {
+            "from_domains": ["shop.example"],
+            "dkim_selector": "mail2026",
+            "dkim_private_key": pem(ed25519.Ed25519PrivateKey.generate()),
+        },
+    }
+
+    result = await probe(bus, settings)
+
+    assert not result.ok
+    assert result.message.startswith("Connection failed: identity.dkim_private_key is an Ed25519PrivateKey")
+
+
+async def test_a_test_message_is_signed_and_carries_a_verp_return_path(bus, sink):
+    settings = {
+        "host": "127.0.0.1",
+        "port": sink.port,
+        "encryption": "none",
+        "identity": {
+            "from_domains": ["shop.example"],
+            "dkim_selector": "mail2026",
+            "dkim_private_key": pem(KEY),
+        },
+    }
+    to = recipient()
+
+    result = await probe(bus, settings, test_recipient=to, test_content=CONTENT)
+
+    assert result.ok, result.message
+    [received] = sink.to(to)
+    assert parse_verp(received.mail_from, VERP_SECRET) is not None
+    assert received.mail_from.endswith("@shop.example")
+    assert dkim.verify(received.data, dnsfunc=dns)

@@ -1,0 +1,106 @@
+"""What a copy of an already claimed message does, for each record it may find."""
+
+from uuid import uuid4
+
+import pytest
+
+from services.delivery.domain.attempts import (
+    AttemptRecord,
+    AttemptState,
+    DuplicateAction,
+    in_doubt,
+    on_duplicate,
+)
+from services.delivery.domain.outcomes import Deferred, Failed, Sent, Unknown
+
+
+def record(state: AttemptState) -> AttemptRecord:
+    return AttemptRecord(message_id=uuid4(), server_id=uuid4(), attempt=2, state=state)
+
+
+@pytest.mark.parametrize("state", [AttemptState.SENT, AttemptState.FAILED, AttemptState.UNKNOWN])
+@pytest.mark.parametrize("redelivered", [True, False])
+def test_a_final_outcome_is_published_again(state, redelivered):
+    assert (
+        on_duplicate(record(state), redelivered=redelivered, in_flight_here=False)
+        is DuplicateAction.REPUBLISH
+    )
+
+
+def test_a_redelivery_of_a_message_left_sending_is_sent_again_in_doubt():
+    action = on_duplicate(record(AttemptState.SENDING), redelivered=True, in_flight_here=False)
+
+    assert action is DuplicateAction.RESEND_IN_DOUBT
+
+
+def test_a_fresh_copy_of_a_message_being_sent_is_left_to_the_copy_sending_it():
+    action = on_duplicate(record(AttemptState.SENDING), redelivered=False, in_flight_here=False)
+
+    assert action is DuplicateAction.IGNORE
+
+
+def test_a_redelivery_while_this_process_is_still_sending_it_is_left_alone():
+    # e.g. the channel was re-opened: the broker redelivers what this process is still working on.
+    action = on_duplicate(record(AttemptState.SENDING), redelivered=True, in_flight_here=True)
+
+    assert action is DuplicateAction.IGNORE
+
+
+def test_a_copy_older_than_a_later_deferred_attempt_is_left_alone():
+    action = on_duplicate(record(AttemptState.DEFERRED), redelivered=True, in_flight_here=False)
+
+    assert action is DuplicateAction.IGNORE
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (
+            Sent("Q1", 250, "2.0.0 Ok: queued as Q1"),
+            (AttemptState.SENT, 250, None, "2.0.0 Ok: queued as Q1", "Q1"),
+        ),
+        (Deferred(451, "4.7.1", "Greylisted", 60), (AttemptState.DEFERRED, 451, "4.7.1", "Greylisted", None)),
+        (Failed(550, "5.1.1", "No such user"), (AttemptState.FAILED, 550, "5.1.1", "No such user", None)),
+        (Unknown("connection lost"), (AttemptState.UNKNOWN, None, None, "connection lost", None)),
+    ],
+)
+def test_a_claim_concluded_by_an_outcome_records_its_codes(outcome, expected):
+    claim = AttemptRecord.claim(uuid4(), uuid4(), 3)
+
+    concluded = claim.concluded(outcome)
+
+    assert (concluded.message_id, concluded.server_id, concluded.attempt) == (
+        claim.message_id,
+        claim.server_id,
+        3,
+    )
+    assert (
+        concluded.state,
+        concluded.reply_code,
+        concluded.enhanced_code,
+        concluded.reply_text,
+        concluded.vendor_message_id,
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    ("resent", "says"),
+    [
+        (Sent("Q2", 250, "2.0.0 Ok"), "accepted, so the recipient may have it twice"),
+        (
+            Failed(550, "5.1.1", "5.1.1 No such user"),
+            "refused (550 5.1.1 No such user), so it may not have arrived",
+        ),
+        (
+            Deferred(None, None, "could not open a connection: refused"),
+            "refused (could not open a connection",
+        ),
+        (Unknown("connection lost after the data"), "ended in doubt too: connection lost after the data"),
+    ],
+)
+def test_a_message_sent_again_in_doubt_is_unknown_whatever_the_resend_came_to(resent, says):
+    reported = in_doubt(resent)
+
+    assert isinstance(reported, Unknown)
+    assert reported.reason.startswith("the worker that first sent this message stopped before recording")
+    assert says in reported.reason

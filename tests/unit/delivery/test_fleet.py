@@ -1,0 +1,110 @@
+"""Which server queues the worker consumes: active servers of its vendor with a closed circuit."""
+
+from dataclasses import dataclass, field
+from uuid import UUID, uuid4
+
+from services.delivery.app.fleet import ServerFleet
+from services.delivery.app.senders import SenderCache
+from shared.contracts import CatalogEvent, CatalogEventKind, CatalogSnapshot, ServerState, ServerView
+
+
+def server(state: ServerState = ServerState.ACTIVE, *, vendor: str = "smtp", server_id: UUID | None = None,
+           version: int = 1) -> ServerView:  # fmt: skip
+    return ServerView(
+        id=server_id or uuid4(), name="relay", type=vendor, vendor=vendor, state=state, version=version
+    )
+
+
+@dataclass
+class Catalog:
+    servers: list[ServerView]
+
+    async def snapshot(self) -> CatalogSnapshot:
+        return CatalogSnapshot(last_event_id=0, servers=self.servers, plans=[], tenants=[])
+
+    async def server_settings(self, server_id: UUID): ...
+
+
+@dataclass
+class Queues:
+    consumed: set[UUID] = field(default_factory=set)
+
+    async def consume(self, server_id: UUID) -> None:
+        self.consumed.add(server_id)
+
+    async def stop(self, server_id: UUID) -> None:
+        self.consumed.discard(server_id)
+
+
+def changed(view: ServerView, event_id: int = 1) -> CatalogEvent:
+    return CatalogEvent(event_id=event_id, kind=CatalogEventKind.SERVER_CHANGED, server=view)
+
+
+async def fleet_of(*servers: ServerView) -> tuple[ServerFleet, Queues]:
+    catalog, queues = Catalog(list(servers)), Queues()
+    fleet = ServerFleet("smtp", catalog, queues, SenderCache(catalog, build_sender=None))
+    await fleet.load()
+    return fleet, queues
+
+
+async def test_only_the_active_servers_of_its_vendor_are_consumed():
+    active, inactive = server(ServerState.ACTIVE), server(ServerState.INACTIVE)
+    paused, disabled = server(ServerState.PAUSED), server(ServerState.DISABLED)
+    other_vendor = server(vendor="ses")
+
+    fleet, queues = await fleet_of(active, inactive, paused, disabled, other_vendor)
+
+    assert queues.consumed == {active.id}
+    assert fleet.refusal(active.id) is None
+    assert fleet.refusal(disabled.id) == "the server is disabled"
+    assert fleet.refusal(paused.id) == "the server is paused"
+    assert fleet.refusal(inactive.id) == "the server is inactive"
+    assert fleet.refusal(uuid4()) is None, "a server not heard of yet is the catalog's to judge"
+
+
+async def test_a_server_is_consumed_while_it_is_active_and_not_otherwise():
+    view = server(ServerState.INACTIVE)
+    fleet, queues = await fleet_of(view)
+
+    await fleet.apply(changed(view.model_copy(update={"state": ServerState.ACTIVE, "version": 2})))
+    consumed_when_enabled = set(queues.consumed)
+    await fleet.apply(changed(view.model_copy(update={"state": ServerState.PAUSED, "version": 3})))
+
+    assert consumed_when_enabled == {view.id}
+    assert queues.consumed == set()
+    assert fleet.refusal(view.id) == "the server is paused"
+
+
+async def test_an_open_circuit_stops_the_queue_until_it_closes():
+    view = server()
+    fleet, queues = await fleet_of(view)
+
+    await fleet.circuit_opened(view.id, "could not open a connection: Connection refused")
+    stopped = view.id not in queues.consumed
+    refusal = fleet.refusal(view.id)
+    await fleet.circuit_closed(view.id)
+
+    assert stopped
+    assert refusal == "the server's circuit breaker is open: could not open a connection: Connection refused"
+    assert queues.consumed == {view.id}
+
+
+async def test_a_circuit_closing_on_a_disabled_server_does_not_restart_its_queue():
+    view = server()
+    fleet, queues = await fleet_of(view)
+    await fleet.circuit_opened(view.id, "unreachable")
+    await fleet.apply(changed(view.model_copy(update={"state": ServerState.DISABLED, "version": 2})))
+
+    await fleet.circuit_closed(view.id)
+
+    assert queues.consumed == set()
+
+
+async def test_a_deleted_server_is_no_longer_served():
+    view = server()
+    fleet, queues = await fleet_of(view)
+
+    await fleet.apply(CatalogEvent(event_id=2, kind=CatalogEventKind.SERVER_DELETED, deleted_id=view.id))
+
+    assert queues.consumed == set()
+    assert not fleet.serves(view.id)

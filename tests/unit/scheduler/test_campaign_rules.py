@@ -1,0 +1,93 @@
+"""Campaign states, stop reasons and the send requests a run's batch becomes."""
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from services.scheduler.domain.campaign import (
+    Campaign,
+    CampaignState,
+    InvalidTransition,
+    RunState,
+    describe_stop,
+    first_run_state,
+)
+from services.scheduler.domain.expansion import ExpansionBatch, message_id_for
+from services.scheduler.domain.recipients import Recipient
+from shared.contracts import Exclusion, MessageContent
+
+CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale")
+
+
+def _campaign(state: CampaignState) -> Campaign:
+    now = datetime.now(UTC)
+    return Campaign(uuid4(), uuid4(), "sale", uuid4(), CONTENT, state, None, now, now)
+
+
+@pytest.mark.parametrize("state", [CampaignState.RUNNING, CampaignState.STOPPED, CampaignState.COMPLETED])
+def test_only_a_draft_is_launched(state):
+    _campaign(CampaignState.DRAFT).check_can_launch()
+    with pytest.raises(InvalidTransition, match=f"is {state}; only a draft campaign can be launched"):
+        _campaign(state).check_can_launch()
+
+
+@pytest.mark.parametrize("state", [CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.COMPLETED])
+def test_only_a_stopped_campaign_is_resumed(state):
+    _campaign(CampaignState.STOPPED).check_can_resume()
+    with pytest.raises(InvalidTransition, match="only a stopped campaign can be resumed"):
+        _campaign(state).check_can_resume()
+
+
+def test_a_run_over_an_empty_list_has_nothing_to_expand():
+    assert first_run_state(0) is RunState.EXPANDED
+    assert first_run_state(1) is RunState.EXPANDING
+
+
+def test_a_stop_reason_names_each_server_left_out():
+    first, second = uuid4(), uuid4()
+    servers = [
+        Exclusion(server_id=first, reason="inactive"),
+        Exclusion(server_id=second, reason="over its daily limit"),
+    ]
+
+    assert describe_stop("no selected server is active", servers) == (
+        f"no selected server is active (server {first}: inactive; server {second}: over its daily limit)"
+    )
+    assert describe_stop("paused by the operator", []) == "paused by the operator"
+    assert describe_stop("", []) == "stopped by routing"
+
+
+def test_message_ids_are_stable_per_run_and_recipient():
+    run_id = uuid4()
+
+    assert message_id_for(run_id, 7) == message_id_for(run_id, 7)
+    assert message_id_for(run_id, 7) != message_id_for(run_id, 8)
+    assert message_id_for(run_id, 7) != message_id_for(uuid4(), 7)
+
+
+def test_a_batch_becomes_one_send_request_per_recipient_and_moves_the_cursor():
+    batch = ExpansionBatch(
+        run_id=uuid4(),
+        campaign_id=uuid4(),
+        tenant_id=uuid4(),
+        content=CONTENT,
+        after_cursor=40,
+        recipients=(Recipient(41, "ann@example.com", "Ann"), Recipient(45, "bob@example.com", "")),
+    )
+
+    requests = batch.send_requests()
+
+    assert [(r.recipient, r.recipient_name) for r in requests] == [
+        ("ann@example.com", "Ann"),
+        ("bob@example.com", ""),
+    ]
+    assert [r.message_id for r in requests] == [
+        message_id_for(batch.run_id, 41),
+        message_id_for(batch.run_id, 45),
+    ]
+    assert {(r.run_id, r.campaign_id, r.tenant_id, r.content) for r in requests} == {
+        (batch.run_id, batch.campaign_id, batch.tenant_id, CONTENT)
+    }
+    assert batch.next_cursor == 45
+    assert ExpansionBatch(batch.run_id, batch.campaign_id, batch.tenant_id, CONTENT, 45, ()).next_cursor == 45

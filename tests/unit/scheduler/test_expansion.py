@@ -1,0 +1,174 @@
+"""The expansion use case against in-memory fakes of its store and publisher."""
+
+import asyncio
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from uuid import UUID, uuid4
+
+from services.scheduler.app.expansion import Expander, ExpansionSupervisor
+from services.scheduler.app.ports import ExpansionLease
+from services.scheduler.domain.campaign import RunState
+from services.scheduler.domain.expansion import ExpansionBatch
+from services.scheduler.domain.recipients import Recipient
+from shared.contracts import MessageContent, SendRequested
+
+LEASE = ExpansionLease(holder="scheduler-test", seconds=15)
+CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale")
+
+
+class FakeStore:
+    """One run over `size` recipients, with the states the database would keep."""
+
+    def __init__(self, size: int) -> None:
+        self.run_id, self.campaign_id, self.tenant_id = uuid4(), uuid4(), uuid4()
+        self.recipients = [Recipient(id, f"user{id}@example.com", "") for id in range(1, size + 1)]
+        self.cursor = 0
+        self.state = RunState.EXPANDING if size else RunState.EXPANDED
+        self.campaign_running = True
+        self.recorded: list[list[UUID]] = []
+        self.after_seen_stopped: Callable[[], None] = lambda: None
+        self.leases: list[str] = []
+        self.released: list[str] = []
+
+    @asynccontextmanager
+    async def transaction(self):
+        yield self
+
+    async def next_expansion_batch(
+        self, run_id: UUID, limit: int, lease: ExpansionLease
+    ) -> ExpansionBatch | None:
+        self.leases.append(lease.holder)
+        if not self.campaign_running:
+            self.after_seen_stopped()
+            return None
+        if self.state is not RunState.EXPANDING:
+            return None
+        after = [recipient for recipient in self.recipients if recipient.id > self.cursor]
+        return ExpansionBatch(
+            run_id, self.campaign_id, self.tenant_id, CONTENT, self.cursor, tuple(after[:limit])
+        )
+
+    async def record_expansion(self, batch: ExpansionBatch, requests: list[SendRequested]) -> RunState:
+        assert batch.after_cursor == self.cursor
+        self.recorded.append([request.message_id for request in requests])
+        self.cursor = batch.next_cursor
+        if self.cursor >= self.recipients[-1].id:
+            self.state = RunState.EXPANDED
+        return self.state
+
+    async def finish_expansion(self, run_id: UUID) -> None:
+        self.state = RunState.EXPANDED
+
+    async def release_expansion(self, run_id: UUID, holder: str) -> None:
+        self.released.append(holder)
+
+    async def runs_to_expand(self) -> list[UUID]:
+        return [self.run_id] if self.state is RunState.EXPANDING and self.campaign_running else []
+
+
+class FakePublisher:
+    def __init__(self, before_publish: Callable[[int], None] = lambda attempt: None) -> None:
+        """`before_publish` gets the number of publishes attempted before this one, and may raise."""
+        self.published: list[SendRequested] = []
+        self.attempts = 0
+        self.before_publish = before_publish
+
+    async def publish_send(self, request: SendRequested) -> None:
+        self.attempts += 1
+        self.before_publish(self.attempts - 1)
+        await asyncio.sleep(0)  # let the batch's other publishes start, as confirms would
+        self.published.append(request)
+
+
+class FakeCompletion:
+    def __init__(self) -> None:
+        self.checked: list[UUID] = []
+
+    async def check(self, run_ids) -> None:
+        self.checked.extend(run_ids)
+
+
+def _expander(store: FakeStore, publisher: FakePublisher, completion: FakeCompletion, batch_size: int = 4):
+    return Expander(store, publisher, completion, batch_size=batch_size, lease=LEASE)
+
+
+async def test_a_run_is_published_and_recorded_batch_by_batch_then_checked_for_completion():
+    store, publisher, completion = FakeStore(10), FakePublisher(), FakeCompletion()
+
+    await _expander(store, publisher, completion).expand(store.run_id)
+
+    assert [len(batch) for batch in store.recorded] == [4, 4, 2]
+    assert store.leases == ["scheduler-test"] * 3, "the lease is renewed with every batch"
+    assert store.released == ["scheduler-test"], "and released at the end"
+    assert [request.recipient for request in publisher.published] == [
+        f"user{i}@example.com" for i in range(1, 11)
+    ]
+    assert sum(store.recorded, []) == [request.message_id for request in publisher.published]
+    assert store.state is RunState.EXPANDED
+    assert completion.checked == [store.run_id]
+
+
+async def test_expansion_halts_at_the_batch_boundary_after_the_campaign_stops():
+    store, completion = FakeStore(10), FakeCompletion()
+
+    def stop_during_second_batch(attempt: int) -> None:
+        if attempt == 5:
+            store.campaign_running = False
+
+    await _expander(store, FakePublisher(stop_during_second_batch), completion).expand(store.run_id)
+
+    assert [len(batch) for batch in store.recorded] == [4, 4]  # the batch in flight is still recorded
+    assert store.state is RunState.EXPANDING
+    assert completion.checked == []
+
+    store.campaign_running = True
+    await _expander(store, FakePublisher(), completion).expand(store.run_id)
+
+    assert [len(batch) for batch in store.recorded] == [4, 4, 2]
+    assert completion.checked == [store.run_id]
+
+
+async def test_a_failed_publish_records_nothing_and_the_supervisor_publishes_the_batch_again():
+    store, completion = FakeStore(6), FakeCompletion()
+    failures = iter([True])
+
+    def fail_once_in_second_batch(attempt: int) -> None:
+        if attempt == 5 and next(failures, False):
+            raise ConnectionError("broker went away")
+
+    publisher = FakePublisher(fail_once_in_second_batch)
+    supervisor = ExpansionSupervisor(_expander(store, publisher, completion), store, retry_pause=0.01)
+
+    await supervisor.start_unfinished()
+    await _until(lambda: store.state is RunState.EXPANDED)
+
+    assert [len(batch) for batch in store.recorded] == [4, 2]
+    ids = [request.message_id for request in publisher.published]
+    assert len(set(ids)) == 6  # the second batch went out twice, with the same ids
+    assert len(ids) > 6
+    assert completion.checked == [store.run_id]
+    await supervisor.stop()
+
+
+async def test_a_resume_racing_the_pass_that_saw_the_stop_gets_another_pass():
+    store, completion = FakeStore(8), FakeCompletion()
+    store.campaign_running = False
+    supervisor = ExpansionSupervisor(_expander(store, FakePublisher(), completion), store, retry_pause=0.01)
+
+    def resume_once() -> None:  # the campaign is resumed while the pass is about to give up
+        store.after_seen_stopped = lambda: None
+        store.campaign_running = True
+        supervisor.start(store.run_id)
+
+    store.after_seen_stopped = resume_once
+    supervisor.start(store.run_id)
+    await _until(lambda: store.state is RunState.EXPANDED)
+
+    assert [len(batch) for batch in store.recorded] == [4, 4]
+    await supervisor.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)

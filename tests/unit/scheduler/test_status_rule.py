@@ -1,0 +1,96 @@
+"""The rule that folds status events into a message's state: it only moves forward."""
+
+from uuid import uuid4
+
+import pytest
+
+from services.scheduler.domain.status import (
+    FINAL,
+    OPEN,
+    QUEUED,
+    Progress,
+    advances,
+    is_recorded,
+    latest_per_message,
+)
+from shared.contracts import MessageStatus, StatusEvent
+
+ROUTED, HELD, DEFERRED = MessageStatus.ROUTED, MessageStatus.HELD, MessageStatus.DEFERRED
+SENT, FAILED, UNKNOWN = MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("current", "event", "expected"),
+    [
+        (None, Progress(ROUTED), True),
+        (None, Progress(SENT, attempt=3), True),
+        (Progress(QUEUED), Progress(ROUTED), True),
+        (Progress(QUEUED), Progress(HELD), True),
+        (Progress(ROUTED), Progress(DEFERRED), True),
+        (Progress(ROUTED), Progress(SENT), True),
+        (Progress(DEFERRED), Progress(FAILED), True),
+        (Progress(DEFERRED), Progress(ROUTED, attempt=2), True),  # the retry of a deferred message
+        (Progress(HELD), Progress(ROUTED, attempt=2), True),
+        # backwards or sideways within an attempt
+        (Progress(ROUTED), Progress(QUEUED), False),
+        (Progress(ROUTED), Progress(ROUTED), False),
+        (Progress(ROUTED), Progress(HELD), False),
+        (Progress(HELD), Progress(ROUTED), False),
+        (Progress(DEFERRED), Progress(ROUTED), False),
+        # an older attempt never wins, however far it went
+        (Progress(ROUTED, attempt=2), Progress(DEFERRED, attempt=1), False),
+        (Progress(ROUTED, attempt=2), Progress(SENT, attempt=1), False),
+        # a final state is final
+        (Progress(SENT), Progress(ROUTED), False),
+        (Progress(SENT), Progress(SENT), False),
+        (Progress(SENT), Progress(FAILED), False),
+        (Progress(FAILED), Progress(SENT), False),
+        (Progress(UNKNOWN), Progress(SENT), False),
+        (Progress(SENT), Progress(ROUTED, attempt=2), False),
+        (Progress(FAILED, attempt=1), Progress(SENT, attempt=2), False),
+    ],
+)
+def test_a_state_only_moves_forward(current, event, expected):
+    assert advances(current, event) is expected
+
+
+def test_final_and_open_statuses_split_what_is_recorded():
+    assert {"sent", "failed", "unknown"} == FINAL
+    assert {"queued", "routed", "held", "deferred"} == OPEN
+
+
+@pytest.mark.parametrize(
+    "status", [MessageStatus.BOUNCED, MessageStatus.COMPLAINED, MessageStatus.SUPPRESSED]
+)
+def test_outcomes_after_delivery_are_not_recorded_as_campaign_progress(status):
+    assert not is_recorded(status)
+
+
+def _event(message_id, status, attempt=1):
+    return StatusEvent(
+        status=status,
+        message_id=message_id,
+        tenant_id=uuid4(),
+        campaign_id=uuid4(),
+        run_id=uuid4(),
+        recipient="ann@example.com",
+        attempt=attempt,
+    )
+
+
+def test_a_batch_keeps_one_event_per_message_chosen_by_the_rule():
+    late, retried, twice = uuid4(), uuid4(), uuid4()
+    events = [
+        _event(late, SENT),
+        _event(retried, DEFERRED),
+        _event(twice, FAILED),
+        _event(late, ROUTED),
+        _event(retried, ROUTED, attempt=2),
+        _event(retried, DEFERRED),  # a redelivery of the first attempt's event
+        _event(twice, SENT),  # the first final state stays
+    ]
+
+    kept = {event.message_id: (event.status, event.attempt) for event in latest_per_message(events)}
+
+    assert kept == {late: (SENT, 1), retried: (ROUTED, 2), twice: (FAILED, 1)}
+    assert len(latest_per_message(events)) == 3
