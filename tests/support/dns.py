@@ -7,16 +7,12 @@ from collections import Counter
 from dnslib import AAAA, MX, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.infra import free_port
 
 
 class FakeDns(BaseResolver):
     def __init__(self) -> None:
-        self.port = _free_udp_port()
+        self.port = free_port(socket.SOCK_DGRAM)
         self.questions: Counter[tuple[str, str]] = Counter()
         self._records: dict[tuple[str, str], list[RR]] = {}
         self._rcodes: dict[str, int] = {}
