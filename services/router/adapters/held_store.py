@@ -27,14 +27,26 @@ class PgHeldMessages:
         )
         return bool(inserted)
 
-    async def hold(self, message: SendRequested) -> None:
-        await self._pool.execute(
-            """INSERT INTO held_messages (message_id, campaign_id, payload) VALUES ($1, $2, $3)
-               ON CONFLICT (message_id) DO NOTHING""",
-            message.message_id,
-            message.campaign_id,
-            message.model_dump(mode="json"),
-        )
+    async def hold(self, message: SendRequested) -> bool:
+        # The share lock orders this against `resume`, which deletes the stop before releasing:
+        # either the message is held before the stop goes (and that resume releases it), or the
+        # stop is gone and nothing is held. Without it, a message held a moment after a resume
+        # finished waited for a resume that might never come.
+        async with self._pool.acquire() as conn, conn.transaction():
+            stopped = await conn.fetchval(
+                "SELECT true FROM stopped_campaigns WHERE campaign_id = $1 FOR SHARE",
+                message.campaign_id,
+            )
+            if not stopped:
+                return False
+            await conn.execute(
+                """INSERT INTO held_messages (message_id, campaign_id, payload) VALUES ($1, $2, $3)
+                   ON CONFLICT (message_id) DO NOTHING""",
+                message.message_id,
+                message.campaign_id,
+                message.model_dump(mode="json"),
+            )
+            return True
 
     async def resume(self, campaign_id: UUID, release: Callable[[SendRequested], Awaitable[None]]) -> int:
         await self._pool.execute("DELETE FROM stopped_campaigns WHERE campaign_id = $1", campaign_id)

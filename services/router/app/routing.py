@@ -57,7 +57,9 @@ class HeldMessages(Protocol):
     async def stop(self, campaign_id: UUID, reason: str) -> bool:
         """Record the stop; True only for the caller that recorded it first (it announces it)."""
 
-    async def hold(self, message: SendRequested) -> None: ...
+    async def hold(self, message: SendRequested) -> bool:
+        """Keep the message with its stopped campaign; False, holding nothing, if it was resumed."""
+
     async def resume(self, campaign_id: UUID, release) -> int:
         """Forget the stop and hand every held message to `release`, deleting each once released."""
 
@@ -112,8 +114,11 @@ class Router:
     async def route(self, message: SendRequested) -> None:
         await self.ready.wait()
         if message.campaign_id in self.stopped:
-            await self._hold(message)
-            return
+            if await self._hold(message):
+                return
+            # Resumed meanwhile: its event has not reached this replica yet, or the resume is
+            # under way here. The stop recorded in PostgreSQL decides; route the message.
+            self.stopped.discard(message.campaign_id)
         candidates = await self._candidates(message)
         if not candidates.weights:
             await self._stop(message, candidates)
@@ -235,12 +240,16 @@ class Router:
                     servers=candidates.excluded,
                 )
             )
-        await self._hold(message)
+        if not await self._hold(message):
+            # Resumed between the stop and the hold: route it again under the policy of now.
+            await self.outbound.back_to_routing(message)
 
-    async def _hold(self, message: SendRequested) -> None:
-        await self.held.hold(message)
+    async def _hold(self, message: SendRequested) -> bool:
+        if not await self.held.hold(message):
+            return False
         await self.outbound.status(message.status_event(MessageStatus.HELD))
         self.metrics.decided(Decision.HELD)
+        return True
 
     def campaign_stopped(self, campaign_id: UUID) -> None:
         self.stopped.add(campaign_id)
