@@ -21,6 +21,8 @@ from functools import cached_property, lru_cache
 from typing import cast
 from uuid import UUID
 
+import idna
+
 from shared.contracts import MessageContent
 
 SMTP_POLICY = policy.SMTP.clone(cte_type="7bit")
@@ -120,10 +122,29 @@ def _address(header: str, addr_spec: str, display_name: str = "") -> Address:
     local_part, _, domain = addr_spec.rpartition("@")
     if not local_part or not domain:  # checked first: the stdlib parser crashes on "name@"
         raise InvalidMessage(f"{header} address {addr_spec!r} is not of the form name@domain")
+    ascii_addr_spec = f"{local_part}@{_ascii_domain(header, domain)}"
     try:
-        return Address(display_name=display_name, addr_spec=addr_spec)
+        return Address(display_name=display_name, addr_spec=ascii_addr_spec)
     except (ValueError, HeaderParseError) as exc:
         raise InvalidMessage(f"{header} address {addr_spec!r} is not valid: {exc}") from None
+
+
+def _ascii_domain(header: str, domain: str) -> str:
+    """The domain as it goes into headers and the SMTP envelope: an internationalized name as its
+    IDNA A-label (`bücher.example` → `xn--bcher-kva.example`), which every server understands.
+
+    The email package would otherwise write it as an encoded word, which is not allowed in an
+    address, and for a From address fail while writing. UTS #46 mapping, as browsers and mail
+    clients do, so that `Bücher.example` is the same domain.
+    """
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidMessage(
+            f"{header} domain {domain!r} is not a valid internationalized domain name: {exc}"
+        ) from None
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

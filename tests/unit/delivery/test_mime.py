@@ -131,6 +131,39 @@ def test_an_unusable_from_address_is_refused_naming_the_header(address):
         build(CONTENT.model_copy(update={"from_address": address}))
 
 
+def test_an_internationalized_from_domain_is_written_as_its_a_label():
+    """It used to end in a UnicodeEncodeError while the From line was written: retried, then
+    dead-lettered, instead of sent."""
+    message = build(CONTENT.model_copy(update={"from_address": "news@Bücher.example"}))
+    headers = parsed(CONTENT.model_copy(update={"from_address": "news@Bücher.example"}))
+
+    assert message.envelope_from == message.from_address == "news@xn--bcher-kva.example"
+    assert message.from_domain == "xn--bcher-kva.example"
+    assert headers["From"].addresses[0].addr_spec == "news@xn--bcher-kva.example"
+    assert headers["Message-ID"] == f"<{MESSAGE_ID}@xn--bcher-kva.example>"
+
+
+def test_an_internationalized_recipient_domain_is_written_as_its_a_label():
+    """Not as an encoded word, which no address may hold: `a@=?utf-8?q?b=C3=BCcher?=.example`."""
+    message = build(recipient="ada@bücher.example", recipient_name="Ada")
+
+    assert message.recipient == "ada@xn--bcher-kva.example"
+    assert b"\r\nTo: Ada <ada@xn--bcher-kva.example>\r\n" in message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("update", "recipient", "error"),
+    [
+        ({"from_address": "news@b\u00fc\u200dcher.example"}, "ada@inbox.example", "^From domain"),
+        ({"reply_to": "help@-bücher.example"}, "ada@inbox.example", "^Reply-To domain"),
+        ({}, "ada@b\u00fc\u200dcher.example", "^To domain"),
+    ],
+)
+def test_a_domain_that_is_no_internationalized_name_is_refused_naming_the_header(update, recipient, error):
+    with pytest.raises(InvalidMessage, match=error):
+        build(CONTENT.model_copy(update=update), recipient=recipient)
+
+
 _ATOM = st.text(
     alphabet=string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=12
 )
