@@ -222,10 +222,14 @@ class ServerState(StrEnum):
 
 
 class SendingLimits(Contract):
-    per_second: int | None = Field(None, ge=1)
-    per_minute: int | None = Field(None, ge=1)
-    per_hour: int | None = Field(None, ge=1)
-    per_day: int | None = Field(None, ge=1)
+    """Caps on sends; each holds over any span of its length, however many replicas route."""
+
+    per_second: int | None = Field(None, ge=1, description="At most this many sends in a calendar second.")
+    per_minute: int | None = Field(
+        None, ge=1, description="At most this many sends in any 60 seconds (not per calendar minute)."
+    )
+    per_hour: int | None = Field(None, ge=1, description="At most this many sends in any 60 minutes.")
+    per_day: int | None = Field(None, ge=1, description="At most this many sends in any 24 hours.")
 
     def is_empty(self) -> bool:
         return not any((self.per_second, self.per_minute, self.per_hour, self.per_day))

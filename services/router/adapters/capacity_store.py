@@ -1,7 +1,8 @@
-"""Shared send counters in PostgreSQL: one row per bucket, window kind and window start.
+"""Shared send counters in PostgreSQL: one row per bucket, window kind and slot.
 
-Every router replica claims capacity from the same rows under a row lock, so a limit holds
-however many replicas run.
+Every router replica claims capacity under a lock on the rows of the current slots, so a limit
+holds however many replicas run; what a window has used is the sum of its slots (see
+`services.router.domain.limits`).
 """
 
 from datetime import datetime
@@ -9,6 +10,22 @@ from datetime import datetime
 import asyncpg
 
 from services.router.domain.limits import Bucket, Window
+
+_USED_PER_WINDOW = """
+    SELECT w.kind, coalesce(sum(c.used), 0)::int AS used
+    FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(kind, counted_from, slot)
+    LEFT JOIN capacity c
+        ON c.bucket = $1 AND c.kind = w.kind AND c.window_start BETWEEN w.counted_from AND w.slot
+    GROUP BY w.kind
+"""
+
+
+def _window_arrays(bucket: Bucket) -> tuple[list[str], list[datetime], list[datetime]]:
+    return (
+        [w.kind for w in bucket.windows],
+        [w.counted_from for w in bucket.windows],
+        [w.start for w in bucket.windows],
+    )
 
 
 class PgCapacityStore:
@@ -18,10 +35,10 @@ class PgCapacityStore:
     async def claim(self, bucket: Bucket, want: int) -> tuple[int, datetime | None]:
         """Take up to `want` sends from every window of the bucket at once.
 
-        Returns what was granted and, when that is less than wanted, when the exhausted window ends.
+        Returns what was granted and, when that is less than wanted, when the exhausted windows
+        are wholly free again (waiting messages come back then, not at every freed slot).
         """
-        kinds = [w.kind for w in bucket.windows]
-        starts = [w.start for w in bucket.windows]
+        kinds, counted_from, slots = _window_arrays(bucket)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO capacity (bucket, kind, window_start, used)
@@ -29,18 +46,21 @@ class PgCapacityStore:
                    ON CONFLICT DO NOTHING""",
                 bucket.key,
                 kinds,
-                starts,
+                slots,
             )
-            rows = await conn.fetch(
-                """SELECT kind, used FROM capacity
+            # Every claim of this bucket locks its current slots first (in one order), so the
+            # sums below are never read by two claims at once.
+            await conn.execute(
+                """SELECT 1 FROM capacity
                    WHERE bucket = $1 AND (kind, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))
                    ORDER BY kind FOR UPDATE""",
                 bucket.key,
                 kinds,
-                starts,
+                slots,
             )
+            rows = await conn.fetch(_USED_PER_WINDOW, bucket.key, kinds, counted_from, slots)
             used = {row["kind"]: row["used"] for row in rows}
-            room = {w.kind: w.limit - used.get(w.kind, 0) for w in bucket.windows}
+            room = {w.kind: w.limit - used[w.kind] for w in bucket.windows}
             granted = max(0, min(want, *room.values()))
             if granted:
                 await conn.execute(
@@ -48,13 +68,16 @@ class PgCapacityStore:
                        WHERE bucket = $1 AND (kind, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))""",
                     bucket.key,
                     kinds,
-                    starts,
+                    slots,
                     granted,
                 )
         exhausted: list[Window] = [w for w in bucket.windows if room[w.kind] - granted <= 0]
-        return granted, (max(w.end for w in exhausted) if exhausted and granted < want else None)
+        if not exhausted or granted >= want:
+            return granted, None
+        return granted, max(w.all_counted_free_at for w in exhausted)
 
     async def give_back(self, bucket: Bucket, windows: tuple[Window, ...], count: int) -> None:
+        """Uncount sends claimed in those windows' slots and never spent."""
         if not windows or count <= 0:
             return
         await self._pool.execute(
@@ -67,16 +90,10 @@ class PgCapacityStore:
         )
 
     async def remaining(self, bucket: Bucket) -> dict[str, int]:
-        """Room left in each current window, without claiming any (for dry runs)."""
-        rows = await self._pool.fetch(
-            """SELECT kind, used FROM capacity
-               WHERE bucket = $1 AND (kind, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))""",
-            bucket.key,
-            [w.kind for w in bucket.windows],
-            [w.start for w in bucket.windows],
-        )
+        """Room left in each window now, without claiming any (for dry runs)."""
+        rows = await self._pool.fetch(_USED_PER_WINDOW, bucket.key, *_window_arrays(bucket))
         used = {row["kind"]: row["used"] for row in rows}
-        return {w.kind: max(0, w.limit - used.get(w.kind, 0)) for w in bucket.windows}
+        return {w.kind: max(0, w.limit - used[w.kind]) for w in bucket.windows}
 
     async def forget_before(self, cutoff: datetime) -> int:
         result = await self._pool.execute("DELETE FROM capacity WHERE window_start < $1", cutoff)

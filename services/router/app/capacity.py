@@ -1,8 +1,8 @@
 """Local leases on shared capacity: claim sends in batches, spend them without a round trip.
 
-A replica claims a few sends at a time from the shared counters and spends them locally; when
-the calendar window of its lease ends, the unspent part of the windows still running (the hour,
-the day) is given back, so idle leases do not starve the other replicas.
+A replica claims a few sends at a time from the shared counters and spends them locally, within
+the slot they were counted in (so a send is never counted earlier than it happens); when that
+slot ends, the unspent part is given back, so idle leases do not starve the other replicas.
 """
 
 import asyncio
@@ -38,7 +38,7 @@ class CapacityLedger:
     def __init__(self, store: CapacityStore) -> None:
         self._store = store
         self._leases: dict[str, Lease] = {}
-        self._capped_until: dict[str, tuple[tuple[Window, ...], datetime]] = {}
+        self._capped_until: dict[str, tuple[tuple[tuple[str, int], ...], datetime]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def take(self, bucket: Bucket, now: datetime) -> Verdict:
@@ -51,8 +51,8 @@ class CapacityLedger:
             await self._end_lease(bucket)
             granted, until = await self._store.claim(bucket, claim_size(bucket))
             if granted == 0:
-                until = until or max(w.end for w in bucket.windows)
-                self._capped_until[bucket.key] = (bucket.windows, until)
+                until = until or max(w.all_counted_free_at for w in bucket.windows)
+                self._capped_until[bucket.key] = (_limits_of(bucket), until)
                 return Verdict(False, until, self._cap_reason(bucket))
             self._leases[bucket.key] = Lease(bucket.windows, granted - 1)
             return Verdict(True)
@@ -72,8 +72,9 @@ class CapacityLedger:
     def _spend_local(self, bucket: Bucket, now: datetime) -> Verdict | None:
         capped = self._capped_until.get(bucket.key)
         if capped is not None:
-            windows, until = capped
-            if windows == bucket.windows and now < until:
+            limits, until = capped
+            # Slots move on every second, but nothing frees before `until` unless the limits change.
+            if limits == _limits_of(bucket) and now < until:
                 return Verdict(False, until, self._cap_reason(bucket))
             del self._capped_until[bucket.key]
         lease = self._leases.get(bucket.key)
@@ -86,10 +87,14 @@ class CapacityLedger:
         lease = self._leases.pop(bucket.key, None)
         if lease is None or lease.tokens <= 0:
             return
-        still_running = tuple(w for w in lease.windows if w in bucket.windows)
-        await self._store.give_back(bucket, still_running, lease.tokens)
+        # To the slots they were claimed in: those count for a minute, an hour or a day yet.
+        await self._store.give_back(bucket, lease.windows, lease.tokens)
 
     @staticmethod
     def _cap_reason(bucket: Bucket) -> str:
         limits = ", ".join(w.describe() for w in bucket.windows)
         return f"at cap ({bucket.label}: {limits})"
+
+
+def _limits_of(bucket: Bucket) -> tuple[tuple[str, int], ...]:
+    return tuple((w.kind, w.limit) for w in bucket.windows)

@@ -29,6 +29,7 @@ async def dry_run(
             continue
         left = await rooms.remaining(bucket)
         server_rooms[server_id] = [
-            WindowRoom(w.kind, w.limit, left[w.kind], (w.end - now).total_seconds()) for w in bucket.windows
+            WindowRoom(w.kind, w.limit, left[w.kind], (w.all_counted_free_at - now).total_seconds())
+            for w in bucket.windows
         ]
     return candidates, forecast(messages, candidates.weights, server_rooms)

@@ -17,13 +17,15 @@ class WindowRoom:
     kind: str
     limit: int
     room_now: int
-    seconds_to_end: float
+    seconds_until_all_free: float
+    """Until every send counted now has stopped counting. Sends counted now free up gradually
+    before that; the forecast counts them free only then, so it errs toward the longer time."""
 
     def capacity_within(self, seconds: float) -> float:
-        if seconds < self.seconds_to_end:
+        if seconds < self.seconds_until_all_free:
             return self.room_now
         return self.room_now + self.limit * (
-            1 + math.floor((seconds - self.seconds_to_end) / WINDOW_SECONDS[self.kind])
+            1 + math.floor((seconds - self.seconds_until_all_free) / WINDOW_SECONDS[self.kind])
         )
 
 

@@ -1,8 +1,16 @@
 """Sending limits as counting windows, and which windows a message to a recipient draws from. Pure.
 
 A server's limits (per second, minute, hour, day), its warmup schedule's daily cap, and any
-rule for the recipient's mailbox provider each become a `Window`: a calendar-aligned period
-(UTC) with a limit. Counts live in PostgreSQL, shared by every router replica.
+rule for the recipient's mailbox provider each become a `Window`. Counts live in PostgreSQL,
+shared by every router replica.
+
+A limit holds over every span of its length, not per calendar period: "50 per minute" means
+no 60 seconds carry more than 50, as a vendor that counts the last minute (or SES its last 24
+hours) sees it. Calendar minutes would allow 50 at 12:00:59 and 50 more at 12:01:00. Sends are
+counted in short slots; a window is its current slot and the slots of the length before it,
+the slot the span begins in counted whole, so the count errs on the safe side by at most one
+slot: 1/60 of a minute or an hour, 1/144 of a day. A per-second limit is counted per calendar
+second, since a slot as long as its window would count every send twice.
 """
 
 from dataclasses import dataclass
@@ -11,6 +19,10 @@ from datetime import UTC, datetime, timedelta
 from shared.contracts import DestinationRule, SendingLimits, ServerView
 
 WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+SLOT_SECONDS = {"second": 1, "minute": 1, "hour": 60, "day": 600}
+_LOOKBACK_SECONDS = {"second": 0, "minute": 60, "hour": 3600, "day": 86400}
+"""How far before the current slot a window reaches: the slots that still count."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Receivers that answer for several domains count as one: a rule for gmail.com also throttles
 # googlemail.com, because the receiver's tolerance is per provider, not per domain name.
@@ -45,11 +57,24 @@ def receiver_of(domain: str) -> str:
 class Window:
     kind: str
     start: datetime
+    """The start of the current slot: sends taken now are counted there."""
     limit: int
 
     @property
     def end(self) -> datetime:
-        return self.start + timedelta(seconds=WINDOW_SECONDS[self.kind])
+        """The end of the current slot: a replica's batch claimed in it is spent by then."""
+        return self.start + timedelta(seconds=SLOT_SECONDS[self.kind])
+
+    @property
+    def counted_from(self) -> datetime:
+        """The oldest slot that still counts toward the limit (the current one for a second)."""
+        return self.start - timedelta(seconds=_LOOKBACK_SECONDS[self.kind])
+
+    @property
+    def all_counted_free_at(self) -> datetime:
+        """When every send counted so far, the current slot's too, has stopped counting: by then
+        the whole limit is free again."""
+        return self.end + timedelta(seconds=_LOOKBACK_SECONDS[self.kind])
 
     def describe(self) -> str:
         return f"{self.limit} per {self.kind}"
@@ -69,16 +94,9 @@ class Bucket:
 
 
 def window_start(kind: str, now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    match kind:
-        case "second":
-            return now.replace(microsecond=0)
-        case "minute":
-            return now.replace(second=0, microsecond=0)
-        case "hour":
-            return now.replace(minute=0, second=0, microsecond=0)
-        case _:
-            return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    """The start of the slot, aligned in UTC, that a send at `now` is counted in."""
+    slot = timedelta(seconds=SLOT_SECONDS[kind])
+    return _EPOCH + (now.astimezone(UTC) - _EPOCH) // slot * slot
 
 
 def windows_for(limits: SendingLimits, now: datetime, daily_cap: int | None = None) -> tuple[Window, ...]:

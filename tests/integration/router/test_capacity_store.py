@@ -32,7 +32,7 @@ async def test_two_replicas_racing_never_exceed_a_cap(pools):
     ledgers = [CapacityLedger(PgCapacityStore(pool)) for pool in pools]
     verdicts = await asyncio.gather(*(ledgers[i % 2].take(bucket, now) for i in range(300)))
     assert sum(v.ok for v in verdicts) == 50
-    assert {v.until for v in verdicts if not v.ok} == {bucket.windows[0].end}
+    assert {v.until for v in verdicts if not v.ok} == {bucket.windows[0].all_counted_free_at}
 
     remaining = await PgCapacityStore(pools[0]).remaining(bucket)
     assert remaining == {"minute": 0, "day": 20}
@@ -50,3 +50,24 @@ async def test_unspent_sends_go_back_to_the_day(pools):
     assert (await store.remaining(bucket))["day"] == 999
 
     assert await store.forget_before(now + timedelta(days=2)) >= 2
+
+
+async def test_a_minute_cap_counts_the_last_60_seconds_across_replicas(pools):
+    """50 taken at 12:00:59 leave nothing at 12:01:00, nor at 12:01:59; at 12:02:00 all is free."""
+    late = datetime(2026, 11, 22, 12, 0, 59, tzinfo=UTC)
+    stores = [PgCapacityStore(pool) for pool in pools]
+
+    def bucket(now: datetime) -> Bucket:
+        return Bucket("server:rolling", windows_for(SendingLimits(per_minute=50), now), "server limits")
+
+    assert await stores[0].claim(bucket(late), 30) == (30, None)
+    assert (await stores[1].claim(bucket(late), 30))[0] == 20
+    for second, other in ((1, 0), (60, 1)):
+        now = late + timedelta(seconds=second)
+        granted, until = await stores[other].claim(bucket(now), 5)
+        assert (granted, until) == (0, bucket(now).windows[0].all_counted_free_at), now
+        assert await stores[other].remaining(bucket(now)) == {"minute": 0}
+
+    a_minute_after = late + timedelta(seconds=61)
+    assert await stores[0].remaining(bucket(a_minute_after)) == {"minute": 50}
+    assert await stores[1].claim(bucket(a_minute_after), 50) == (50, None)

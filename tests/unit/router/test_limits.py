@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
@@ -25,11 +25,28 @@ def server(**kw) -> ServerView:
     return ServerView(id=uuid4(), name="s", type="smtp", vendor="smtp", state=ServerState.ACTIVE, **kw)
 
 
-def test_windows_are_calendar_aligned_in_utc():
+def test_sends_are_counted_in_slots_aligned_in_utc():
     assert window_start("second", NOW) == NOW.replace(microsecond=0)
-    assert window_start("minute", NOW) == datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
-    assert window_start("hour", NOW) == datetime(2026, 11, 22, 14, tzinfo=UTC)
-    assert window_start("day", NOW) == datetime(2026, 11, 22, tzinfo=UTC)
+    assert window_start("minute", NOW) == NOW.replace(microsecond=0)
+    assert window_start("hour", NOW) == datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
+    assert window_start("day", NOW) == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)
+    assert window_start("day", NOW.astimezone(timezone(timedelta(hours=-5)))) == window_start("day", NOW)
+
+
+def test_a_window_counts_its_length_before_the_current_slot_and_the_second_only_itself():
+    minute, hour, day, second = (
+        windows_for(SendingLimits(per_second=1, per_minute=1, per_hour=1, per_day=1), NOW)[i]
+        for i in (1, 2, 3, 0)
+    )
+    assert (minute.counted_from, minute.end) == (
+        datetime(2026, 11, 22, 14, 36, 42, tzinfo=UTC),
+        minute.start + timedelta(seconds=1),
+    )
+    assert hour.counted_from == datetime(2026, 11, 22, 13, 37, tzinfo=UTC)
+    assert day.counted_from == datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
+    assert second.counted_from == second.start
+    assert minute.all_counted_free_at == datetime(2026, 11, 22, 14, 38, 43, tzinfo=UTC)
+    assert second.all_counted_free_at == second.end
 
 
 def test_only_the_limits_that_are_set_become_windows():
@@ -89,18 +106,28 @@ class MemoryStore:
 
     def __init__(self):
         self.used: dict[tuple, int] = {}
+        """(bucket, kind, slot start) → sends counted there."""
         self.claims = 0
+
+    def used_in(self, bucket_key, window) -> int:
+        return sum(
+            used
+            for (key, kind, slot), used in self.used.items()
+            if key == bucket_key and kind == window.kind and window.counted_from <= slot <= window.start
+        )
 
     async def claim(self, bucket, want):
         self.claims += 1
-        room = {w: w.limit - self.used.get((bucket.key, w.kind, w.start), 0) for w in bucket.windows}
+        room = {w: w.limit - self.used_in(bucket.key, w) for w in bucket.windows}
         granted = max(0, min(want, *room.values()))
         for w in bucket.windows:
             self.used[(bucket.key, w.kind, w.start)] = (
                 self.used.get((bucket.key, w.kind, w.start), 0) + granted
             )
         exhausted = [w for w in bucket.windows if room[w] - granted <= 0]
-        return granted, (max(w.end for w in exhausted) if exhausted and granted < want else None)
+        return granted, (
+            max(w.all_counted_free_at for w in exhausted) if exhausted and granted < want else None
+        )
 
     async def give_back(self, bucket, windows, count):
         for w in windows:
@@ -115,12 +142,13 @@ async def test_ledgers_sharing_a_store_never_exceed_the_limit_and_claim_in_batch
     granted = [await replicas[i % 2].take(bucket, NOW) for i in range(80)]
     assert sum(v.ok for v in granted) == 50
     refused = [v for v in granted if not v.ok]
-    assert refused[0].until == datetime(2026, 11, 22, 14, 38, tzinfo=UTC)
+    # All 50 were counted in the slot of 14:37:42; they stop counting a minute after it ends.
+    assert refused[0].until == datetime(2026, 11, 22, 14, 38, 43, tzinfo=UTC)
     assert "50 per minute" in refused[0].reason
     assert store.claims < 30  # batches of 5, plus one refusal per replica, not one claim per message
 
 
-async def test_a_new_window_gives_back_unspent_sends_of_the_windows_still_running():
+async def test_a_new_slot_gives_back_the_unspent_sends_of_the_last_one():
     store = MemoryStore()
     ledger = CapacityLedger(store)
     limits = SendingLimits(per_second=100, per_day=1000)
@@ -131,6 +159,24 @@ async def test_a_new_window_gives_back_unspent_sends_of_the_windows_still_runnin
     assert (await ledger.take(second, next_second)).ok
     day_used = store.used[("b", "day", window_start("day", NOW))]
     assert day_used == 1 + claim_size(second)  # the 9 unspent of the first lease came back to the day
+    assert store.used[("b", "second", window_start("second", NOW))] == 1
+
+
+async def test_a_minute_limit_holds_over_every_60_seconds_not_per_calendar_minute():
+    """Calendar minutes allowed 50 at 12:00:59 and 50 more at 12:01:00."""
+    store = MemoryStore()
+    ledger = CapacityLedger(store)
+    late = datetime(2026, 11, 22, 12, 0, 59, tzinfo=UTC)
+    bucket_at = lambda now: Bucket("b", windows_for(SendingLimits(per_minute=50), now), "")  # noqa: E731
+
+    before = [await ledger.take(bucket_at(late), late) for _ in range(50)]
+    just_after = late + timedelta(seconds=1)
+    after = await ledger.take(bucket_at(just_after), just_after)
+
+    assert all(v.ok for v in before)
+    # Waiting messages come back when everything counted so far has stopped counting.
+    assert not after.ok and after.until == datetime(2026, 11, 22, 12, 2, 1, tzinfo=UTC)
+    assert (await ledger.take(bucket_at(after.until), after.until)).ok
 
 
 @given(st.integers(1, 5000), st.lists(st.floats(0.1, 10), min_size=1, max_size=5))
@@ -171,4 +217,4 @@ async def test_any_interleaving_of_replicas_and_seconds_never_exceeds_a_minute_c
         )
         granted += (await replicas[replica].take(bucket, now)).ok
     assert granted <= limit
-    assert store.used[("b", "minute", window_start("minute", NOW))] <= limit
+    assert sum(used for (_, kind, _), used in store.used.items() if kind == "minute") <= limit
