@@ -112,6 +112,16 @@ def delay_step(seconds: float) -> int:
     return next((step for step in DELAY_STEPS_SECONDS if step >= seconds), DELAY_STEPS_SECONDS[-1])
 
 
+def delay_step_within(seconds: float) -> int:
+    """The longest fixed wait that ends by `seconds` (the shortest one for anything shorter).
+
+    For a message waiting for capacity: it comes back no later than the capacity does (61 s
+    should not become 300 s), and if it comes back early, the router's memory of the cap sends
+    it to wait again without asking the database.
+    """
+    return next((step for step in reversed(DELAY_STEPS_SECONDS) if step <= seconds), DELAY_STEPS_SECONDS[0])
+
+
 def delay_queue(seconds: int) -> RabbitQueue:
     """A queue where messages wait `seconds` and then go back through routing (sendpool.send).
 

@@ -11,7 +11,7 @@ from shared.topology import (
     SEND_ROUTING_KEY,
     STATUS_EXCHANGE,
     delay_queue,
-    delay_step,
+    delay_step_within,
     delivery_queue,
 )
 
@@ -39,7 +39,7 @@ class RabbitOutbound:
         await publish_model(self._broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
 
     async def wait(self, message: SendRequested, seconds: float) -> None:
-        queue_name = await self._ensure(delay_queue(delay_step(seconds)))
+        queue_name = await self._ensure(delay_queue(delay_step_within(seconds)))
         await publish_model(self._broker, message, queue=queue_name, message_id=str(message.message_id))
 
     async def back_to_routing(self, message: SendRequested) -> None:
