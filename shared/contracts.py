@@ -122,6 +122,12 @@ class DeliveryRequested(Contract):
     vendor: str
     decision: RoutingDecision
     routed_at: datetime = Field(default_factory=utcnow)
+    counted: bool = Field(
+        False,
+        description="The router counted this send against the server's limits or a receiver's rule, "
+        "at `routed_at`. A worker that takes it late asks the router to count it again now "
+        "(`AdmissionRequest`), so a backlog does not go out in one burst.",
+    )
 
 
 # --------------------------------------------------------------------------- status
@@ -428,6 +434,27 @@ class ServerSettingsReply(Contract):
     vendor: str
     settings: dict
     version: int
+
+
+class AdmissionRequest(Contract):
+    """delivery → router (RPC on `router.admissions`): a counted message reached its worker late;
+    move its count from when it was routed to now, if the server's limits have room now.
+
+    Without it, messages queued while no worker could take them (all replicas restarting, say)
+    would go out as fast as the worker drains them, though each was counted when it was routed."""
+
+    kind: Literal["admission"] = "admission"
+    server_id: UUID
+    recipient: HeaderSafeStr
+    routed_at: datetime
+
+
+class AdmissionReply(Contract):
+    admitted: bool
+    retry_at: datetime | None = Field(
+        None, description="When the server's limits have room again (if refused)."
+    )
+    reason: str = Field("", description="Why it was refused: the limit at its cap.")
 
 
 class RpcError(Contract):

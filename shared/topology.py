@@ -20,6 +20,7 @@ HEALTH_EXCHANGE = RabbitExchange("sendpool.health", type=ExchangeType.TOPIC, dur
 
 SEND_ROUTING_KEY = "send.requested"
 CATALOG_RPC_QUEUE_NAME = "catalog.rpc"
+ROUTER_ADMISSIONS_QUEUE_NAME = "router.admissions"
 
 
 def work_queue(name: str, routing_key: str = "") -> RabbitQueue:
@@ -41,6 +42,7 @@ def work_queue(name: str, routing_key: str = "") -> RabbitQueue:
 DEAD_QUEUE = RabbitQueue("sendpool.dead", queue_type=QueueType.QUORUM, durable=True)
 SEND_QUEUE = work_queue("router.send-requested", routing_key=SEND_ROUTING_KEY)
 CATALOG_RPC_QUEUE = work_queue(CATALOG_RPC_QUEUE_NAME)
+ROUTER_ADMISSIONS_QUEUE = work_queue(ROUTER_ADMISSIONS_QUEUE_NAME)
 
 
 def delivery_queue_name(vendor: str, server_id: object) -> str:

@@ -42,6 +42,13 @@ class DeliverySettings(ServiceSettings):
         "when its turn comes, so a worker that dies leaves at most this many per server whose outcome is "
         "unknown; above the server's connections, the extra ones wait with their claim already made.",
     )
+    delivery_late_after_seconds: float = Field(
+        2,
+        gt=0,
+        description="A message counted against its server's limits that reaches the worker later than this "
+        "after it was routed (its queue backed up) is sent only once a router has counted it again, waiting "
+        "for the server's capacity, so a backlog goes out at the server's rate rather than in one burst.",
+    )
     circuit_failure_threshold: int = Field(
         5,
         ge=1,

@@ -155,14 +155,21 @@ def test_router_metrics_count_decisions_and_routed_messages_per_server():
 
     metrics.decided(Decision.ROUTED, server_id)
     metrics.decided(Decision.ROUTED, server_id)
-    for decision in (Decision.HELD, Decision.WAITING, Decision.REROUTED):
+    for decision in (Decision.HELD, Decision.WAITING, Decision.REROUTED, Decision.ADMITTED_LATE):
         metrics.decided(decision)
 
     counted = {
         decision: sample("sendpool_router_decisions_total", outcome=decision.value) - before[decision]
         for decision in Decision
     }
-    assert counted == {Decision.ROUTED: 2, Decision.HELD: 1, Decision.WAITING: 1, Decision.REROUTED: 1}
+    assert counted == {
+        Decision.ROUTED: 2,
+        Decision.HELD: 1,
+        Decision.WAITING: 1,
+        Decision.REROUTED: 1,
+        Decision.ADMITTED_LATE: 1,
+        Decision.LATE_AT_CAP: 0,
+    }
     assert sample("sendpool_router_routed_total", server_id=str(server_id)) == 2
 
 

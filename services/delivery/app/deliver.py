@@ -1,7 +1,8 @@
 """Deliver one message through the server the router chose, at most once unless a worker dies.
 
 The steps: find the server's sender and identity, build the message (VERP Return-Path, DKIM
-signature), wait for the server's turn, check the server may still send, claim the message in
+signature), wait for the server's turn (and, for a message that arrives late, for the server's
+capacity: see `late_sends`), check the server may still send, claim the message in
 the attempts record (a copy that cannot claim it is settled from the record instead), send,
 record the outcome, publish the status.
 
@@ -83,6 +84,12 @@ class ServerGate(Protocol):
         ...
 
 
+class ServerCapacity(Protocol):
+    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
+        """Return when the message may go out now under its server's limits."""
+        ...
+
+
 class ConnectionHealth(Protocol):
     def observe(self, server_id: UUID, outcome: SendOutcome) -> None:
         """Count what a send through the server came to, for its circuit breaker."""
@@ -131,6 +138,7 @@ class DeliverMessage:
         outbound: Outbound,
         retry_policy: RetryPolicy,
         gate: ServerGate,
+        capacity: ServerCapacity,
         health: ConnectionHealth,
         metrics: DeliveryMetrics,
         verp_secret: str,
@@ -142,6 +150,7 @@ class DeliverMessage:
         self._outbound = outbound
         self._retry_policy = retry_policy
         self._gate = gate
+        self._capacity = capacity
         self._health = health
         self._metrics = metrics
         self._verp_secret = verp_secret
@@ -207,6 +216,8 @@ class DeliverMessage:
         """
         send = request.send
         async with self._turns[request.server_id]:
+            # In the turn, so that the messages behind a late one wait with it.
+            await self._capacity.wait_for_capacity(request)
             refusal = self._gate.refusal(request.server_id)
             if refusal is not None:
                 await self._hand_back(request, refusal, redelivered=redelivered)

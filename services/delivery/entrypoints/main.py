@@ -1,6 +1,7 @@
 """The delivery worker process: `faststream run --factory services.delivery.entrypoints.main:create_app`."""
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -11,11 +12,13 @@ from services.delivery.adapters.direct_mx import MxOptions
 from services.delivery.adapters.metrics import PrometheusDeliveryMetrics
 from services.delivery.adapters.postgres import PostgresAttempts
 from services.delivery.adapters.rabbit import RabbitOutbound
+from services.delivery.adapters.router_admissions import RouterAdmissionsRpc
 from services.delivery.adapters.smtp import SmtpOptions
 from services.delivery.adapters.vendors import VendorSenders
 from services.delivery.app.deliver import DeliverMessage
 from services.delivery.app.fleet import ServerFleet
 from services.delivery.app.health import ServerHealth
+from services.delivery.app.late_sends import LateSends
 from services.delivery.app.probe import ProbeServer
 from services.delivery.app.senders import SenderCache
 from services.delivery.domain.circuit import CircuitPolicy
@@ -62,6 +65,10 @@ class DeliveryWorker:
         self.rpc = RpcClient(settings.amqp_url, name=f"delivery-{settings.vendor}")
         catalog = CatalogRpc(self.rpc, timeout_seconds=settings.catalog_rpc_timeout_seconds)
         self.senders = SenderCache(catalog, build_sender)
+        self.late_sends = LateSends(
+            RouterAdmissionsRpc(self.rpc, timeout_seconds=settings.catalog_rpc_timeout_seconds),
+            late_after=timedelta(seconds=settings.delivery_late_after_seconds),
+        )
         queues = ServerQueueConsumers(self.broker, settings.vendor, self.deliver)
         self.fleet = ServerFleet(settings.vendor, catalog, queues, self.senders)
         self.outbound = RabbitOutbound(self.broker)
@@ -98,6 +105,7 @@ class DeliveryWorker:
                 max_age_seconds=self.settings.delivery_max_age_seconds,
             ),
             gate=self.fleet,
+            capacity=self.late_sends,
             health=self.health,
             metrics=self.metrics,
             verp_secret=self.settings.verp_secret,

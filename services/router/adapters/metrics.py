@@ -10,7 +10,9 @@ from shared.metrics import REGISTRY
 DECISIONS = Counter(
     "sendpool_router_decisions_total",
     "Messages through routing by outcome: routed, held (campaign stopped), waiting (every eligible "
-    "server capped; sent to a delay queue) or rerouted (drained from a server that cannot send).",
+    "server capped; sent to a delay queue), rerouted (drained from a server that cannot send), "
+    "admitted_late (a message that reached its worker late, counted again as it is sent) or "
+    "late_at_cap (such a message must wait: its server is at its cap now).",
     ["outcome"],
     registry=REGISTRY,
 )

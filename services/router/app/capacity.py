@@ -63,6 +63,11 @@ class CapacityLedger:
         if lease is not None and lease.covers(bucket):
             lease.tokens += 1
 
+    async def uncount(self, buckets: list[Bucket]) -> None:
+        """Take back one send counted in these buckets' slots (a message counted there, sent later)."""
+        for bucket in buckets:
+            await self._store.give_back(bucket, bucket.windows, 1)
+
     async def release_all(self) -> None:
         """Give every unspent send back, e.g. on shutdown."""
         for key in list(self._leases):

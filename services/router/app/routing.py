@@ -18,10 +18,12 @@ from uuid import UUID
 import structlog
 
 from services.router.app.capacity import CapacityLedger, Verdict
-from services.router.domain.limits import destination_bucket, server_bucket
+from services.router.domain.limits import Bucket, destination_bucket, server_bucket
 from services.router.domain.selection import Candidates, eligible_servers, pick_by_weight, stop_reason
 from services.router.domain.view import RoutingView
 from shared.contracts import (
+    AdmissionReply,
+    AdmissionRequest,
     CampaignEvent,
     CampaignEventKind,
     CatalogSnapshot,
@@ -73,6 +75,10 @@ class Decision(StrEnum):
     """Every eligible server was at its cap: it waits in a delay queue and comes back."""
     REROUTED = "rerouted"
     """Drained from the queue of a server that cannot send, back through routing."""
+    ADMITTED_LATE = "admitted_late"
+    """A counted message reached its worker late; its count moved to the time it is sent."""
+    LATE_AT_CAP = "late_at_cap"
+    """A late message's server is at its cap now: its worker waits before sending it."""
 
 
 class RoutingMetrics(Protocol):
@@ -139,7 +145,14 @@ class Router:
         await self.outbound.to_server(
             server.vendor,
             server.id,
-            DeliveryRequested(send=message, server_id=server.id, vendor=server.vendor, decision=decision),
+            DeliveryRequested(
+                send=message,
+                server_id=server.id,
+                vendor=server.vendor,
+                decision=decision,
+                routed_at=now,
+                counted=bool(_buckets(server, message.recipient, now)),
+            ),
         )
         await self.outbound.status(
             message.status_event(
@@ -177,15 +190,38 @@ class Router:
         return Pick(None, capped, wait_until)
 
     async def _take_capacity(self, server: ServerView, recipient: str, now: datetime) -> Verdict:
-        own = server_bucket(server, now)
-        if own is not None and not (verdict := await self.capacity.take(own, now)).ok:
-            return verdict
-        to_receiver = destination_bucket(server, recipient, now)
-        if to_receiver is not None and not (verdict := await self.capacity.take(to_receiver, now)).ok:
-            if own is not None:
-                self.capacity.put_back(own)
-            return verdict
+        """One send from the server's own limits and from its rule for the recipient's receiver."""
+        taken: list[Bucket] = []
+        for bucket in _buckets(server, recipient, now):
+            verdict = await self.capacity.take(bucket, now)
+            if not verdict.ok:
+                for earlier in taken:
+                    self.capacity.put_back(earlier)
+                return verdict
+            taken.append(bucket)
         return Verdict(True)
+
+    # ------------------------------------------------------------------ late sends
+
+    async def admit(self, request: AdmissionRequest) -> AdmissionReply:
+        """Count a late message's send now, and uncount it where it was counted when routed.
+
+        Its worker sends it only when admitted, waiting for `retry_at` otherwise, so a backlog
+        goes out at the server's rate. The message never moves: routing it again would spend
+        capacity a second time, and a backlog behind a slow server would never catch up.
+        """
+        await self.ready.wait()
+        server = self.view.servers.get(request.server_id)
+        if server is None:  # deleted meanwhile: nothing to count against; the worker's view decides
+            return AdmissionReply(admitted=True)
+        now = self.clock()
+        verdict = await self._take_capacity(server, request.recipient, now)
+        if not verdict.ok:
+            self.metrics.decided(Decision.LATE_AT_CAP)
+            return AdmissionReply(admitted=False, retry_at=verdict.until, reason=verdict.reason)
+        await self.capacity.uncount(_buckets(server, request.recipient, request.routed_at))
+        self.metrics.decided(Decision.ADMITTED_LATE)
+        return AdmissionReply(admitted=True)
 
     # ------------------------------------------------------------------ policies and the catalog
 
@@ -279,3 +315,13 @@ class Router:
         """
         await self.outbound.back_to_routing(message.send.avoiding(server_id, redelivered=redelivered))
         self.metrics.decided(Decision.REROUTED)
+
+
+def _buckets(server: ServerView, recipient: str, at: datetime) -> list[Bucket]:
+    """What a send through the server to the recipient is counted in: its own limits, the rule for
+    the recipient's receiver, both or neither."""
+    return [
+        bucket
+        for bucket in (server_bucket(server, at), destination_bucket(server, recipient, at))
+        if bucket is not None
+    ]

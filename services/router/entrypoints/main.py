@@ -5,7 +5,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitResponse
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.catalog_client import CatalogClient
@@ -19,14 +19,21 @@ from services.router.domain.view import RoutingView
 from services.router.entrypoints.http import create_http_api
 from services.router.settings import RouterSettings
 from shared import telemetry
-from shared.contracts import CampaignEvent, CatalogEvent, SendRequested, ServerHealthEvent
+from shared.contracts import (
+    AdmissionRequest,
+    CampaignEvent,
+    CatalogEvent,
+    SendRequested,
+    ServerHealthEvent,
+)
 from shared.db import create_pool, migrate
-from shared.messaging import declare_dead_letters, make_broker
+from shared.messaging import declare_dead_letters, make_broker, rpc_reply
 from shared.rpc import RpcClient
 from shared.service import ServiceApp
 from shared.topology import (
     CATALOG_EXCHANGE,
     HEALTH_EXCHANGE,
+    ROUTER_ADMISSIONS_QUEUE,
     SEND_EXCHANGE,
     SEND_QUEUE,
     STATUS_EXCHANGE,
@@ -40,6 +47,14 @@ def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers) -> N
     @broker.subscriber(SEND_QUEUE, SEND_EXCHANGE)
     async def on_send_requested(message: SendRequested) -> None:
         await router.route(message)
+
+    @broker.subscriber(
+        ROUTER_ADMISSIONS_QUEUE,
+        title="router.admissions",
+        description="Counts a late message's send now, if its server's limits have room (any replica answers).",
+    )
+    async def on_admission(request: AdmissionRequest) -> RabbitResponse:
+        return rpc_reply(await router.admit(request))
 
     @broker.subscriber(instance_queue("router", "catalog-events", "catalog.#"), CATALOG_EXCHANGE)
     async def on_catalog_event(event: CatalogEvent) -> None:

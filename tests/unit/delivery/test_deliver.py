@@ -109,6 +109,17 @@ class Gate:
 
 
 @dataclass
+class Capacity:
+    """Records what the use case had done by the time it asked to wait for capacity."""
+
+    journal: Journal
+    asked: list[tuple[UUID, list[str]]] = field(default_factory=list)
+
+    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
+        self.asked.append((request.send.message_id, self.journal.kinds()))
+
+
+@dataclass
 class Health:
     observed: list[tuple[UUID, SendOutcome]] = field(default_factory=list)
 
@@ -156,6 +167,7 @@ class UseCase:
     health: Health
     sender: ScriptedSender
     metrics: Metrics
+    capacity: Capacity
 
 
 def use_case(
@@ -167,7 +179,7 @@ def use_case(
 ) -> UseCase:
     journal = Journal()
     attempts = MemoryAttempts(journal)
-    gate, health, metrics = Gate(), Health(), Metrics()
+    gate, health, metrics, capacity = Gate(), Health(), Metrics(), Capacity(journal)
     sender = ScriptedSender(journal, outcome)
     deliver = DeliverMessage(
         attempts=attempts,
@@ -175,13 +187,14 @@ def use_case(
         outbound=MemoryOutbound(journal),
         retry_policy=RetryPolicy(max_attempts=3, base_seconds=30, max_age_seconds=3600),
         gate=gate,
+        capacity=capacity,
         health=health,
         metrics=metrics,
         verp_secret=VERP_SECRET,
         sends_per_server=sends_per_server,
         clock=lambda: NOW,
     )
-    return UseCase(deliver, journal, attempts, gate, health, sender, metrics)
+    return UseCase(deliver, journal, attempts, gate, health, sender, metrics, capacity)
 
 
 async def test_a_sent_message_is_claimed_sent_recorded_then_published():
@@ -195,6 +208,18 @@ async def test_a_sent_message_is_claimed_sent_recorded_then_published():
     assert (status.status, status.vendor_message_id, status.reply_code) == ("sent", "Q1", 250)
     assert status.routing_key == f"{message.send.tenant_id}.{message.send.campaign_id}.sent"
     assert case.health.observed == [(SERVER, Sent("Q1", 250, "2.0.0 Ok: queued as Q1"))]
+
+
+async def test_the_server_capacity_is_awaited_before_the_claim():
+    """A late message waits for its server's capacity unclaimed: a worker dying meanwhile leaves
+    nothing in doubt."""
+    case = use_case()
+    message = request()
+
+    await case.deliver(message, redelivered=False)
+
+    assert case.capacity.asked == [(message.send.message_id, [])]
+    assert case.journal.kinds() == ["claim", "send", "record", "status"]
 
 
 async def test_the_envelope_sender_is_a_verp_address_naming_the_message():
