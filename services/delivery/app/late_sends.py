@@ -59,16 +59,19 @@ class LateSends:
         question = AdmissionRequest(
             server_id=request.server_id, recipient=request.send.recipient, routed_at=request.routed_at
         )
-        waited = False
+        waited = warned = False
         while True:
             try:
                 reply = await self._admissions.admit(question)
             except AdmissionUnavailable as exc:
-                log.warning(
-                    "no router answered a late message's admission; asking again",
-                    message_id=str(request.send.message_id),
-                    reason=str(exc),
-                )
+                if not warned:  # once per message: a router outage would repeat it every second
+                    warned = True
+                    log.warning(
+                        "no router answered a late message's admission; it waits and asks again",
+                        message_id=str(request.send.message_id),
+                        server_id=str(request.server_id),
+                        reason=str(exc),
+                    )
                 await self._sleep(UNAVAILABLE_RETRY_SECONDS)
                 continue
             if reply.admitted:
