@@ -110,10 +110,13 @@ RETURNING state
 """
 
 # A status event may have recorded a message before its batch did; that state is kept.
+# Rows are written, and so locked, in message_id order, as RECORD_STATUSES writes them: two
+# transactions that lock shared rows in one order cannot deadlock.
 RECORD_EXPANDED_MESSAGES = """
 INSERT INTO messages (message_id, run_id, campaign_id, recipient, status, status_rank)
 SELECT m.message_id, $1, $2, m.recipient, $5, $6
 FROM unnest($3::uuid[], $4::text[]) AS m(message_id, recipient)
+ORDER BY m.message_id
 ON CONFLICT (message_id) DO NOTHING
 """
 
@@ -121,13 +124,15 @@ FINISH_EXPANSION = "UPDATE runs SET state = 'expanded' WHERE id = $1 AND state =
 
 # The rule of services.scheduler.domain.status.advances, applied against the stored state:
 # a final message never changes; otherwise (attempt, rank) must grow. Events of runs this
-# scheduler does not know are dropped by the join.
+# scheduler does not know are dropped by the join. The ORDER BY keeps the lock order: sorting the
+# arrays is not enough, since a hash join on the batch hands its rows on in no particular order.
 RECORD_STATUSES = """
 INSERT INTO messages AS m (message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
 SELECT e.message_id, e.run_id, e.campaign_id, e.recipient, e.status, e.status_rank, e.attempt, e.server_id
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::uuid[])
     AS e(message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
 JOIN runs r ON r.id = e.run_id AND r.campaign_id = e.campaign_id
+ORDER BY e.message_id
 ON CONFLICT (message_id) DO UPDATE SET
     status = EXCLUDED.status,
     status_rank = EXCLUDED.status_rank,
