@@ -10,10 +10,12 @@ class PgCounterStore:
         self._pool = pool
 
     async def add(self, counts: Counter[tuple[UUID, date, str]]) -> None:
-        keys = list(counts)
+        # In key order, so that replicas adding to the same rows lock them in one order, not deadlock.
+        keys = sorted(counts)
         await self._pool.execute(
             """INSERT INTO server_outcomes (server_id, day, status, count)
                SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::bigint[])
+               ORDER BY 1, 2, 3
                ON CONFLICT (server_id, day, status) DO UPDATE SET count = server_outcomes.count + EXCLUDED.count""",
             [k[0] for k in keys],
             [k[1] for k in keys],

@@ -1,0 +1,38 @@
+"""Outcome counters against real PostgreSQL: replicas adding to the same rows at once."""
+
+import asyncio
+import random
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from services.bounces.adapters.counter_store import PgCounterStore
+from shared.db import create_pool, migrate
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "bounces" / "migrations"
+
+
+@pytest.fixture(scope="module")
+async def pool(database_url):
+    await asyncio.to_thread(migrate, database_url, "bounces", MIGRATIONS)
+    pool = await create_pool(database_url, "bounces", 4)
+    yield pool
+    await pool.close()
+
+
+async def test_concurrent_additions_to_the_same_counters_all_count_and_never_deadlock(pool):
+    store = PgCounterStore(pool)
+    servers = [uuid4() for _ in range(40)]
+    keys = [(server, date(2026, 11, 22), status) for server in servers for status in ("sent", "failed")]
+
+    def shuffled() -> Counter:
+        order = random.sample(keys, len(keys))  # each replica meets the servers in its own order
+        return Counter(dict.fromkeys(order, 1))
+
+    for _ in range(10):
+        await asyncio.gather(*(store.add(shuffled()) for _ in range(4)))
+
+    assert await store.totals(servers[0]) == {"sent": 40, "failed": 40}
