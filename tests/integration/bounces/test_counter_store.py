@@ -4,23 +4,18 @@ import asyncio
 import random
 from collections import Counter
 from datetime import date
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from services.bounces.adapters.counter_store import PgCounterStore
-from shared.db import create_pool, migrate
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "bounces" / "migrations"
+from tests.support.infra import migrated_pool
 
 
 @pytest.fixture(scope="module")
 async def pool(database_url):
-    await asyncio.to_thread(migrate, database_url, "bounces", MIGRATIONS)
-    pool = await create_pool(database_url, "bounces", 4)
-    yield pool
-    await pool.close()
+    async with migrated_pool(database_url, "bounces", 4) as pool:
+        yield pool
 
 
 async def test_concurrent_additions_to_the_same_counters_all_count_and_never_deadlock(pool):

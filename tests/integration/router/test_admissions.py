@@ -1,12 +1,8 @@
 """Admission of late messages against real PostgreSQL: the count moves from when a message was
 routed to when it is sent, and a server at its cap makes the worker wait."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import uuid4
-
-import pytest
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.app.capacity import CapacityLedger
@@ -14,30 +10,7 @@ from services.router.app.routing import Decision, Router
 from services.router.domain.limits import server_bucket
 from services.router.domain.view import RoutingView
 from shared.contracts import AdmissionRequest, CatalogSnapshot, SendingLimits, ServerState, ServerView
-from shared.db import create_pool, migrate
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "router" / "migrations"
-
-
-@pytest.fixture(scope="module")
-async def pool(database_url):
-    await asyncio.to_thread(migrate, database_url, "router", MIGRATIONS)
-    pool = await create_pool(database_url, "router", 5)
-    yield pool
-    await pool.close()
-
-
-class Unused:
-    def __getattr__(self, name):
-        raise AssertionError(f"{name} was not expected to be called")
-
-
-class CountingMetrics:
-    def __init__(self) -> None:
-        self.decisions: list[Decision] = []
-
-    def decided(self, decision: Decision, server_id=None) -> None:
-        self.decisions.append(decision)
+from tests.integration.router.doubles import CountingMetrics, Unused
 
 
 async def test_a_late_send_moves_its_count_to_now_and_waits_when_the_server_is_at_its_cap(pool):

@@ -2,10 +2,7 @@
 before the stop is lifted (and released by that resume) or not held at all, never left behind."""
 
 import asyncio
-from pathlib import Path
 from uuid import UUID, uuid4
-
-import pytest
 
 from services.router.adapters.held_store import PgHeldMessages
 from services.router.app.capacity import CapacityLedger
@@ -19,18 +16,9 @@ from shared.contracts import (
     ServerState,
     ServerView,
 )
-from shared.db import create_pool, migrate
+from tests.integration.router.doubles import CountingMetrics, Unused
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "router" / "migrations"
 TENANT = uuid4()
-
-
-@pytest.fixture(scope="module")
-async def pool(database_url):
-    await asyncio.to_thread(migrate, database_url, "router", MIGRATIONS)
-    pool = await create_pool(database_url, "router", 5)
-    yield pool
-    await pool.close()
 
 
 def message_of(campaign_id: UUID) -> SendRequested:
@@ -109,19 +97,6 @@ class RecordingOutbound:
 
     async def wait(self, message, seconds) -> None:
         raise AssertionError("no server here is capped")
-
-
-class Unused:
-    def __getattr__(self, name):
-        raise AssertionError(f"{name} was not expected to be called")
-
-
-class CountingMetrics:
-    def __init__(self) -> None:
-        self.decisions: list[Decision] = []
-
-    def decided(self, decision: Decision, server_id: UUID | None = None) -> None:
-        self.decisions.append(decision)
 
 
 async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(pool):
