@@ -43,6 +43,7 @@ def dkim_signed(message: OutgoingMessage, identity: SenderIdentity | None) -> Ou
             canonicalize=CANONICALIZATION,
             include_headers=headers,
             linesep=b"\r\n",
+            signature_algorithm=identity.dkim_algorithm.encode(),
         )
     except dkim.DKIMException as exc:
         raise InvalidIdentity(f"identity.dkim_private_key cannot sign: {exc}") from None

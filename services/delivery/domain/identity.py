@@ -7,12 +7,13 @@ domain or selector that could break a header or an SMTP command, or a key that c
 makes the identity invalid rather than quietly ignored.
 """
 
+import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
@@ -28,7 +29,9 @@ class SenderIdentity:
     from_domains: tuple[str, ...] = ()
     dkim_selector: str | None = None
     dkim_private_key: bytes | None = field(default=None, repr=False)
-    """PEM, RSA: the only kind dkimpy signs without PyNaCl."""
+    """As dkimpy takes it: PEM for RSA, the base64 of the 32-byte seed for Ed25519."""
+    dkim_algorithm: str = "rsa-sha256"
+    """The signature's `a=`: `rsa-sha256`, or `ed25519-sha256` (RFC 8463)."""
     return_path_domain: str | None = None
 
     @property
@@ -66,11 +69,15 @@ def identity_from_settings(settings: dict[str, Any]) -> SenderIdentity | None:
     return_path_domain = _text(raw, "return_path_domain")
     if selector is not None and not _SELECTOR.match(selector):
         raise InvalidIdentity(f"identity.dkim_selector {selector!r} is not a DNS label")
+    algorithm, signing_key = (
+        _signing_key(key) if key is not None and selector is not None else ("rsa-sha256", None)
+    )
     return SenderIdentity(
         from_domains=tuple(_domain("identity.from_domains", value) for value in from_domains),
         # A selector without a key (or the reverse) signs nothing; the catalog refuses either alone.
         dkim_selector=selector if key is not None else None,
-        dkim_private_key=_rsa_private_key(key) if key is not None and selector is not None else None,
+        dkim_private_key=signing_key,
+        dkim_algorithm=algorithm,
         return_path_domain=None
         if return_path_domain is None
         else _domain("identity.return_path_domain", return_path_domain),
@@ -93,18 +100,24 @@ def _domain(field_name: str, value: object) -> str:
     return domain
 
 
-def _rsa_private_key(pem: str) -> bytes:
+def _signing_key(pem: str) -> tuple[str, bytes]:
+    """The DKIM algorithm and the key as dkimpy signs with it."""
     # dkimpy finds the key between the PEM armour lines by LF; keys pasted from elsewhere may have CRLF.
     normalized = pem.replace("\r\n", "\n").encode()
     try:
         key = serialization.load_pem_private_key(normalized, password=None)
     except (TypeError, ValueError) as exc:
         raise InvalidIdentity("identity.dkim_private_key is not an unencrypted PEM private key") from exc
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise InvalidIdentity(
-            f"identity.dkim_private_key is an {type(key).__name__.lstrip('_')}; this worker signs with RSA keys "
-            "only (Ed25519 signing needs PyNaCl, which it does not have)"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa-sha256", key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        seed = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return "ed25519-sha256", base64.b64encode(seed)
+    raise InvalidIdentity(
+        f"identity.dkim_private_key is an {type(key).__name__.lstrip('_')}; DKIM signs with RSA or "
+        "Ed25519 keys only"
     )

@@ -7,7 +7,7 @@ from uuid import uuid4
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from shared.contracts import ProbeRequest, ProbeResult
 from shared.topology import delivery_queue_name, probe_queue
@@ -19,13 +19,18 @@ from tests.integration.delivery.smtp_scripts import ScriptedSink
 pytestmark = pytest.mark.usefixtures("worker")
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ED25519_KEY = ed25519.Ed25519PrivateKey.generate()
 PUBLISHED = {
     "mail2026._domainkey.shop.example.": "v=DKIM1; k=rsa; p="
     + base64.b64encode(
         KEY.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    ).decode()
+    ).decode(),
+    "ed2026._domainkey.shop.example.": "v=DKIM1; k=ed25519; p="
+    + base64.b64encode(
+        ED25519_KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode(),
 }
 
 
@@ -100,7 +105,7 @@ async def test_a_key_the_worker_cannot_sign_with_defers_the_message_naming_the_f
     identity = {
         "from_domains": ["shop.example"],
         "dkim_selector": "mail2026",
-        "dkim_private_key": pem(ed25519.Ed25519PrivateKey.generate()),
+        "dkim_private_key": pem(ec.generate_private_key(ec.SECP256R1())),
     }
     with ScriptedSink() as sink:
         server = await server_with(bus, catalog, sink, identity)
@@ -111,7 +116,7 @@ async def test_a_key_the_worker_cannot_sign_with_defers_the_message_naming_the_f
         deferred = await bus.wait_for_status(request.send.message_id, "deferred")
 
         assert "identity.dkim_private_key" in deferred.reply_text
-        assert "signs with RSA keys only" in deferred.reply_text
+        assert "DKIM signs with RSA or Ed25519 keys only" in deferred.reply_text
         assert sink.to(to) == [], "never sent unsigned when the server is meant to sign"
 
 
@@ -129,25 +134,28 @@ async def test_a_server_whose_key_cannot_sign_fails_its_test_so_it_is_never_enab
         "identity": {
             "from_domains": ["shop.example"],
             "dkim_selector": "mail2026",
-            "dkim_private_key": pem(ed25519.Ed25519PrivateKey.generate()),
+            "dkim_private_key": pem(ec.generate_private_key(ec.SECP256R1())),
         },
     }
 
     result = await probe(bus, settings)
 
     assert not result.ok
-    assert result.message.startswith("Connection failed: identity.dkim_private_key is an Ed25519PrivateKey")
+    assert result.message.startswith("Connection failed: identity.dkim_private_key is an ECPrivateKey")
 
 
-async def test_a_test_message_is_signed_and_carries_a_verp_return_path(bus, sink):
+@pytest.mark.parametrize(
+    ("selector", "key"), [("mail2026", KEY), ("ed2026", ED25519_KEY)], ids=["rsa", "ed25519"]
+)
+async def test_a_test_message_is_signed_and_carries_a_verp_return_path(bus, sink, selector, key):
     settings = {
         "host": "127.0.0.1",
         "port": sink.port,
         "encryption": "none",
         "identity": {
             "from_domains": ["shop.example"],
-            "dkim_selector": "mail2026",
-            "dkim_private_key": pem(KEY),
+            "dkim_selector": selector,
+            "dkim_private_key": pem(key),
         },
     }
     to = recipient()
