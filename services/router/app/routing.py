@@ -92,6 +92,8 @@ class Pick:
     server: ServerView | None
     capped: list[Exclusion]
     wait_until: datetime | None
+    counted: bool = False
+    """The send through `server` was counted against its limits or a receiver's rule."""
 
 
 @dataclass
@@ -151,7 +153,7 @@ class Router:
                 vendor=server.vendor,
                 decision=decision,
                 routed_at=now,
-                counted=bool(_buckets(server, message.recipient, now)),
+                counted=pick.counted,
             ),
         )
         await self.outbound.status(
@@ -181,18 +183,19 @@ class Router:
         avoid = frozenset(message.avoid_server_ids)
         while weights:
             server = self.view.servers[pick_by_weight(weights, self.rng, avoid)]
-            verdict = await self._take_capacity(server, message.recipient, now)
+            buckets = _buckets(server, message.recipient, now)
+            verdict = await self._take_capacity(buckets, now)
             if verdict.ok:
-                return Pick(server, capped, None)
+                return Pick(server, capped, None, counted=bool(buckets))
             capped.append(Exclusion(server_id=server.id, reason=verdict.reason))
             wait_until = verdict.until if wait_until is None else min(wait_until, verdict.until)
             del weights[server.id]
         return Pick(None, capped, wait_until)
 
-    async def _take_capacity(self, server: ServerView, recipient: str, now: datetime) -> Verdict:
-        """One send from the server's own limits and from its rule for the recipient's receiver."""
+    async def _take_capacity(self, buckets: list[Bucket], now: datetime) -> Verdict:
+        """One send from each bucket (see `_buckets`), or none if any of them is at its cap."""
         taken: list[Bucket] = []
-        for bucket in _buckets(server, recipient, now):
+        for bucket in buckets:
             verdict = await self.capacity.take(bucket, now)
             if not verdict.ok:
                 for earlier in taken:
@@ -215,7 +218,7 @@ class Router:
         if server is None:  # deleted meanwhile: nothing to count against; the worker's view decides
             return AdmissionReply(admitted=True)
         now = self.clock()
-        verdict = await self._take_capacity(server, request.recipient, now)
+        verdict = await self._take_capacity(_buckets(server, request.recipient, now), now)
         if not verdict.ok:
             self.metrics.decided(Decision.LATE_AT_CAP)
             return AdmissionReply(admitted=False, retry_at=verdict.until, reason=verdict.reason)
