@@ -134,6 +134,8 @@ class DeliveryRequested(Contract):
 
 
 class MessageStatus(StrEnum):
+    WAITING = "waiting"
+    """Every eligible server is at its cap: the message waits (until `retry_at`) and is routed again."""
     ROUTED = "routed"
     HELD = "held"
     SENT = "sent"

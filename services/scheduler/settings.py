@@ -41,3 +41,24 @@ class SchedulerSettings(ServiceSettings):
         gt=0,
         description="Seconds a status event waits for others to share its write; each event's ack waits for the write.",
     )
+    stale_after_seconds: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "A message of a running campaign that is queued, waiting for capacity or deferred, and of which "
+            "nothing was heard for this long after it was due, is published again (same message id, so it is "
+            "never sent twice): no campaign stays running for good because one message was lost on the way."
+        ),
+    )
+    stale_routed_after_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description=(
+            "The same for a message routed to a server and not reported since: longer, since it may wait its "
+            "turn behind a backlog in the server's queue (a copy published again would count against the "
+            "server's limits a second time)."
+        ),
+    )
+    stale_sweep_seconds: float = Field(
+        30.0, gt=0, description="How often a replica looks for messages that made no progress for too long."
+    )

@@ -1,4 +1,4 @@
-"""The scheduler's Prometheus metrics: campaigns launched and completed, status events folded."""
+"""The scheduler's Prometheus metrics: campaigns launched and completed, status events folded, stale messages published again."""
 
 from collections.abc import Mapping
 
@@ -21,6 +21,12 @@ STATUSES = Counter(
     registry=REGISTRY,
 )
 
+STALE_RESENT = Counter(
+    "sendpool_scheduler_stale_messages_resent_total",
+    "Messages that made no progress for too long and were published again (same message id).",
+    registry=REGISTRY,
+)
+
 
 class PrometheusSchedulerMetrics:
     def campaign_launched(self) -> None:
@@ -32,3 +38,6 @@ class PrometheusSchedulerMetrics:
     def statuses_folded(self, per_status: Mapping[str, int]) -> None:
         for status, count in per_status.items():
             STATUSES.labels(status).inc(count)
+
+    def stale_messages_resent(self, count: int) -> None:
+        STALE_RESENT.inc(count)

@@ -10,9 +10,12 @@ from services.scheduler.app.ports import CompletedCampaign, ExpansionConflict, E
 from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
 from services.scheduler.domain.expansion import ExpansionBatch
 from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, Recipient, RecipientList
-from services.scheduler.domain.status import FINAL, OPEN, QUEUED, rank
-from shared.contracts import MessageContent, MessageStatus, SendRequested, StatusEvent
+from services.scheduler.domain.stale import StaleMessage
+from services.scheduler.domain.status import FINAL, IN_FLIGHT, OPEN, QUEUED, rank
+from shared import outbox
+from shared.contracts import CampaignEvent, MessageContent, MessageStatus, SendRequested, StatusEvent
 from shared.db import create_pool
+from shared.topology import STATUS_EXCHANGE
 
 LIST_COLUMNS = "id, tenant_id, name, created_at"
 CAMPAIGN_COLUMNS = "id, tenant_id, name, list_id, content, state, stop_reason, created_at, updated_at"
@@ -127,10 +130,13 @@ FINISH_EXPANSION = "UPDATE runs SET state = 'expanded' WHERE id = $1 AND state =
 # scheduler does not know are dropped by the join. The ORDER BY keeps the lock order: sorting the
 # arrays is not enough, since a hash join on the batch hands its rows on in no particular order.
 RECORD_STATUSES = """
-INSERT INTO messages AS m (message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
-SELECT e.message_id, e.run_id, e.campaign_id, e.recipient, e.status, e.status_rank, e.attempt, e.server_id
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::uuid[])
-    AS e(message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id)
+INSERT INTO messages AS m
+    (message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id, due_at)
+SELECT e.message_id, e.run_id, e.campaign_id, e.recipient, e.status, e.status_rank, e.attempt, e.server_id, e.due_at
+FROM unnest(
+        $1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::uuid[],
+        $10::timestamptz[]
+    ) AS e(message_id, run_id, campaign_id, recipient, status, status_rank, attempt, server_id, due_at)
 JOIN runs r ON r.id = e.run_id AND r.campaign_id = e.campaign_id
 ORDER BY e.message_id
 ON CONFLICT (message_id) DO UPDATE SET
@@ -138,9 +144,14 @@ ON CONFLICT (message_id) DO UPDATE SET
     status_rank = EXCLUDED.status_rank,
     attempt = EXCLUDED.attempt,
     server_id = coalesce(EXCLUDED.server_id, m.server_id),
+    due_at = EXCLUDED.due_at,
     updated_at = now()
 WHERE m.status <> ALL($9::text[])
-  AND (EXCLUDED.attempt, EXCLUDED.status_rank) > (m.attempt, m.status_rank)
+  AND (
+    (EXCLUDED.attempt, EXCLUDED.status_rank) > (m.attempt, m.status_rank)
+    -- A new wait for capacity is news until the message gets further (status.Progress.is_overtaken_by).
+    OR (EXCLUDED.status = $11 AND (EXCLUDED.attempt, EXCLUDED.status_rank) >= (m.attempt, m.status_rank))
+  )
 RETURNING m.run_id, m.status
 """
 
@@ -157,8 +168,37 @@ WHERE campaigns.id = finished.campaign_id AND campaigns.state IN ('running', 'st
 RETURNING campaigns.tenant_id, campaigns.id
 """
 
+# Messages of running campaigns that should be moving and have been quiet for too long: nothing
+# heard since `updated_at`, nor since they were due back (`due_at`). Routed messages get a quiet
+# period of their own ($2): they may wait their turn behind a long backlog in their server's queue.
+# Each is marked as published again in the same statement, so replicas never pick one twice.
+CLAIM_STALE_MESSAGES = """
+WITH stale AS (
+    SELECT m.message_id
+    FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+    WHERE m.status = ANY($4::text[]) AND c.state = 'running'
+      AND m.updated_at < now() - make_interval(secs => least($1::float8, $2::float8))
+      AND CASE WHEN m.status = $5
+               THEN m.updated_at < now() - make_interval(secs => $2::float8)
+               ELSE greatest(m.updated_at, coalesce(m.due_at, m.updated_at)) < now() - make_interval(secs => $1::float8)
+          END
+    ORDER BY m.updated_at
+    LIMIT $3
+    FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE messages m SET updated_at = now(), resent = m.resent + 1
+FROM stale, campaigns c
+WHERE m.message_id = stale.message_id AND c.id = m.campaign_id
+RETURNING m.message_id, m.run_id, m.campaign_id, m.recipient, m.status, m.attempt, c.tenant_id, c.list_id, c.content
+"""
+
+RECIPIENT_NAMES = """
+SELECT lower(email) AS email, name FROM recipients WHERE list_id = $1 AND lower(email) = ANY($2::text[])
+"""
+
 
 SCHEMA = "scheduler"
+OUTBOX_CHANNEL = "scheduler_outbox"
 
 
 class PostgresStore:
@@ -175,6 +215,13 @@ class PostgresStore:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """For the outbox relay, which works on the pool rather than in a use case's transaction."""
+        if self._pool is None:
+            raise RuntimeError("the scheduler's database is not open yet")
+        return self._pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["PostgresRepository"]:
@@ -312,12 +359,48 @@ class PostgresRepository:
             [event.attempt for event in ordered],
             [event.server_id for event in ordered],
             sorted(FINAL),
+            [event.retry_at for event in ordered],
+            MessageStatus.WAITING.value,
         )
         return {row["run_id"] for row in rows if row["status"] in FINAL}
 
     async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]:
         rows = await self._db.fetch(COMPLETE_RUNS, list(run_ids), sorted(OPEN))
         return [CompletedCampaign(tenant_id=row["tenant_id"], campaign_id=row["id"]) for row in rows]
+
+    async def claim_stale_messages(
+        self, *, quiet_seconds: float, routed_quiet_seconds: float, limit: int
+    ) -> list[StaleMessage]:
+        rows = await self._db.fetch(
+            CLAIM_STALE_MESSAGES,
+            quiet_seconds,
+            routed_quiet_seconds,
+            limit,
+            sorted(IN_FLIGHT),
+            MessageStatus.ROUTED.value,
+        )
+        names: dict[tuple[UUID, str], str] = {}
+        for list_id in {row["list_id"] for row in rows}:
+            emails = [row["recipient"].lower() for row in rows if row["list_id"] == list_id]
+            for found in await self._db.fetch(RECIPIENT_NAMES, list_id, emails):
+                names[(list_id, found["email"])] = found["name"]
+        return [
+            StaleMessage(
+                message_id=row["message_id"],
+                tenant_id=row["tenant_id"],
+                campaign_id=row["campaign_id"],
+                run_id=row["run_id"],
+                recipient=row["recipient"],
+                recipient_name=names.get((row["list_id"], row["recipient"].lower()), ""),
+                content=MessageContent.model_validate(row["content"]),
+                status=row["status"],
+                attempt=row["attempt"],
+            )
+            for row in rows
+        ]
+
+    async def record_campaign_events(self, events: Sequence[CampaignEvent]) -> None:
+        await outbox.record(self._db, STATUS_EXCHANGE.name, events, channel=OUTBOX_CHANNEL)
 
 
 def _recipient_list(row: asyncpg.Record) -> RecipientList:

@@ -2,7 +2,7 @@
 
 from faststream.rabbit import RabbitBroker
 
-from shared.contracts import CampaignEvent, SendRequested
+from shared.contracts import SendRequested
 from shared.messaging import declare_dead_letters, publish_model
 from shared.topology import SEND_EXCHANGE, SEND_QUEUE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
@@ -13,9 +13,6 @@ class RabbitPublisher:
 
     async def publish_send(self, request: SendRequested) -> None:
         await publish_model(self._broker, request, exchange=SEND_EXCHANGE, routing_key=SEND_ROUTING_KEY)
-
-    async def publish_campaign_event(self, event: CampaignEvent) -> None:
-        await publish_model(self._broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
 
 
 async def declare_topology(broker: RabbitBroker) -> None:

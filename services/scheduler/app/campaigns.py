@@ -8,7 +8,7 @@ import structlog
 from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.errors import NotFound
 from services.scheduler.app.expansion import ExpansionSupervisor
-from services.scheduler.app.ports import CampaignEventPublisher, Repository, SchedulerMetrics, Store
+from services.scheduler.app.ports import Repository, SchedulerMetrics, Store
 from services.scheduler.domain.campaign import (
     Campaign,
     CampaignState,
@@ -36,13 +36,11 @@ class Campaigns:
     def __init__(
         self,
         store: Store,
-        events: CampaignEventPublisher,
         expansions: ExpansionSupervisor,
         completion: RunCompletion,
         metrics: SchedulerMetrics,
     ) -> None:
         self._store = store
-        self._events = events
         self._expansions = expansions
         self._completion = completion
         self._metrics = metrics
@@ -75,11 +73,13 @@ class Campaigns:
             campaign = await self._find(repo, campaign_id, tenant_id, for_update=True)
             campaign.check_can_resume()
             resumed = await repo.set_campaign_state(campaign.id, CampaignState.RUNNING, stop_reason=None)
-            # Published before the commit: if the router cannot be told, the campaign stays stopped.
-            await self._events.publish_campaign_event(
-                CampaignEvent(
-                    kind=CampaignEventKind.RESUMED, tenant_id=campaign.tenant_id, campaign_id=campaign.id
-                )
+            # In the outbox with the state change: the router hears of it whenever the broker is back.
+            await repo.record_campaign_events(
+                [
+                    CampaignEvent(
+                        kind=CampaignEventKind.RESUMED, tenant_id=campaign.tenant_id, campaign_id=campaign.id
+                    )
+                ]
             )
             run = await repo.latest_run(campaign.id)
         log.info("campaign resumed", campaign_id=str(campaign_id))

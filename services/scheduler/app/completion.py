@@ -5,38 +5,40 @@ from uuid import UUID
 
 import structlog
 
-from services.scheduler.app.ports import CampaignEventPublisher, SchedulerMetrics, Store
+from services.scheduler.app.ports import SchedulerMetrics, Store
 from shared.contracts import CampaignEvent, CampaignEventKind
 
 log = structlog.get_logger("scheduler.completion")
 
 
 class RunCompletion:
-    def __init__(self, store: Store, events: CampaignEventPublisher, metrics: SchedulerMetrics) -> None:
+    def __init__(self, store: Store, metrics: SchedulerMetrics) -> None:
         self._store = store
-        self._events = events
         self._metrics = metrics
 
     async def check(self, run_ids: Iterable[UUID]) -> None:
         """Completes those of `run_ids` that are fully expanded with every message final.
 
         Callers check after their own write has committed, so whichever write made a run's
-        last message final sees all the others. The event is published before the completion
-        commits: if the publish fails, the run stays open and the next check tries again.
+        last message final sees all the others. `campaign_completed` is recorded in the outbox
+        with the completion, so it is published (at least once) whatever happens to the broker.
         """
         run_ids = sorted(set(run_ids))
         if not run_ids:
             return
         async with self._store.transaction() as repo:
             completed_runs = await repo.complete_runs(run_ids)
-            for completed in completed_runs:
-                await self._events.publish_campaign_event(
+            await repo.record_campaign_events(
+                [
                     CampaignEvent(
                         kind=CampaignEventKind.COMPLETED,
                         tenant_id=completed.tenant_id,
                         campaign_id=completed.campaign_id,
                     )
-                )
-                log.info("campaign completed", campaign_id=str(completed.campaign_id))
+                    for completed in completed_runs
+                ]
+            )
+        for completed in completed_runs:
+            log.info("campaign completed", campaign_id=str(completed.campaign_id))
         for _ in completed_runs:  # once committed
             self._metrics.campaign_completed()

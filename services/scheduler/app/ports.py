@@ -9,6 +9,7 @@ from uuid import UUID
 from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
 from services.scheduler.domain.expansion import ExpansionBatch
 from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, RecipientList
+from services.scheduler.domain.stale import StaleMessage
 from shared.contracts import CampaignEvent, MessageContent, SendRequested, StatusEvent
 
 
@@ -78,6 +79,16 @@ class Repository(Protocol):
     async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]: ...
     async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]: ...
 
+    # stale messages
+    async def claim_stale_messages(
+        self, *, quiet_seconds: float, routed_quiet_seconds: float, limit: int
+    ) -> list[StaleMessage]:
+        """Messages of running campaigns quiet for too long, marked as published again now."""
+
+    # decisions for other services
+    async def record_campaign_events(self, events: Sequence[CampaignEvent]) -> None:
+        """Publish `events` once this transaction commits (the outbox), at least once, in order."""
+
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Repository]:
@@ -91,10 +102,6 @@ class SendPublisher(Protocol):
         ...
 
 
-class CampaignEventPublisher(Protocol):
-    async def publish_campaign_event(self, event: CampaignEvent) -> None: ...
-
-
 class SchedulerMetrics(Protocol):
     """What the scheduler counts for monitoring, each once it is committed."""
 
@@ -104,4 +111,8 @@ class SchedulerMetrics(Protocol):
 
     def statuses_folded(self, per_status: Mapping[str, int]) -> None:
         """Status events written into message states, by status."""
+        ...
+
+    def stale_messages_resent(self, count: int) -> None:
+        """Messages that made no progress for too long and were published again."""
         ...

@@ -16,6 +16,9 @@ QUEUED = "queued"
 
 STATUS_RANK: dict[str, int] = {
     QUEUED: 0,
+    # Waiting for capacity is where a queued message stands, not a step past it: it may wait
+    # again and again (see `Progress.is_overtaken_by`) until it is routed.
+    MessageStatus.WAITING: 0,
     MessageStatus.ROUTED: 1,
     MessageStatus.HELD: 1,
     MessageStatus.DEFERRED: 2,
@@ -32,6 +35,10 @@ to the bounce handling, not to a campaign's progress, so they are not recorded h
 FINAL: frozenset[str] = frozenset(status.value for status in FINAL_STATUSES)
 OPEN: frozenset[str] = frozenset(STATUS_RANK) - FINAL
 """Recorded statuses a message can still move on from; a run is done when none of its messages has one."""
+
+IN_FLIGHT: frozenset[str] = OPEN - {MessageStatus.HELD.value}
+"""Open statuses in which a message should keep moving by itself. A held message waits for its
+campaign to be resumed, which is a person's decision, so it is never stale."""
 
 
 def is_recorded(status: str) -> bool:
@@ -56,6 +63,10 @@ class Progress:
     def is_overtaken_by(self, newer: "Progress") -> bool:
         if self.is_final:
             return False
+        if newer.status == MessageStatus.WAITING:
+            # Each new wait is news (it says when the message comes back), as long as the message
+            # has not got further in the same attempt.
+            return (newer.attempt, rank(newer.status)) >= (self.attempt, rank(self.status))
         return (newer.attempt, rank(newer.status)) > (self.attempt, rank(self.status))
 
 

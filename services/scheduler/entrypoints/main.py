@@ -4,19 +4,22 @@ import asyncio
 from pathlib import Path
 
 from services.scheduler.adapters.metrics import PrometheusSchedulerMetrics
-from services.scheduler.adapters.postgres import SCHEMA, PostgresStore
+from services.scheduler.adapters.postgres import OUTBOX_CHANNEL, SCHEMA, PostgresStore
 from services.scheduler.adapters.rabbit import RabbitPublisher, declare_topology
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.expansion import Expander, ExpansionSupervisor
 from services.scheduler.app.lists import RecipientLists
 from services.scheduler.app.ports import ExpansionLease
+from services.scheduler.app.stale import StaleMessageSweeper
 from services.scheduler.app.statuses import StatusFolding
 from services.scheduler.entrypoints.consumer import register_status_consumer
 from services.scheduler.entrypoints.http import create_http_api
 from services.scheduler.settings import SchedulerSettings
+from shared.background import BackgroundTasks
 from shared.db import migrate
 from shared.messaging import make_broker
+from shared.outbox import OutboxRelay
 from shared.service import ServiceApp
 from shared.telemetry import configure
 from shared.topology import INSTANCE_ID
@@ -34,7 +37,7 @@ def create_app() -> ServiceApp:
     publisher = RabbitPublisher(broker)
 
     metrics = PrometheusSchedulerMetrics()
-    completion = RunCompletion(store, publisher, metrics)
+    completion = RunCompletion(store, metrics)
     lease = ExpansionLease(holder=f"scheduler-{INSTANCE_ID}", seconds=settings.expansion_lease_seconds)
     expander = Expander(store, publisher, completion, batch_size=settings.expand_batch_size, lease=lease)
     expansions = ExpansionSupervisor(
@@ -43,7 +46,16 @@ def create_app() -> ServiceApp:
         retry_pause=settings.expansion_retry_seconds,
         sweep_every=settings.expansion_sweep_seconds,
     )
-    campaigns = Campaigns(store, publisher, expansions, completion, metrics)
+    campaigns = Campaigns(store, expansions, completion, metrics)
+    stale_messages = StaleMessageSweeper(
+        store,
+        publisher,
+        metrics,
+        quiet_seconds=settings.stale_after_seconds,
+        routed_quiet_seconds=settings.stale_routed_after_seconds,
+    )
+    background = BackgroundTasks()
+    relay: list[OutboxRelay] = []
     statuses = StatusFolding(
         store, completion, metrics, max_items=settings.status_batch_size, max_wait=settings.status_batch_wait
     )
@@ -57,11 +69,25 @@ def create_app() -> ServiceApp:
         await declare_topology(broker)
         log.info("scheduler ready", expand_batch_size=settings.expand_batch_size)
 
+    async def start_background() -> None:
+        relay.append(OutboxRelay(store.pool, broker, schema=SCHEMA, channel=OUTBOX_CHANNEL))
+        relay[0].start()
+        background.repeat(
+            "scheduler-stale-messages", stale_messages.sweep, every_seconds=settings.stale_sweep_seconds
+        )
+        await expansions.start_sweeping()
+
+    async def stop_background() -> None:
+        await background.stop()
+        for one in relay:
+            await one.stop()
+        await expansions.stop()
+
     return ServiceApp(
         broker,
         http_api=create_http_api(settings, RecipientLists(store), campaigns),
         on_startup=[open_resources],
-        after_startup=[expansions.start_sweeping],
-        on_shutdown=[expansions.stop],
+        after_startup=[start_background],
+        on_shutdown=[stop_background],
         after_shutdown=[store.close],
     )

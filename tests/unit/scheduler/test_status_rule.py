@@ -17,6 +17,7 @@ from shared.contracts import MessageStatus, StatusEvent
 
 ROUTED, HELD, DEFERRED = MessageStatus.ROUTED, MessageStatus.HELD, MessageStatus.DEFERRED
 SENT, FAILED, UNKNOWN = MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN
+WAITING = MessageStatus.WAITING
 
 
 @pytest.mark.parametrize(
@@ -31,6 +32,14 @@ SENT, FAILED, UNKNOWN = MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.
         (Progress(DEFERRED), Progress(FAILED), True),
         (Progress(DEFERRED), Progress(ROUTED, attempt=2), True),  # the retry of a deferred message
         (Progress(HELD), Progress(ROUTED, attempt=2), True),
+        # waiting for capacity: news every time, until the attempt gets further
+        (Progress(QUEUED), Progress(WAITING), True),
+        (Progress(WAITING), Progress(WAITING), True),
+        (Progress(WAITING), Progress(ROUTED), True),
+        (Progress(ROUTED), Progress(WAITING), False),
+        (Progress(DEFERRED), Progress(WAITING), False),
+        (Progress(DEFERRED), Progress(WAITING, attempt=2), True),
+        (Progress(SENT), Progress(WAITING, attempt=2), False),
         # backwards or sideways within an attempt
         (Progress(ROUTED), Progress(QUEUED), False),
         (Progress(ROUTED), Progress(ROUTED), False),
@@ -56,7 +65,7 @@ def test_a_state_only_moves_forward(current, event, expected):
 
 def test_final_and_open_statuses_split_what_is_recorded():
     assert {"sent", "failed", "unknown"} == FINAL
-    assert {"queued", "routed", "held", "deferred"} == OPEN
+    assert {"queued", "waiting", "routed", "held", "deferred"} == OPEN
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""Finding messages that stopped moving and publishing them again, so that no run waits for ever.
+
+Every hop of the pipeline keeps a message somewhere durable, but a design can still have a gap
+(a broker that dropped a dead-lettered message, a bug in a later service), and a campaign must
+not stay `running` for good because of one. The scheduler knows every message that is not final
+and when it last heard of it; one quiet for longer than its step should take is published again
+with its own id, which every later step is idempotent on (see `domain.stale`).
+"""
+
+import asyncio
+
+import structlog
+
+from services.scheduler.app.ports import SchedulerMetrics, SendPublisher, Store
+
+log = structlog.get_logger("scheduler.stale")
+
+
+class StaleMessageSweeper:
+    def __init__(
+        self,
+        store: Store,
+        publisher: SendPublisher,
+        metrics: SchedulerMetrics,
+        *,
+        quiet_seconds: float,
+        routed_quiet_seconds: float,
+        batch_size: int = 500,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._metrics = metrics
+        self._quiet_seconds = quiet_seconds
+        self._routed_quiet_seconds = routed_quiet_seconds
+        self._batch_size = batch_size
+
+    async def sweep(self) -> int:
+        """Publish every stale message again; returns how many.
+
+        A batch is claimed (marked as published now) and published in one transaction: if the
+        broker does not confirm, the claim rolls back and the next sweep finds the messages
+        again; if the commit fails after the confirm, they are published once more, harmlessly.
+        """
+        resent = 0
+        while True:
+            async with self._store.transaction() as repo:
+                stale = await repo.claim_stale_messages(
+                    quiet_seconds=self._quiet_seconds,
+                    routed_quiet_seconds=self._routed_quiet_seconds,
+                    limit=self._batch_size,
+                )
+                await asyncio.gather(
+                    *(self._publisher.publish_send(message.send_request()) for message in stale)
+                )
+            if stale:
+                self._metrics.stale_messages_resent(len(stale))
+                by_status: dict[str, int] = {}
+                for message in stale:
+                    by_status[message.status] = by_status.get(message.status, 0) + 1
+                log.warning(
+                    "messages made no progress for too long; published them again",
+                    count=len(stale),
+                    by_status=by_status,
+                    campaigns=sorted({str(message.campaign_id) for message in stale})[:10],
+                )
+            resent += len(stale)
+            if len(stale) < self._batch_size:
+                return resent
