@@ -63,8 +63,8 @@ _DELAYED = Published(
     SendRequested,
     "A message that waits (every eligible server capped, or a retry's backoff) in the delay queue of the "
     f"step that ends nearest its time ({', '.join(f'{s}s' for s in topology.DELAY_STEPS_SECONDS)}); the "
-    "queue dead-letters it back to routing.",
-    queue="sendpool.delay.<seconds>s",
+    "quorum queue dead-letters it back to routing, at least once.",
+    queue="sendpool.wait.<seconds>s",
 )
 
 PUBLISHES: dict[str, tuple[Published, ...]] = {

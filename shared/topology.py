@@ -130,13 +130,25 @@ def delay_queue(seconds: int) -> RabbitQueue:
     Nobody consumes it: the TTL expires and RabbitMQ dead-letters the message to the send
     exchange. This is how throttled and deferred messages wait without a busy loop or a
     blocked consumer.
+
+    It is a quorum queue with at-least-once dead-lettering: the waiting message stays in this
+    queue until the queue it is dead-lettered into has confirmed it. A classic queue dead-letters
+    at most once, so a message whose wait ended while `router.send-requested` had no leader (in
+    the seconds after a broker restart) was dropped for good. `reject-publish` is what RabbitMQ
+    requires for at-least-once dead-lettering; there is no length limit, so it never rejects.
+
+    The name differs from the classic `sendpool.delay.<n>s` queues of earlier versions, since a
+    queue's type cannot change: those drain into routing by themselves and may be deleted once empty.
     """
     return RabbitQueue(
-        f"sendpool.delay.{seconds}s",
+        f"sendpool.wait.{seconds}s",
+        queue_type=QueueType.QUORUM,
         durable=True,
         arguments={
             "x-message-ttl": seconds * 1000,
             "x-dead-letter-exchange": SEND_EXCHANGE.name,
             "x-dead-letter-routing-key": SEND_ROUTING_KEY,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
         },
     )

@@ -8,6 +8,12 @@ import pytest
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart RabbitMQ or PostgreSQL run last, so that no other test's connections,
+    processes or fixtures live through the restart they make."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_infrastructure") is not None)
+
+
 @pytest.fixture(scope="session")
 def database_url():
     url = create_database()
