@@ -1,8 +1,20 @@
-"""The RabbitMQ broker every service uses: confirms, persistent messages, dead letters with reasons."""
+"""The RabbitMQ broker every service uses: confirms, persistent messages, dead letters with reasons.
+
+Failures of a consumer's handler are told apart three ways (`make_broker` wires the middlewares):
+
+- a malformed message can never be processed: it goes straight to sendpool.dead, with its reason;
+- a transient fault (database or broker unreachable, a time-out; `shared.transient`) is waited out
+  inside the consumer: the handler is called again for the same message with exponential backoff,
+  for up to `SENDPOOL_TRANSIENT_RETRY_SECONDS`, so an outage does not spend the delivery limit;
+- anything else, and a transient fault that outlasted that budget, is requeued after a short pause
+  until the message's last allowed delivery, and then dead-lettered with the error as its reason.
+"""
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,12 +27,19 @@ from pydantic import BaseModel, ValidationError
 
 from shared import metrics
 from shared.contracts import RpcError
+from shared.settings import ServiceSettings
 from shared.topology import DEAD_EXCHANGE, DEAD_QUEUE, DELIVERY_LIMIT
+from shared.transient import TransientFaults, next_pause, transient_fault
 
 log = structlog.get_logger("messaging")
 
 DEAD_REASON_HEADER = "x-sendpool-dead-reason"
 SOURCE_QUEUE_HEADER = "x-sendpool-source"
+"""`<exchange>/<routing key>` the message was consumed with (`(default)` for the default exchange)."""
+DEAD_QUEUE_HEADER = "x-sendpool-queue"
+"""The queue whose consumer gave up on the message: where `sendpool dead-letters replay` sends it back."""
+DEAD_AT_HEADER = "x-sendpool-dead-at"
+"""When the message was dead-lettered, in seconds since the epoch (for its age in `dead-letters list`)."""
 
 
 class MalformedMessage(ValueError):
@@ -30,12 +49,19 @@ class MalformedMessage(ValueError):
 _MALFORMED = (ValidationError, json.JSONDecodeError, UnicodeDecodeError, MalformedMessage)
 
 
-async def dead_letter(broker: RabbitBroker, msg: StreamMessage, reason: str) -> None:
+async def dead_letter(
+    broker: RabbitBroker, msg: StreamMessage, reason: str, *, queue: str | None = None
+) -> None:
     """Move a message to sendpool.dead with its reason, before the caller acks the original."""
     raw = msg.raw_message
     headers = dict(msg.headers or {})
+    # The count belongs to the queue it was consumed from; sendpool.dead keeps its own.
+    headers.pop("x-delivery-count", None)
     headers[DEAD_REASON_HEADER] = reason[:1000]
     headers[SOURCE_QUEUE_HEADER] = f"{raw.exchange or '(default)'}/{raw.routing_key}"
+    headers[DEAD_AT_HEADER] = round(time.time(), 3)
+    if queue:
+        headers[DEAD_QUEUE_HEADER] = queue
     await broker.publish(
         raw.body,
         exchange=DEAD_EXCHANGE,
@@ -47,12 +73,23 @@ async def dead_letter(broker: RabbitBroker, msg: StreamMessage, reason: str) -> 
     log.warning("message dead-lettered", reason=reason[:300], source=headers[SOURCE_QUEUE_HEADER])
 
 
+class ConsumerStopping(Exception):
+    """A message was waiting out a transient fault when its consumer began to stop: it is nacked at
+    once (requeued for another replica), neither paused on nor counted towards sendpool.dead."""
+
+
+def _consuming_subscriber(middleware: BaseMiddleware) -> Any:
+    """The subscriber handling the middleware's message (FastStream puts it in the message's context)."""
+    return middleware.context.get_local("handler_")
+
+
 class DeadLetterOnError(BaseMiddleware):
     """Malformed messages go straight to sendpool.dead with their reason; other errors are retried.
 
     A message that fails for another reason is requeued (after a short pause, so a broken
     dependency does not turn into a hot loop) until its last allowed delivery, and then
     dead-lettered with the exception as its reason, so the consumer always keeps going.
+    Transient faults reach it only once `RetryTransientFaults`, inside it, has stopped waiting.
     """
 
     broker: RabbitBroker
@@ -62,6 +99,8 @@ class DeadLetterOnError(BaseMiddleware):
             return await call_next(msg)
         except _MALFORMED as exc:
             return await self._give_up(msg, f"malformed message: {exc}")
+        except ConsumerStopping:
+            raise
         except Exception as exc:
             deliveries = int((msg.headers or {}).get("x-delivery-count", 0)) + 1
             if deliveries >= DELIVERY_LIMIT:
@@ -71,25 +110,123 @@ class DeadLetterOnError(BaseMiddleware):
             raise
 
     async def _give_up(self, msg: StreamMessage, reason: str) -> Any:
-        await dead_letter(self.broker, msg, reason)
+        subscriber = _consuming_subscriber(self)
+        queue = getattr(getattr(subscriber, "queue", None), "name", None)
+        await dead_letter(self.broker, msg, reason, queue=queue)
         # A caller waiting on an RPC gets the reason at once instead of a time-out.
         return rpc_reply(RpcError(error=reason)) if msg.reply_to else None
 
 
+class RetryTransientFaults(BaseMiddleware):
+    """Calls the handler again for the same message while it fails with a transient fault.
+
+    Waits 0.5 s, then twice as long each time up to 30 s, for as long as the broker's
+    `TransientFaults` budget allows (`SENDPOOL_TRANSIENT_RETRY_SECONDS` from the outage's start),
+    then lets the error through to `DeadLetterOnError` (requeue with a pause, as for any error).
+    The message is neither acked nor nacked meanwhile, so its delivery count does not move.
+
+    Calling `call_next` again is what a redelivery does, without the trip through RabbitMQ: it is
+    the rest of the chain (the metrics middleware, then the handler with its argument parsing),
+    built for this message, and FastStream acks or nacks only after the whole chain returns. The
+    message is marked redelivered for the calls after the first, as RabbitMQ would have marked it.
+    """
+
+    faults: TransientFaults
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage) -> Any:
+        faults = self.faults
+        if faults.budget_seconds <= 0:  # SENDPOOL_TRANSIENT_RETRY_SECONDS=0: every failure is requeued
+            return await call_next(msg)
+        waiting = False
+        pause: float | None = None
+        deadline = 0.0
+        try:
+            while True:
+                try:
+                    result = await call_next(msg)
+                except Exception as exc:
+                    fault = transient_fault(exc)
+                    if fault is None:
+                        raise
+                    if not waiting:
+                        waiting = True
+                        faults.waiting += 1
+                        deadline = faults.deadline_for_new_wait()
+                    pause = min(next_pause(pause), deadline - faults.now())
+                    stopping = not self._consumer_running()
+                    faults.failed(fault, exc, will_retry=pause > 0 and not stopping)
+                    if stopping:
+                        raise ConsumerStopping(
+                            f"{fault} unreachable while the consumer stops: {exc!r}"
+                        ) from exc
+                    if pause <= 0:
+                        raise  # the budget is spent: requeued like any other failure
+                    if not await self._sleep_unless_stopping(pause):
+                        raise ConsumerStopping(
+                            f"{fault} unreachable while the consumer stops: {exc!r}"
+                        ) from exc
+                    # The handler may have done part of its work before it failed (the delivery
+                    # worker claims a message before it sends it): it sees the next call as the
+                    # redelivery it stands for, exactly as if RabbitMQ had redelivered the message.
+                    # aio-pika locks a received message against changes, hence object.__setattr__.
+                    with contextlib.suppress(AttributeError, TypeError, ValueError):
+                        object.__setattr__(msg.raw_message, "redelivered", True)
+                    continue
+                if waiting:
+                    faults.recovered()
+                return result
+        finally:
+            if waiting:
+                faults.waiting -= 1
+
+    def _consumer_running(self) -> bool:
+        subscriber = _consuming_subscriber(self)
+        return subscriber is None or bool(getattr(subscriber, "running", True))
+
+    async def _sleep_unless_stopping(self, seconds: float) -> bool:
+        """Sleep, waking every quarter second to see whether the consumer is stopping (it waits for
+        the messages in hand, up to the broker's graceful timeout, so a 30 s pause would hold it)."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            if not self._consumer_running():
+                return False
+            await asyncio.sleep(min(left, 0.25))
+        return self._consumer_running()
+
+
 def make_broker(
-    amqp_url: str, service: str, prefetch: int = 200, *, message_metrics: bool = True
+    amqp_url: str,
+    service: str,
+    prefetch: int = 200,
+    *,
+    message_metrics: bool = True,
+    transient_retry_seconds: float | None = None,
 ) -> RabbitBroker:
     """A broker with publisher confirms, unroutable publishes raising, dead letters with reasons,
-    and Prometheus metrics of what it consumes and publishes (`shared.metrics`)."""
+    transient faults waited out in the consumer, and Prometheus metrics of what it consumes and
+    publishes (`shared.metrics`).
 
+    `transient_retry_seconds` defaults to `SENDPOOL_TRANSIENT_RETRY_SECONDS` (`ServiceSettings`).
+    """
+    if transient_retry_seconds is None:
+        transient_retry_seconds = ServiceSettings().transient_retry_seconds
     middleware = type("ServiceDeadLetterOnError", (DeadLetterOnError,), {})
+    retries = type(
+        "ServiceRetryTransientFaults",
+        (RetryTransientFaults,),
+        {"faults": TransientFaults(service, transient_retry_seconds)},
+    )
     broker = RabbitBroker(
         amqp_url,
         default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
         # The first is outermost. The metrics sit inside the dead-letter middleware so that they see
         # the handler's own result: a malformed message counts as an exception there, before it is
         # dead-lettered and acked; they re-raise, so the dead-letter middleware still sees every error.
-        middlewares=[middleware, metrics.broker_middleware(service)] if message_metrics else [middleware],
+        # The transient retries sit innermost, so the metrics count a message once however long it
+        # waited out an outage (its duration includes the wait).
+        middlewares=[middleware, metrics.broker_middleware(service), retries]
+        if message_metrics
+        else [middleware, retries],
         ack_policy=AckPolicy.NACK_ON_ERROR,
         app_id=f"sendpool-{service}",
         graceful_timeout=30,

@@ -56,3 +56,15 @@ class ServiceSettings(BaseSettings):
     prefetch: int = Field(
         200, description="RabbitMQ prefetch per consumer: how many messages are in flight at once."
     )
+    transient_retry_seconds: float = Field(
+        600.0,
+        ge=0,
+        description=(
+            "How long a message whose handling fails because a dependency is unreachable (PostgreSQL or "
+            "RabbitMQ down, connection refused or reset, a time-out) is retried inside its consumer "
+            "(0.5 s doubling to 30 s) before it is requeued like any failure, towards sendpool.dead. "
+            "Counted from the outage's start; the waits do not spend the message's delivery limit. "
+            "0 turns the waiting off. Keep it below RabbitMQ's consumer timeout (30 min by default): "
+            "the message stays unacknowledged meanwhile."
+        ),
+    )
