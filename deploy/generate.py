@@ -25,6 +25,9 @@ SECRET_EXAMPLE = DEPLOY / "secret.example.yaml"
 IMAGE = "sendpool:latest"
 PORT = 8080
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+"""Readiness follows the database and the broker; liveness the broker only, so that a database
+outage takes replicas out of Service endpoints without restarting them."""
 METRICS_PATH = "/metrics"
 
 # The broker's graceful_timeout (shared/messaging.py): how long a stopping process lets in-flight
@@ -102,10 +105,11 @@ def secret_env(names: tuple[str, ...]) -> list[dict[str, Any]]:
     return [{"name": name, "valueFrom": {"secretKeyRef": {"name": APP_SECRET, "key": name}}} for name in names]
 
 
-def health_probe(period: int, failures: int) -> dict[str, Any]:
-    # /healthz pings the broker with a 5 s timeout (shared/service.py); the probe waits a little longer.
+def health_probe(period: int, failures: int, path: str = HEALTH_PATH) -> dict[str, Any]:
+    # /healthz pings the broker with a 5 s timeout (shared/service.py), /readyz checks the database
+    # and the broker side by side within 2 s each; the probe waits a little longer.
     return {
-        "httpGet": {"path": HEALTH_PATH, "port": "http"},
+        "httpGet": {"path": path, "port": "http"},
         "periodSeconds": period,
         "timeoutSeconds": 6,
         "failureThreshold": failures,
@@ -172,7 +176,7 @@ def deployment(workload: Workload) -> dict[str, Any]:
         envFrom=[{"configMapRef": {"name": name}} for name in workload.config_maps],
         # Startup covers the migrations each service applies before it listens.
         startupProbe=health_probe(period=5, failures=60),
-        readinessProbe=health_probe(period=10, failures=2),
+        readinessProbe=health_probe(period=10, failures=2, path=READY_PATH),
         # Restart only after two minutes without a broker: a RabbitMQ restart should not restart us all.
         livenessProbe=health_probe(period=20, failures=6),
     )

@@ -1,11 +1,12 @@
 """The process shape every service shares: a FastStream app served over ASGI.
 
-Every service answers `/healthz` (the broker connection is alive) for Kubernetes probes and
-`/metrics` (Prometheus, `shared.metrics`) for scraping; services with an HTTP API (catalog,
-scheduler, router) serve their FastAPI app on the same port.
+Every service answers `/healthz` (liveness: the broker connection is alive), `/readyz`
+(readiness: its database answers and its broker connection is open; `shared.readiness`) for
+Kubernetes probes and `/metrics` (Prometheus, `shared.metrics`) for scraping; services with an
+HTTP API (catalog, scheduler, router) serve their FastAPI app on the same port.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,16 +14,37 @@ from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.rabbit import RabbitBroker
 
 from shared import metrics
+from shared.readiness import DatabaseCheck, Readiness, ReadinessCheck, broker_check
 
 
 class ServiceApp(AsgiFastStream):
-    """AsgiFastStream matches paths exactly; everything it does not know goes to the FastAPI app."""
+    """AsgiFastStream matches paths exactly; everything it does not know goes to the FastAPI app.
 
-    def __init__(self, broker: RabbitBroker, *, http_api: FastAPI | None = None, **kwargs: Any) -> None:
+    `database_url` is the database `/readyz` checks (without it, only the broker counts);
+    `readiness_checks` adds checks of other dependencies, by the name `/readyz` reports them under.
+    """
+
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        *,
+        http_api: FastAPI | None = None,
+        database_url: str | None = None,
+        readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        checks: dict[str, ReadinessCheck] = {"broker": broker_check(broker)}
+        if database_url is not None:
+            checks["database"] = DatabaseCheck(database_url)
+        checks.update(readiness_checks or {})
+        self.readiness = Readiness(checks)
         routes: Sequence[tuple[str, Any]] = [
             ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+            ("/readyz", self.readiness.asgi()),
             ("/metrics", metrics.metrics_app()),
         ]
+        # The check's own database connection closes with the service, after everything else.
+        kwargs["after_shutdown"] = [*kwargs.get("after_shutdown", ()), self.readiness.close]
         super().__init__(broker, asgi_routes=routes, **kwargs)
         self.http_api = http_api
 

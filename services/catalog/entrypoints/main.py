@@ -115,6 +115,7 @@ def create_app() -> ServiceApp:
 
     return ServiceApp(
         broker,
+        database_url=settings.database_url,
         http_api=http_api,
         on_startup=[open_runtime],
         after_startup=[runtime.start_publishing],

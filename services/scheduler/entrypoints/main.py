@@ -85,6 +85,7 @@ def create_app() -> ServiceApp:
 
     return ServiceApp(
         broker,
+        database_url=settings.database_url,
         http_api=create_http_api(settings, RecipientLists(store), campaigns),
         on_startup=[open_resources],
         after_startup=[start_background],

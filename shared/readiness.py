@@ -1,0 +1,115 @@
+"""`GET /readyz`: whether a replica can do its work now, for Kubernetes' readiness probe.
+
+`/healthz` is liveness: the broker connection is alive, and failing it restarts the pod, which
+no database outage should do. `/readyz` is 204 only while the service reaches its database
+(`SELECT 1` within a short time-out) and its broker connection is open, and 503 with a JSON body
+naming what is unreachable otherwise, so Kubernetes stops sending HTTP requests to a replica
+that cannot answer them and an operator sees why at a glance:
+
+    {"ready": false, "unreachable": {"database": "ConnectionRefusedError: ..."}}
+
+The verdict is kept for `CACHE_SECONDS`, and probes arriving while a check runs share it, so
+probes from several sources cost one query a second or two at most.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import asyncpg
+from faststream.asgi import AsgiResponse, get
+from faststream.asgi.response import JSONResponse
+from faststream.rabbit import RabbitBroker
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Answers None when its dependency is reachable, or a short reason why it is not."""
+
+CHECK_TIMEOUT_SECONDS = 2.0
+"""How long one check may take before its dependency counts as unreachable (the probe waits 6 s)."""
+CACHE_SECONDS = 1.5
+"""How long a verdict is reused."""
+
+
+class DatabaseCheck:
+    """`SELECT 1` over a connection of its own, opened on first use and again after a failure.
+
+    Its own connection rather than one from the service's pool: a pool that is exhausted by
+    busy handlers is no outage, and the check must not queue behind them (nor take one from them).
+    """
+
+    def __init__(self, database_url: str, timeout: float = CHECK_TIMEOUT_SECONDS) -> None:
+        self._database_url = database_url
+        self._timeout = timeout
+        self._connection: asyncpg.Connection | None = None
+
+    async def __call__(self) -> str | None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._connection is None or self._connection.is_closed():
+                    self._connection = await asyncpg.connect(self._database_url)
+                await self._connection.fetchval("SELECT 1")
+        except Exception as exc:  # whatever it is, the database cannot be used now
+            await self.close()
+            if isinstance(exc, TimeoutError):
+                return f"no answer to SELECT 1 within {self._timeout:g}s"
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return None
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.terminate()  # no goodbye over a connection that may be half dead
+
+
+def broker_check(broker: RabbitBroker) -> ReadinessCheck:
+    """The broker's connection is open (FastStream's ping: a connection that is re-opening gets
+    `CHECK_TIMEOUT_SECONDS` to come back)."""
+
+    async def check() -> str | None:
+        if await broker.ping(timeout=CHECK_TIMEOUT_SECONDS):
+            return None
+        return "the broker connection is not open"
+
+    return check
+
+
+class Readiness:
+    """Runs every check (side by side), caches the verdict, and answers `/readyz` with it."""
+
+    def __init__(self, checks: Mapping[str, ReadinessCheck], *, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._checks = dict(checks)
+        self._cache_seconds = cache_seconds
+        self._verdict: dict[str, str] = {}
+        self._checked_at = float("-inf")
+        self._checking = asyncio.Lock()
+
+    async def unreachable(self) -> dict[str, str]:
+        """What cannot be reached now, by name (empty when ready)."""
+        if time.monotonic() - self._checked_at < self._cache_seconds:
+            return self._verdict
+        async with self._checking:
+            if time.monotonic() - self._checked_at >= self._cache_seconds:
+                names = list(self._checks)
+                reasons = await asyncio.gather(*(self._checks[name]() for name in names))
+                self._verdict = {name: reason for name, reason in zip(names, reasons, strict=True) if reason}
+                self._checked_at = time.monotonic()
+        return self._verdict
+
+    async def close(self) -> None:
+        for check in self._checks.values():
+            close = getattr(check, "close", None)
+            if close is not None:
+                await close()
+
+    def asgi(self) -> Callable[[Any], Awaitable[AsgiResponse]]:
+        """The `/readyz` route for `AsgiFastStream`."""
+
+        @get(include_in_schema=False)
+        async def readyz(scope: Any) -> AsgiResponse:
+            unreachable = await self.unreachable()
+            if not unreachable:
+                return AsgiResponse(b"", 204)
+            return JSONResponse({"ready": False, "unreachable": unreachable}, 503)
+
+        return readyz
