@@ -1,7 +1,9 @@
-"""`sendpool` command line: operational tasks that run outside the services (migrations, tokens)."""
+"""`sendpool` command line: operational tasks that run outside the services (migrations, tokens,
+dead letters)."""
 
 import asyncio
 import importlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,6 +78,97 @@ def asyncapi(
     from shared.asyncapi_doc import SERVICES, asyncapi_text
 
     _write_documents(directory, list(SERVICES), asyncapi_text)
+
+
+dead_letters_app = typer.Typer(
+    help="Inspect and replay the messages in sendpool.dead (SENDPOOL_AMQP_URL names the broker).",
+    no_args_is_help=True,
+)
+app.add_typer(dead_letters_app, name="dead-letters")
+
+SOURCE_HELP = "Only dead letters from this source: a glob on `<exchange>/<routing key>` or on the queue."
+REASON_HELP = "Only dead letters whose reason contains this text (case-insensitive)."
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    source: str | None = typer.Option(None, help=SOURCE_HELP),
+    reason_contains: str | None = typer.Option(None, help=REASON_HELP),
+    limit: int | None = typer.Option(None, min=1, help="Show at most this many."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array, for machines."),
+) -> None:
+    """Show the dead letters, oldest first, without consuming them: each is given back in order."""
+    from shared.dead_letters import Filters, list_dead_letters, now
+
+    filters = Filters(source=source, reason_contains=reason_contains, limit=limit)
+    letters, total = asyncio.run(list_dead_letters(ServiceSettings().amqp_url, filters))
+    at = now()
+    if as_json:
+        typer.echo(json.dumps([letter.as_json(at) for letter in letters], indent=2))
+        return
+    for letter in letters:
+        age = letter.age_seconds(at)
+        typer.echo(
+            f"{letter.message_id or '(no message id)'}  {_duration(age) if age is not None else '?':>7}  "
+            f"{letter.size:>7}B  {letter.source}"
+            + (f" [{letter.queue}]" if letter.queue else "")
+            + f"  {letter.reason}"
+        )
+    typer.echo(f"{len(letters)} shown of {total} dead letter(s) in sendpool.dead")
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(
+    source: str | None = typer.Option(None, help=SOURCE_HELP),
+    reason_contains: str | None = typer.Option(None, help=REASON_HELP),
+    message_id: str | None = typer.Option(None, help="Only the dead letter with this message id."),
+    limit: int | None = typer.Option(None, min=1, help="Replay at most this many."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would be replayed where; change nothing."
+    ),
+) -> None:
+    """Publish matching dead letters back where they came from, then remove them from sendpool.dead.
+
+    Each goes back to the queue that gave up on it (or the exchange and routing key it came
+    through), persistent, with its message id and without the dead-letter headers; it leaves
+    sendpool.dead only once the broker confirmed it, so one that fails to publish stays there.
+    Consumers are idempotent on the message id, and a replayed message is no longer in
+    sendpool.dead, so running replay again is safe and publishes nothing twice.
+    """
+    from shared.dead_letters import Filters, ReplayOutcome, replay_dead_letters
+
+    def report(outcome: ReplayOutcome) -> None:
+        letter = outcome.letter
+        name = letter.message_id or "(no message id)"
+        if outcome.error is not None:
+            typer.echo(f"kept {name}: {outcome.error}", err=True)
+        elif outcome.replayed:
+            typer.echo(f"replayed {name} to {letter.replay_target}")
+        else:
+            typer.echo(f"would replay {name} to {letter.replay_target}  ({letter.reason})")
+
+    filters = Filters(source=source, reason_contains=reason_contains, message_id=message_id, limit=limit)
+    outcomes = asyncio.run(
+        replay_dead_letters(ServiceSettings().amqp_url, filters, dry_run=dry_run, on_outcome=report)
+    )
+    replayed = sum(outcome.replayed for outcome in outcomes)
+    failed = sum(outcome.error is not None for outcome in outcomes)
+    if dry_run:
+        typer.echo(f"{len(outcomes) - failed} dead letter(s) would be replayed; nothing was changed")
+    else:
+        typer.echo(f"{replayed} dead letter(s) replayed, {failed} kept in sendpool.dead")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
 
 
 def _write_documents(directory: Path, services: list[str], text_of: Callable[[str], str]) -> None:
