@@ -308,7 +308,7 @@ def test_kubectl_kustomize_builds_each_directory(directory):
     assert names == in_files
 
 
-def test_probes_ask_healthz_on_the_port_the_service_listens_on():
+def test_probes_ask_healthz_and_readyz_on_the_port_the_service_listens_on():
     for deployment in of_kind("Deployment"):
         container = only_container(deployment)
         command = container["command"]
@@ -316,7 +316,9 @@ def test_probes_ask_healthz_on_the_port_the_service_listens_on():
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             http_get = container[probe]["httpGet"]
-            assert http_get["path"] == "/healthz", (deployment["metadata"]["name"], probe)
+            # Readiness follows the database too; liveness does not, so an outage restarts nothing.
+            expected = "/readyz" if probe == "readinessProbe" else "/healthz"
+            assert http_get["path"] == expected, (deployment["metadata"]["name"], probe)
             assert ports[http_get["port"]] == port
             # /healthz waits up to 5 s for the broker before it answers.
             assert container[probe]["timeoutSeconds"] > 5
