@@ -43,7 +43,11 @@ def parse_verp(address: str, secret: str) -> UUID | None:
     The domain is not checked: a server's Return-Path domain may change while its bounces are
     still arriving, and the HMAC alone decides whether the token is ours.
     """
-    local_part, at, _domain = address.strip().strip("<>").rpartition("@")
+    # Only a whole pair of angle brackets (the SMTP path form) is taken off: anything else around
+    # the address, a space included, makes it another address, and so no token of ours.
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    local_part, at, _domain = address.rpartition("@")
     if not at or not local_part.isascii() or not local_part.lower().startswith(VERP_PREFIX):
         return None
     token = local_part[len(VERP_PREFIX) :]

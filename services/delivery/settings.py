@@ -28,6 +28,14 @@ class DeliverySettings(ServiceSettings):
         gt=0,
         description="A message still deferred this long after its first attempt is reported failed.",
     )
+    delivery_record_retry_seconds: float = Field(
+        600,
+        gt=0,
+        description="How long a worker keeps trying to record a send's outcome while the database cannot be "
+        "reached (restarting, connection dropped), pausing longer each time. The message is acknowledged only "
+        "once its outcome is recorded, so it is not sent again meanwhile; past this (or when the worker stops), "
+        "it is redelivered and reported `unknown`. Keep it below RabbitMQ's consumer timeout (30 min).",
+    )
     smtp_max_connections: int = Field(4, ge=1, description="Open SMTP connections per server, at most.")
     smtp_timeout_seconds: float = Field(
         60, gt=0, description="How long to wait for an SMTP server to connect or answer one command."

@@ -1,9 +1,11 @@
-"""The delivery worker's Prometheus metrics: outcomes per server, send times, open circuits."""
+"""The delivery worker's Prometheus metrics: outcomes per server, send times, open circuits, and
+background tasks that hit errors."""
 
 from uuid import UUID
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.background import BACKGROUND_FAILURES as BACKGROUND_TASK_FAILURES
 from shared.contracts import MessageStatus
 from shared.metrics import REGISTRY
 
@@ -51,3 +53,6 @@ class PrometheusDeliveryMetrics:
     def circuit_forgotten(self, server_id: UUID) -> None:
         # A deleted server's series would otherwise stay for the life of the process.
         CIRCUIT_OPEN.remove(self._vendor, str(server_id))
+
+    def background_task_failed(self, task: str) -> None:
+        BACKGROUND_TASK_FAILURES.labels(task).inc()

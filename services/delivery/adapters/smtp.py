@@ -27,7 +27,7 @@ from pydantic import Field, SecretStr
 
 from services.delivery.adapters.server_settings import AdapterSettings, parse_server_settings
 from services.delivery.domain.mime import OutgoingMessage
-from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
 from services.delivery.domain.smtp_codes import Verdict, classify, enhanced_code_of, queue_id_of
 from shared.contracts import ProbeResult
 
@@ -105,6 +105,8 @@ class _ConnectionPool:
         self._open_connection = open_connection
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._closing: set[asyncio.Task[None]] = set()
+        """Connections being closed in the background (`release_soon`)."""
         self._closed = False
 
     async def acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
@@ -130,11 +132,21 @@ class _ConnectionPool:
         finally:
             self._slots.release()
 
+    def release_soon(self, client: aiosmtplib.SMTP, *, reusable: bool) -> None:
+        """`release` without waiting for it: the connection is kept at once, or closed in the background."""
+        if reusable and not self._closed and client.is_connected:
+            self._idle.append((client, time.monotonic()))
+            self._slots.release()
+            return
+        closing = asyncio.create_task(self.release(client, reusable=False), name="smtp-quit")
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
         """Close idle connections now; those in use are closed when they come back."""
         self._closed = True
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(_quit(client) for client, _ in idle))
+        await asyncio.gather(*(_quit(client) for client, _ in idle), *self._closing)
 
 
 @dataclass(frozen=True)
@@ -174,10 +186,14 @@ class SmtpSender:
         while True:
             client, reused = await self._pool.acquire()
             transaction = await self._transact(client, message, content)
-            await self._pool.release(client, reusable=transaction.reusable)
             # A reused connection the server had dropped is not the message's fault: try the next one.
-            if not (transaction.nothing_sent and reused):
-                return transaction.outcome
+            if transaction.nothing_sent and reused:
+                await self._pool.release(client, reusable=False)
+                continue
+            # The outcome goes to be recorded at once; saying QUIT on a connection not kept waits
+            # for nobody, since until the record is written a crash would send the message again.
+            self._pool.release_soon(client, reusable=transaction.reusable)
+            return transaction.outcome
 
     async def probe(self) -> ProbeResult:
         try:
@@ -246,10 +262,17 @@ class SmtpSender:
         try:
             reply = await client.data(content)
         except (SMTPServerDisconnected, SMTPTimeoutError) as exc:
-            # aiosmtplib sends DATA and the content in one call, so we cannot tell a loss before the
-            # content from one after the final dot; both are reported as unknown, never resent.
-            unknown = Unknown(f"connection lost while the message was being transmitted: {_describe(exc)}")
-            return _Transaction(unknown, reusable=False)
+            # The server never said it took the message, so it is not the server's yet: deferred and
+            # tried again, as Postfix does. aiosmtplib sends DATA and the content in one call, so a
+            # loss before the final dot cannot be told from one after it, when the server may have
+            # kept the message: `maybe_delivered` has a later attempt reported `unknown`.
+            lost = Deferred(
+                None,
+                None,
+                f"connection lost after the message was transmitted, before the server's reply: {_describe(exc)}",
+                maybe_delivered=True,
+            )
+            return _Transaction(lost, reusable=False)
         except SMTPResponseException as exc:
             return await self._refused(client, exc)
         outcome, _ = _interpret(reply.code, reply.message)

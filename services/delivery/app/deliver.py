@@ -13,14 +13,20 @@ record the outcome, publish the status.
   says nothing about the message: it goes back through routing at once, with no attempt used.
 - A message claimed by a worker that died before recording the outcome is sent again, so it
   is not lost, and reported `unknown`, since the recipient may now have it twice. Claims are
-  made only when a message's turn to be sent has come, so a dying worker leaves few of them.
+  made only when a message's turn to be sent has come, so a dying worker leaves few of them,
+  and an outcome is recorded as soon as it is known (see `adapters.postgres`), so the ones it
+  leaves are those it was sending when it died.
+- A message whose connection was lost after it was transmitted, before the server answered, is
+  deferred like any other (the server never said it took it) and the record remembers it may
+  have arrived: whatever a later attempt comes to is reported `unknown`, unless the retries run
+  out (then it is failed, saying it may have arrived).
 """
 
 import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -30,9 +36,13 @@ import structlog
 from services.delivery.app.sender import Sender, UnusableServer
 from services.delivery.app.senders import ServerSender
 from services.delivery.domain.attempts import (
+    MAYBE_DELIVERED_BEFORE,
     AttemptRecord,
     AttemptState,
+    Claimed,
+    ClaimResult,
     DuplicateAction,
+    after_maybe_delivered,
     in_doubt,
     on_duplicate,
 )
@@ -54,12 +64,15 @@ log = structlog.get_logger("delivery.deliver")
 
 
 class AttemptStore(Protocol):
-    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> AttemptRecord | None:
+    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> ClaimResult:
         """Record `sending` for the message unless its record forbids it (already sent, being sent,
-        or deferred at a later attempt). Returns None when claimed, else the record in the way."""
+        or deferred at a later attempt). Returns the claim, else the record in the way."""
         ...
 
-    async def record(self, record: AttemptRecord) -> None: ...
+    async def record(self, record: AttemptRecord) -> None:
+        """Return once `record` is durable: until then its message may be sent again by whoever
+        finds the claim. Raises only when it could not be written at all."""
+        ...
 
 
 class Outbound(Protocol):
@@ -174,10 +187,19 @@ class DeliverMessage:
         if attempt is None:
             return
         try:
-            if attempt.in_doubt:
+            if attempt.in_doubt and not isinstance(attempt.outcome, Deferred):
                 await self._conclude(request, attempt.claimed.concluded(in_doubt(attempt.outcome)))
             elif isinstance(attempt.outcome, Deferred):
-                await self._defer(request, attempt.claimed, attempt.outcome)
+                # Taken over from a stopped worker, the message may have arrived through it: sending
+                # it again was refused for now, so it is retried like any deferral (reporting
+                # `unknown` now could leave a recipient without it) and remembered as maybe delivered.
+                claimed = (
+                    replace(attempt.claimed, maybe_delivered=True) if attempt.in_doubt else attempt.claimed
+                )
+                await self._defer(request, claimed, attempt.outcome)
+            elif attempt.claimed.maybe_delivered:
+                maybe_twice = after_maybe_delivered(attempt.outcome)
+                await self._conclude(request, attempt.claimed.concluded(maybe_twice))
             else:
                 await self._conclude(request, attempt.claimed.concluded(attempt.outcome))
         finally:
@@ -222,17 +244,17 @@ class DeliverMessage:
             if refusal is not None:
                 await self._hand_back(request, refusal, redelivered=redelivered)
                 return None
-            existing = await self._attempts.claim(send.message_id, request.server_id, send.attempt)
-            if existing is None:
-                claimed = AttemptRecord.claim(send.message_id, request.server_id, send.attempt)
+            claim = await self._attempts.claim(send.message_id, request.server_id, send.attempt)
+            if isinstance(claim, Claimed):
+                claimed = claim.record
             else:
                 action = on_duplicate(
-                    existing, redelivered=redelivered, in_flight_here=send.message_id in self._in_flight
+                    claim, redelivered=redelivered, in_flight_here=send.message_id in self._in_flight
                 )
                 if action is not DuplicateAction.RESEND_IN_DOUBT:
-                    await self._settle_duplicate(request, existing, action)
+                    await self._settle_duplicate(request, claim, action)
                     return None
-                claimed = existing
+                claimed = claim
                 log.warning(
                     "message left in doubt by a stopped worker; sending it again",
                     message_id=str(send.message_id),
@@ -244,7 +266,7 @@ class DeliverMessage:
             except BaseException:
                 self._in_flight.discard(send.message_id)
                 raise
-        return _Attempt(claimed, outcome, in_doubt=existing is not None)
+        return _Attempt(claimed, outcome, in_doubt=not isinstance(claim, Claimed))
 
     async def _send(self, request: DeliveryRequested, prepared: _Ready | SendOutcome) -> SendOutcome:
         if not isinstance(prepared, _Ready):
@@ -332,8 +354,11 @@ class DeliverMessage:
     async def _give_up(
         self, request: DeliveryRequested, claimed: AttemptRecord, outcome: Deferred, plan: GiveUp
     ) -> None:
+        reason = plan.reason
+        if claimed.maybe_delivered or outcome.maybe_delivered:
+            reason = f"{reason}; {MAYBE_DELIVERED_BEFORE}"
         given_up = Failed(
-            outcome.reply_code, outcome.enhanced_code, f"{outcome.reply_text} (gave up: {plan.reason})"
+            outcome.reply_code, outcome.enhanced_code, f"{outcome.reply_text} (gave up: {reason})"
         )
         await self._conclude(request, claimed.concluded(given_up))
 

@@ -7,7 +7,10 @@ consumes the queue again and announces the server healthy. Every failed probe re
 unhealthy announcement, so a router that started in the meantime learns it too.
 
 The reaction runs in a task of its own: a message handler that opens a circuit must not wait
-for its own queue to stop.
+for its own queue to stop. That task must not die quietly, or the server would stay out of
+service for good: whatever goes wrong in it (a probe that raises, the queue that will not stop or
+start) is logged, counted in `sendpool_background_task_failures_total{task="circuit-recovery"}`,
+and tried again after a pause; a probe that raises counts as a failed probe.
 """
 
 import asyncio
@@ -21,11 +24,15 @@ import structlog
 from services.delivery.app.catalog import CatalogUnavailable
 from services.delivery.app.sender import UnusableServer
 from services.delivery.app.senders import ServerSender
-from services.delivery.domain.circuit import Circuit, CircuitPolicy
+from services.delivery.domain.circuit import Circuit, CircuitPolicy, CircuitState
 from services.delivery.domain.outcomes import SendOutcome
 from shared.contracts import ProbeResult, ServerHealthEvent
 
 log = structlog.get_logger("delivery.health")
+
+RECOVERY_TASK = "circuit-recovery"
+MAX_RECOVERY_PAUSE_SECONDS = 300.0
+"""The longest pause before a recovery that went wrong starts again."""
 
 
 class HealthPublisher(Protocol):
@@ -55,6 +62,10 @@ class CircuitMetrics(Protocol):
 
     def circuit_forgotten(self, server_id: UUID) -> None:
         """The server is no longer served here: nothing more to report about it."""
+        ...
+
+    def background_task_failed(self, task: str) -> None:
+        """A background task (`task` names which) hit an error; it goes on after a pause."""
         ...
 
 
@@ -105,31 +116,65 @@ class ServerHealth:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _recover(self, server_id: UUID, circuit: Circuit) -> None:
+        """Take the server out of service, probe it after each cool-down, put it back once it answers.
+
+        Nothing that goes wrong ends this before the server is back or gone: each error is logged
+        and counted, and the recovery goes on from where it stood after a pause that grows.
+        """
+        taken_out = False
+        failures = 0
         try:
-            await self._announce(server_id, circuit, healthy=False)
-            await self._switch.circuit_opened(server_id, circuit.last_failure)
-            while self._switch.serves(server_id):
+            while True:
+                try:
+                    if not taken_out:
+                        await self._announce(server_id, circuit, healthy=False)
+                        await self._switch.circuit_opened(server_id, circuit.last_failure)
+                        taken_out = True
+                    await self._probe_until_back(server_id, circuit)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    pause = min(
+                        self._policy.cooldown_seconds * 2 ** (failures - 1), MAX_RECOVERY_PAUSE_SECONDS
+                    )
+                    self._metrics.background_task_failed(RECOVERY_TASK)
+                    log.exception(
+                        "server recovery hit an error; trying again after a pause. The server is not sent "
+                        "through until a probe passes; if this repeats, the error above is a bug to report",
+                        server_id=str(server_id),
+                        failures=failures,
+                        retry_in_seconds=pause,
+                        circuit=circuit.state.value,
+                    )
+                    if circuit.state is CircuitState.HALF_OPEN:  # the probe itself raised: it did not pass
+                        circuit.probe_failed(f"the probe failed with an error: {exc!r}", self._clock())
+                    await asyncio.sleep(pause)
+        finally:
+            self._recoveries.pop(server_id, None)
+
+    async def _probe_until_back(self, server_id: UUID, circuit: Circuit) -> None:
+        """Probe after each cool-down until a probe passes and the server is back, or it is no longer served."""
+        while self._switch.serves(server_id):
+            # A probe passed, but putting the server back failed: only that is left to do.
+            if circuit.state is not CircuitState.CLOSED:
                 await asyncio.sleep(max((circuit.probe_at or 0) - self._clock(), 0))
                 if not circuit.start_probe(self._clock()):
                     continue
                 result = await self._probe(server_id)
-                if result.ok:
-                    circuit.probe_succeeded()
-                    self._metrics.circuit_closed(server_id)
-                    await self._switch.circuit_closed(server_id)
-                    await self._announce(server_id, circuit, healthy=True)
-                    log.info("circuit closed: server reachable again", server_id=str(server_id))
-                    return
-                circuit.probe_failed(result.message, self._clock())
-                await self._announce(server_id, circuit, healthy=False)
-            self._circuits.pop(server_id, None)  # the server is gone: nothing left to recover
-            self._metrics.circuit_forgotten(server_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug here must not leave the server silently off for good
-            log.exception("server recovery failed; its circuit stays open", server_id=str(server_id))
-        finally:
-            self._recoveries.pop(server_id, None)
+                if not result.ok:
+                    circuit.probe_failed(result.message, self._clock())
+                    await self._announce(server_id, circuit, healthy=False)
+                    continue
+                circuit.probe_succeeded()
+            self._metrics.circuit_closed(server_id)
+            await self._switch.circuit_closed(server_id)
+            await self._announce(server_id, circuit, healthy=True)
+            log.info("circuit closed: server reachable again", server_id=str(server_id))
+            return
+        self._circuits.pop(server_id, None)  # the server is gone: nothing left to recover
+        self._metrics.circuit_forgotten(server_id)
 
     async def _probe(self, server_id: UUID) -> ProbeResult:
         try:

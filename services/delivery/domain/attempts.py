@@ -3,6 +3,10 @@
 A worker claims a message by recording `sending` before it talks to the server, and records
 the outcome after. A copy of a message that finds a record already there is a duplicate: it
 is settled from the record, without sending.
+
+The record also remembers when an attempt may have been delivered although it was not known to
+be (its connection was lost after the message was transmitted): the message is tried again, and
+whatever a later attempt comes to, it is reported `unknown`, since the recipient may have it twice.
 """
 
 from dataclasses import dataclass, replace
@@ -33,17 +37,25 @@ class AttemptRecord:
     enhanced_code: str | None = None
     reply_text: str | None = None
     vendor_message_id: str | None = None
+    maybe_delivered: bool = False
+    """This attempt or an earlier one of the message lost its connection after the message was
+    transmitted: the recipient may have it already. Kept from attempt to attempt."""
 
     @classmethod
-    def claim(cls, message_id: UUID, server_id: UUID, attempt: int) -> "AttemptRecord":
-        return cls(message_id, server_id, attempt, AttemptState.SENDING)
+    def claim(
+        cls, message_id: UUID, server_id: UUID, attempt: int, *, maybe_delivered: bool = False
+    ) -> "AttemptRecord":
+        return cls(message_id, server_id, attempt, AttemptState.SENDING, maybe_delivered=maybe_delivered)
 
     def concluded(self, outcome: SendOutcome) -> "AttemptRecord":
         """This attempt with its outcome, as it is recorded and reported."""
+        # Once an attempt may have been delivered, every later record of the message says so.
+        lost_after_data = isinstance(outcome, Deferred) and outcome.maybe_delivered
+        attempt = replace(self, maybe_delivered=self.maybe_delivered or lost_after_data)
         match outcome:
             case Sent(vendor_message_id=vendor_id, reply_code=code, reply_text=text):
                 return replace(
-                    self,
+                    attempt,
                     state=AttemptState.SENT,
                     reply_code=code,
                     reply_text=text,
@@ -51,7 +63,7 @@ class AttemptRecord:
                 )
             case Deferred(reply_code=code, enhanced_code=enhanced, reply_text=text):
                 return replace(
-                    self,
+                    attempt,
                     state=AttemptState.DEFERRED,
                     reply_code=code,
                     enhanced_code=enhanced,
@@ -59,10 +71,26 @@ class AttemptRecord:
                 )
             case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
                 return replace(
-                    self, state=AttemptState.FAILED, reply_code=code, enhanced_code=enhanced, reply_text=text
+                    attempt,
+                    state=AttemptState.FAILED,
+                    reply_code=code,
+                    enhanced_code=enhanced,
+                    reply_text=text,
                 )
             case Unknown(reason=reason):
-                return replace(self, state=AttemptState.UNKNOWN, reply_text=reason)
+                return replace(attempt, state=AttemptState.UNKNOWN, reply_text=reason)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The message is this worker's to send now; `record` is its `sending` claim (which carries
+    `maybe_delivered` over from the message's earlier attempts)."""
+
+    record: AttemptRecord
+
+
+ClaimResult = Claimed | AttemptRecord
+"""What claiming a message comes to: the claim, or the record that forbids it."""
 
 
 class DuplicateAction(StrEnum):
@@ -90,20 +118,46 @@ def on_duplicate(record: AttemptRecord, *, redelivered: bool, in_flight_here: bo
     return DuplicateAction.IGNORE
 
 
-def in_doubt(resent: SendOutcome) -> Unknown:
+def in_doubt(resent: Sent | Failed | Unknown) -> Unknown:
     """What to report for a message sent again after its first sender stopped without a record.
 
-    Always `unknown`: accepted now, the recipient may have it twice; refused now, the first
-    attempt may still have arrived. A person decides either way.
+    Always `unknown`: accepted now, the recipient may have it twice; refused for good now, the
+    first attempt may still have arrived. A person decides either way. (Refused for now, it is
+    retried instead, remembered as maybe delivered: see `after_maybe_delivered`.)
     """
     first = "the worker that first sent this message stopped before recording what became of it"
     match resent:
         case Sent():
             return Unknown(f"{first}; it was sent again and accepted, so the recipient may have it twice")
-        case Deferred(reply_code=code, reply_text=text) | Failed(reply_code=code, reply_text=text):
+        case Failed(reply_code=code, reply_text=text):
             reply = f"{code} {text}" if code is not None else text
             return Unknown(
                 f"{first}; sending it again was refused ({reply}), so it may not have arrived at all"
             )
         case Unknown(reason=reason):
             return Unknown(f"{first}; sending it again ended in doubt too: {reason}")
+
+
+MAYBE_DELIVERED_BEFORE = (
+    "an earlier attempt of this message was cut off after it may have been transmitted (its connection "
+    "was lost before the server's reply, or the worker sending it stopped), so it may have arrived then"
+)
+
+
+def after_maybe_delivered(outcome: Sent | Failed | Unknown) -> Unknown:
+    """What to report when a later attempt of a message ends after an earlier one may have been delivered.
+
+    Always `unknown`: accepted now, the recipient may have it twice; refused now, it may have
+    arrived the first time. (A message that is only ever deferred until its retries run out is
+    reported failed, as any other, its reason saying that it may have arrived.)
+    """
+    match outcome:
+        case Sent():
+            return Unknown(
+                f"{MAYBE_DELIVERED_BEFORE}; it was sent again and accepted, so the recipient may have it twice"
+            )
+        case Failed(reply_code=code, reply_text=text):
+            reply = f"{code} {text}" if code is not None else text
+            return Unknown(f"{MAYBE_DELIVERED_BEFORE}; sending it again was refused ({reply})")
+        case Unknown(reason=reason):
+            return Unknown(f"{MAYBE_DELIVERED_BEFORE}; sending it again ended in doubt too: {reason}")

@@ -83,6 +83,7 @@ class DeliveryWorker:
         )
         self.probe = ProbeServer(build_sender, verp_secret=settings.verp_secret)
         self._pool: asyncpg.Pool | None = None
+        self._attempts: PostgresAttempts | None = None
         self._deliver: DeliverMessage | None = None
 
     async def deliver(self, request: DeliveryRequested, redelivered: bool) -> None:
@@ -95,8 +96,11 @@ class DeliveryWorker:
         self._pool = await create_pool(
             self.settings.database_url, SCHEMA, max_size=self.settings.db_pool_size
         )
+        self._attempts = PostgresAttempts(
+            self._pool, record_retry_seconds=self.settings.delivery_record_retry_seconds
+        )
         self._deliver = DeliverMessage(
-            attempts=PostgresAttempts(self._pool),
+            attempts=self._attempts,
             senders=self.senders,
             outbound=self.outbound,
             retry_policy=RetryPolicy(
@@ -124,6 +128,10 @@ class DeliveryWorker:
         """After the broker has drained in-flight messages: close SMTP pools and the database."""
         await self.health.close()
         await self.senders.close()
+        if self._attempts is not None:
+            # Outcomes still waiting for the database are retried until here, through the broker's
+            # drain: each one written spares its message a second send.
+            await self._attempts.close()
         if self._pool is not None:
             await self._pool.close()
         await self.rpc.close()
@@ -138,6 +146,7 @@ def create_app() -> ServiceApp:
     subscribe_catalog_events(worker.broker, settings.vendor, worker.fleet)
     return ServiceApp(
         worker.broker,
+        database_url=settings.database_url,
         on_startup=[worker.open_database],
         after_startup=[worker.start_serving],
         after_shutdown=[worker.release],

@@ -40,3 +40,13 @@ def delivery_requested(server_id: UUID, to: str, **changes) -> DeliveryRequested
         vendor="smtp",
         decision=RoutingDecision(mode="use_all", weights={str(server_id): 1.0}),
     )
+
+
+def routed_again(send: SendRequested, server_id: UUID) -> DeliveryRequested:
+    """A message that came back through routing (a retry), routed to `server_id` again, as a router would."""
+    return DeliveryRequested(
+        send=send,
+        server_id=server_id,
+        vendor="smtp",
+        decision=RoutingDecision(mode="use_all", weights={str(server_id): 1.0}),
+    )

@@ -2,16 +2,22 @@
 
 `bounce…@` is refused at RCPT (550 5.1.1), `later…@` is greylisted at RCPT (451 4.7.1),
 `closing…@` gets 421 at RCPT, `full…@` gets 552 5.2.2 after DATA, and the message to
-`vanish…@` is received but the connection is cut before the final reply. Anything else is
-accepted with a queue id. The sink counts EHLOs (connections) and QUITs, and can drop every
-open connection.
+`vanish…@` is received but the connection is cut before the final reply. The connection is
+also cut after the content, before any reply, for `dropfirst…@` (its first transmission only:
+the next one is accepted) and `dropalways…@` (every time); those transmissions are counted in
+`dropped`, not kept as received. `nul…@` and `mojibake…@` are accepted with a reply text holding
+NUL and other control bytes, or bytes that are no UTF-8. `slow…@` is accepted after a second.
+Anything else is accepted with a queue id. The sink counts EHLOs (connections) and QUITs, and
+can drop every open connection.
 """
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
+from typing import TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -22,15 +28,22 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.smtp import Received, RecordingHandler, SmtpSink
 
+T = TypeVar("T")
+
 RCPT_REPLIES = {
     "bounce": "550 5.1.1 No such user here",
     "later": "451 4.7.1 Greylisted, try again later",
     "closing": "421 4.3.2 Service shutting down",
 }
 DATA_REPLIES = {"full": "552 5.2.2 Mailbox full"}
+UNSAFE_REPLIES = {
+    "nul": b"250 2.0.0 Ok: queued as N\x00UL\x01\x1b[31m with\x00 NULs",
+    "mojibake": b"250 2.0.0 Ok: queued as \xff\xfe\xc3\x28 M0J1BAKE \xed\xa0\x80 end",
+}
+SLOW_REPLY_SECONDS = 1.0
 
 
-def _script(address: str, replies: dict[str, str]) -> str | None:
+def _script(address: str, replies: dict[str, T]) -> T | None:
     local_part = address.split("@", 1)[0]
     return next((reply for prefix, reply in replies.items() if local_part.startswith(prefix)), None)
 
@@ -40,6 +53,8 @@ class ScriptedHandler(RecordingHandler):
     ehlo_count: int = 0
     quit_count: int = 0
     open_servers: list = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    """Recipients of transmissions cut after the content, before any reply (`dropfirst`, `dropalways`)."""
 
     async def handle_QUIT(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
         with self.lock:
@@ -63,6 +78,15 @@ class ScriptedHandler(RecordingHandler):
         recipient = envelope.rcpt_tos[0]
         if scripted := _script(recipient, DATA_REPLIES):
             return scripted
+        if recipient.startswith("dropalways") or (
+            recipient.startswith("dropfirst") and recipient not in self.dropped
+        ):
+            with self.lock:
+                self.dropped.append(recipient)
+            server.transport.close()  # the whole message arrived; no reply ever leaves
+            return "250 2.0.0 Ok: never heard"
+        if recipient.startswith("slow"):
+            await asyncio.sleep(SLOW_REPLY_SECONDS)
         with self.lock:
             self.messages.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
@@ -71,6 +95,8 @@ class ScriptedHandler(RecordingHandler):
         if recipient.startswith("vanish"):
             server.transport.close()  # the message arrived, but the client never hears so
             return "250 2.0.0 Ok: never heard"
+        if unsafe := _script(recipient, UNSAFE_REPLIES):
+            return unsafe  # aiosmtpd writes bytes as they are
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
@@ -119,6 +145,10 @@ class ScriptedSink(SmtpSink):
         for server in servers:
             if server.transport is not None:
                 self.controller.loop.call_soon_threadsafe(server.transport.close)
+
+    def dropped_to(self, recipient: str) -> int:
+        with self.handler.lock:
+            return self.handler.dropped.count(recipient)
 
     def to(self, recipient: str) -> list[Received]:
         return [message for message in self.messages if recipient in message.rcpt_tos]

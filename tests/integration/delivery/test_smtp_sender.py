@@ -9,7 +9,7 @@ import pytest
 from services.delivery.adapters.smtp import SmtpOptions, SmtpSender
 from services.delivery.app.sender import UnusableServer
 from services.delivery.domain.mime import OutgoingMessage, compose
-from services.delivery.domain.outcomes import Deferred, Failed, Sent, Unknown
+from services.delivery.domain.outcomes import Deferred, Failed, Sent
 from tests.integration.delivery.messages import CONTENT, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
 from tests.support.infra import free_port
@@ -109,7 +109,7 @@ async def test_mailbox_full_after_data_defers(sink):
     assert outcome == Deferred(552, "5.2.2", "5.2.2 Mailbox full")
 
 
-async def test_connection_lost_after_the_message_is_unknown(sink):
+async def test_connection_lost_after_the_message_is_deferred_as_maybe_delivered(sink):
     sender = sender_for(sink)
     vanishing, good = recipient("vanish"), recipient()
 
@@ -117,10 +117,24 @@ async def test_connection_lost_after_the_message_is_unknown(sink):
     accepted = await sender.send(outgoing(good))
     await sender.close()
 
-    assert isinstance(outcome, Unknown)
-    assert "connection lost" in outcome.reason
-    assert len(sink.to(vanishing)) == 1, "the server did get it: exactly why it must not be sent again"
+    # The server never said it took it: tried again; but it did get it, hence maybe_delivered.
+    assert isinstance(outcome, Deferred) and outcome.maybe_delivered and not outcome.connection_failure
+    assert "connection lost after the message was transmitted" in outcome.reply_text
+    assert len(sink.to(vanishing)) == 1
     assert isinstance(accepted, Sent)
+
+
+async def test_replies_holding_nul_or_invalid_utf8_come_back_as_safe_text(sink):
+    sender = sender_for(sink)
+
+    with_nul = await sender.send(outgoing(recipient("nul")))
+    mojibake = await sender.send(outgoing(recipient("mojibake")))
+    await sender.close()
+
+    assert with_nul == Sent("NUL[31m", 250, "2.0.0 Ok: queued as NUL[31m with NULs")
+    assert isinstance(mojibake, Sent)
+    assert mojibake.reply_text.encode("utf-8")  # no lone surrogate left: it encodes
+    assert "\ufffd" in mojibake.reply_text and "M0J1BAKE" in mojibake.reply_text
 
 
 async def test_a_pooled_connection_the_server_dropped_is_replaced_without_failing_the_message(sink):

@@ -145,16 +145,19 @@ async def test_a_message_deferred_for_longer_than_its_maximum_age_is_reported_fa
     assert "gave up: still deferred" in failed.reply_text
 
 
-async def test_connection_lost_after_the_message_is_reported_unknown_and_never_resent(bus, sink, server_id):
-    to = recipient("vanish")
+async def test_connection_lost_after_the_message_is_deferred_and_tried_again_not_left_unknown(
+    bus, sink, server_id
+):
+    to = recipient("vanish")  # the sink keeps it, but the worker never hears so
     request = delivery_requested(server_id, to)
 
     await bus.publish_to_queue(request, queue_of(server_id))
-    unknown = await bus.wait_for_status(request.send.message_id, "unknown")
-    await bus.publish_to_queue(request, queue_of(server_id))
-    await bus.statuses.wait_for(lambda event: len(bus.status_of(request.send.message_id, "unknown")) == 2)
+    deferred = await bus.wait_for_status(request.send.message_id, "deferred")
+    retry = await bus.rerouted.wait_for(lambda send: send.message_id == request.send.message_id)
 
-    assert "connection lost" in unknown.reply_text
+    assert "connection lost after the message was transmitted" in deferred.reply_text
+    assert retry.attempt == 2 and retry.avoid_server_ids == [server_id]
+    assert bus.status_of(request.send.message_id, "unknown") == [], "unknown only once a retry has ended"
     assert len(sink.to(to)) == 1
 
 

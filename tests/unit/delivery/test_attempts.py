@@ -8,6 +8,7 @@ from services.delivery.domain.attempts import (
     AttemptRecord,
     AttemptState,
     DuplicateAction,
+    after_maybe_delivered,
     in_doubt,
     on_duplicate,
 )
@@ -91,10 +92,6 @@ def test_a_claim_concluded_by_an_outcome_records_its_codes(outcome, expected):
             Failed(550, "5.1.1", "5.1.1 No such user"),
             "refused (550 5.1.1 No such user), so it may not have arrived",
         ),
-        (
-            Deferred(None, None, "could not open a connection: refused"),
-            "refused (could not open a connection",
-        ),
         (Unknown("connection lost after the data"), "ended in doubt too: connection lost after the data"),
     ],
 )
@@ -104,3 +101,31 @@ def test_a_message_sent_again_in_doubt_is_unknown_whatever_the_resend_came_to(re
     assert isinstance(reported, Unknown)
     assert reported.reason.startswith("the worker that first sent this message stopped before recording")
     assert says in reported.reason
+
+
+def test_an_attempt_lost_after_data_marks_the_record_maybe_delivered_for_every_later_attempt():
+    claimed = AttemptRecord.claim(uuid4(), uuid4(), 1)
+
+    lost = claimed.concluded(Deferred(None, None, "connection lost after DATA", maybe_delivered=True))
+    retried = AttemptRecord.claim(lost.message_id, lost.server_id, 2, maybe_delivered=lost.maybe_delivered)
+    greylisted = retried.concluded(Deferred(451, "4.7.1", "4.7.1 later"))
+
+    assert (lost.state, lost.maybe_delivered) == (AttemptState.DEFERRED, True)
+    assert greylisted.maybe_delivered, "an earlier attempt may still have arrived"
+    assert not claimed.concluded(Deferred(451, "4.7.1", "4.7.1 later")).maybe_delivered
+
+
+@pytest.mark.parametrize(
+    ("later", "said"),
+    [
+        (Sent("Q2", 250, "2.0.0 Ok"), "the recipient may have it twice"),
+        (Failed(550, "5.1.1", "5.1.1 No such user"), "sending it again was refused (550 5.1.1 No such user)"),
+        (Unknown("no answer"), "ended in doubt too: no answer"),
+    ],
+)
+def test_whatever_a_later_attempt_comes_to_is_unknown_after_one_that_may_have_been_delivered(later, said):
+    reported = after_maybe_delivered(later)
+
+    assert isinstance(reported, Unknown)
+    assert reported.reason.startswith("an earlier attempt of this message was cut off after")
+    assert said in reported.reason

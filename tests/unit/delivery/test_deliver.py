@@ -10,7 +10,7 @@ import pytest
 from services.delivery.app.deliver import DeliverMessage
 from services.delivery.app.sender import UnusableServer
 from services.delivery.app.senders import ServerSender
-from services.delivery.domain.attempts import AttemptRecord, AttemptState
+from services.delivery.domain.attempts import AttemptRecord, AttemptState, Claimed, ClaimResult
 from services.delivery.domain.identity import SenderIdentity
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
@@ -42,12 +42,14 @@ class MemoryAttempts:
     journal: Journal
     records: dict[UUID, AttemptRecord] = field(default_factory=dict)
 
-    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> AttemptRecord | None:
+    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> ClaimResult:
         current = self.records.get(message_id)
         if current is None or (current.state is AttemptState.DEFERRED and current.attempt <= attempt):
-            self.records[message_id] = AttemptRecord(message_id, server_id, attempt, AttemptState.SENDING)
+            maybe_delivered = current is not None and current.maybe_delivered
+            claimed = AttemptRecord.claim(message_id, server_id, attempt, maybe_delivered=maybe_delivered)
+            self.records[message_id] = claimed
             self.journal.entries.append(("claim", message_id))
-            return None
+            return Claimed(claimed)
         return current
 
     async def record(self, record: AttemptRecord) -> None:
@@ -365,6 +367,26 @@ async def test_a_redelivered_message_left_sending_is_sent_again_and_reported_unk
     assert case.journal.of("status")[0].status == "unknown"
 
 
+@pytest.mark.parametrize("refused_for_now", [Deferred(421, "4.3.0", "4.3.0 try later"), UNREACHABLE])
+async def test_a_message_taken_over_from_a_stopped_worker_and_refused_for_now_is_retried_not_given_up(
+    refused_for_now,
+):
+    """Reporting it `unknown` here would leave the recipient without it if the stopped worker
+    never got it out: it is retried, and remembered as maybe delivered for the attempt that ends it."""
+    case = use_case(refused_for_now)
+    message = request()
+    case.attempts.records[message.send.message_id] = AttemptRecord(
+        message.send.message_id, SERVER, 1, AttemptState.SENDING
+    )
+
+    await case.deliver(message, redelivered=True)
+
+    recorded = case.attempts.records[message.send.message_id]
+    assert (recorded.state, recorded.maybe_delivered) == (AttemptState.DEFERRED, True)
+    assert [status.status for status in case.journal.of("status")] == ["deferred"]
+    assert case.journal.of("retry") or case.journal.of("hand_back")
+
+
 async def test_a_fresh_copy_of_a_message_being_sent_elsewhere_is_left_to_that_copy():
     case = use_case()
     message = request()
@@ -545,3 +567,49 @@ async def test_a_republished_outcome_and_a_hand_back_are_not_counted():
 
     assert case.journal.kinds() == ["status", "hand_back"]
     assert case.metrics.outcomes == [] and case.metrics.send_seconds == []
+
+
+LOST_AFTER_DATA = Deferred(
+    None, None, "connection lost after the message was transmitted", maybe_delivered=True
+)
+
+
+async def test_a_connection_lost_after_data_is_deferred_and_the_record_remembers_it_may_have_arrived():
+    case = use_case(LOST_AFTER_DATA)
+    message = request()
+
+    await case.deliver(message, redelivered=False)
+
+    recorded = case.attempts.records[message.send.message_id]
+    assert (recorded.state, recorded.maybe_delivered) == (AttemptState.DEFERRED, True)
+    assert [status.status for status in case.journal.of("status")] == ["deferred"]
+    [retry] = case.journal.of("retry")
+    assert retry.attempt == 2
+
+
+@pytest.mark.parametrize("later", [Sent("Q2", 250, "2.0.0 Ok"), Failed(550, "5.1.1", "5.1.1 No such user")])
+async def test_a_later_attempt_after_one_that_may_have_arrived_is_reported_unknown(later):
+    case = use_case(later)
+    message = request(attempt=2)
+    case.attempts.records[message.send.message_id] = AttemptRecord(
+        message.send.message_id, SERVER, 1, AttemptState.DEFERRED, maybe_delivered=True
+    )
+
+    await case.deliver(message, redelivered=False)
+
+    [status] = case.journal.of("status")
+    assert status.status == "unknown" and status.attempt == 2
+    assert "may have arrived then" in status.reply_text
+    assert case.attempts.records[message.send.message_id].state is AttemptState.UNKNOWN
+
+
+async def test_a_message_lost_after_data_on_its_last_attempt_is_failed_saying_it_may_have_arrived():
+    case = use_case(LOST_AFTER_DATA)
+    message = request(attempt=3)
+
+    await case.deliver(message, redelivered=False)
+
+    [status] = case.journal.of("status")
+    assert status.status == "failed"
+    assert "gave up: deferred on each of 3 attempts" in status.reply_text
+    assert "so it may have arrived then" in status.reply_text

@@ -47,6 +47,10 @@ class CircuitGauge:
     """The gauge as the metrics adapter keeps it: server -> 1 open, 0 closed; absent when forgotten."""
 
     values: dict[UUID, int] = field(default_factory=dict)
+    task_failures: list[str] = field(default_factory=list)
+
+    def background_task_failed(self, task: str) -> None:
+        self.task_failures.append(task)
 
     def circuit_opened(self, server_id: UUID) -> None:
         self.values[server_id] = 1
@@ -62,11 +66,15 @@ class CircuitGauge:
 class ProbedSender:
     results: list[ProbeResult]
     probes: int = 0
+    errors: list[Exception] = field(default_factory=list)
+    """Raised by the next probes, one each, before any result."""
 
     async def send(self, message): ...
 
     async def probe(self) -> ProbeResult:
         self.probes += 1
+        if self.errors:
+            raise self.errors.pop(0)
         return self.results.pop(0) if len(self.results) > 1 else self.results[0]
 
     async def close(self) -> None: ...
@@ -215,3 +223,38 @@ async def test_the_circuit_gauge_forgets_a_server_no_longer_served():
     await until(lambda: health.circuit_of(SERVER) is None)
 
     assert gauge.values == {}
+
+
+async def test_a_probe_that_raises_is_logged_counted_and_tried_again_until_the_circuit_closes():
+    gauge = CircuitGauge()
+    health, announcements, switch, sender = health_with(PASSED_PROBE, gauge=gauge)
+    sender.errors.append(RuntimeError("a bug in the probe"))
+
+    for _ in range(3):
+        health.observe(SERVER, UNREACHABLE)
+    await until(lambda: ("closed", SERVER) in switch.changes)
+
+    assert sender.probes == 2
+    assert gauge.task_failures == ["circuit-recovery"]
+    assert gauge.values[SERVER] == 0
+    assert health.circuit_of(SERVER).lets_messages_through
+    assert announcements.events[-1].healthy
+
+
+async def test_a_queue_that_will_not_restart_is_tried_again_after_the_probe_passed():
+    gauge = CircuitGauge()
+    health, announcements, switch, _ = health_with(PASSED_PROBE, gauge=gauge)
+    real_closed, failures = switch.circuit_closed, [ConnectionError("broker gone")]
+
+    async def flaky_closed(server_id):
+        if failures:
+            raise failures.pop()
+        await real_closed(server_id)
+
+    switch.circuit_closed = flaky_closed
+    for _ in range(3):
+        health.observe(SERVER, UNREACHABLE)
+    await until(lambda: ("closed", SERVER) in switch.changes)
+
+    assert gauge.task_failures == ["circuit-recovery"]
+    assert announcements.events[-1].healthy
