@@ -113,6 +113,9 @@ class OutboxRelay:
                             routing_key=row["routing_key"],
                             content_type="application/json",
                             persist=True,
+                            # Status and campaign events are for whoever subscribes; one nobody
+                            # is bound to must not block the rows behind it for good.
+                            mandatory=False,
                         )
                         for row in rows
                     )

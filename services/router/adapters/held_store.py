@@ -1,67 +1,137 @@
-"""Campaigns the router stopped and the messages it holds for them, in PostgreSQL (schema router)."""
+"""Campaigns the router stopped and the messages it holds for them, in PostgreSQL (schema router).
 
-from collections.abc import Awaitable, Callable
+What others must hear of a stop or a hold (`campaign_stopped`, `held`) is written to the
+router's outbox in the same transaction as the stop and the held message (`shared.outbox`), so
+a stop is never recorded without being announced, nor announced without being recorded.
+"""
+
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
+from services.router.app.routing import HoldOutcome, Release
 from shared.contracts import SendRequested
+from shared.outbox import record
+from shared.topology import STATUS_EXCHANGE
 
 RELEASE_BATCH = 500
+OUTBOX_CHANNEL = "router_outbox"
+"""The NOTIFY channel that wakes the router's outbox relay."""
+
+_LOCK_STOP = """SELECT true FROM stopped_campaigns
+                WHERE campaign_id = $1 AND resuming_since IS NULL FOR SHARE"""
+"""The campaign is stopped, and stays so until the caller's transaction ends (a resume waits)."""
+_HOLD = """INSERT INTO held_messages (message_id, campaign_id, payload) VALUES ($1, $2, $3)
+           ON CONFLICT (message_id) DO NOTHING"""
 
 
 class PgHeldMessages:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """A stop is a row of `stopped_campaigns`; a resume first marks it `resuming_since`, then
+    releases the held messages in batches, then deletes it. Every step can be repeated after a
+    crash, and the mark is what makes that safe: from the moment it commits no message is held
+    for the campaign (replicas that still remember the stop route instead), so the release
+    never has to chase messages held again behind it.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, release_batch: int = RELEASE_BATCH) -> None:
         self._pool = pool
+        self._release_batch = release_batch
 
     async def stopped_campaigns(self) -> set[UUID]:
-        rows = await self._pool.fetch("SELECT campaign_id FROM stopped_campaigns")
+        rows = await self._pool.fetch(
+            "SELECT campaign_id FROM stopped_campaigns WHERE resuming_since IS NULL"
+        )
         return {row["campaign_id"] for row in rows}
 
-    async def stop(self, campaign_id: UUID, reason: str) -> bool:
-        inserted = await self._pool.fetchval(
-            """INSERT INTO stopped_campaigns (campaign_id, reason) VALUES ($1, $2)
-               ON CONFLICT (campaign_id) DO NOTHING RETURNING true""",
-            campaign_id,
-            reason,
-        )
-        return bool(inserted)
-
-    async def hold(self, message: SendRequested) -> bool:
-        # The share lock orders this against `resume`, which deletes the stop before releasing:
-        # either the message is held before the stop goes (and that resume releases it), or the
-        # stop is gone and nothing is held. Without it, a message held a moment after a resume
-        # finished waited for a resume that might never come.
+    async def stop_and_hold(
+        self, message: SendRequested, reason: str, stopped: BaseModel, held: BaseModel
+    ) -> HoldOutcome:
+        """Record the stop and hold the message in one transaction, with their announcements:
+        `stopped` only if this call recorded the stop first, `held` whenever the message is held."""
         async with self._pool.acquire() as conn, conn.transaction():
-            stopped = await conn.fetchval(
-                "SELECT true FROM stopped_campaigns WHERE campaign_id = $1 FOR SHARE",
+            # A campaign being resumed is stopped again (its resume stops releasing at the next batch).
+            recorded = await conn.fetchval(
+                """INSERT INTO stopped_campaigns (campaign_id, reason) VALUES ($1, $2)
+                   ON CONFLICT (campaign_id) DO UPDATE
+                       SET reason = excluded.reason, stopped_at = now(), resuming_since = NULL
+                       WHERE stopped_campaigns.resuming_since IS NOT NULL
+                   RETURNING true""",
                 message.campaign_id,
+                reason,
             )
-            if not stopped:
+            # Stopped by another replica: its stop may be lifted meanwhile, as under `hold`.
+            if not recorded and not await conn.fetchval(_LOCK_STOP, message.campaign_id):
+                return HoldOutcome(recorded_stop=False, held=False)
+            await conn.execute(
+                _HOLD, message.message_id, message.campaign_id, message.model_dump(mode="json")
+            )
+            await self._announce(conn, [stopped, held] if recorded else [held])
+            return HoldOutcome(recorded_stop=bool(recorded), held=True)
+
+    async def hold(self, message: SendRequested, held: BaseModel) -> bool:
+        # The share lock orders this against a resume, which marks the stop under a row lock:
+        # either the message is held before the mark commits (and that resume releases it), or
+        # the campaign is resuming and nothing is held.
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(_LOCK_STOP, message.campaign_id):
                 return False
             await conn.execute(
-                """INSERT INTO held_messages (message_id, campaign_id, payload) VALUES ($1, $2, $3)
-                   ON CONFLICT (message_id) DO NOTHING""",
-                message.message_id,
-                message.campaign_id,
-                message.model_dump(mode="json"),
+                _HOLD, message.message_id, message.campaign_id, message.model_dump(mode="json")
             )
+            await self._announce(conn, [held])
             return True
 
-    async def resume(self, campaign_id: UUID, release: Callable[[SendRequested], Awaitable[None]]) -> int:
-        await self._pool.execute("DELETE FROM stopped_campaigns WHERE campaign_id = $1", campaign_id)
+    async def resume(self, campaign_id: UUID, release: Release) -> int:
+        """Mark the stop as being lifted, hand every held message to `release`, then forget the stop.
+
+        Safe to repeat after a crash at any point: each batch is deleted in the transaction that
+        saw its messages confirmed back on the send exchange (a crash re-releases at most that
+        batch, under the same message ids), and the stop goes last, so the resume's redelivered
+        event, or the sweeper, finishes what a dead replica started.
+        """
+        await self._pool.execute(
+            """UPDATE stopped_campaigns SET resuming_since = coalesce(resuming_since, now())
+               WHERE campaign_id = $1""",
+            campaign_id,
+        )
+        return await self._release(campaign_id, release)
+
+    async def orphaned_campaigns(self) -> list[UUID]:
+        """Campaigns with held messages that are not stopped: no stop any more (left by a release
+        that died after it went) or one being lifted (by a resume that may have died)."""
+        rows = await self._pool.fetch(
+            """SELECT DISTINCT h.campaign_id FROM held_messages h
+               WHERE NOT EXISTS (SELECT 1 FROM stopped_campaigns s
+                                 WHERE s.campaign_id = h.campaign_id AND s.resuming_since IS NULL)"""
+        )
+        return [row["campaign_id"] for row in rows]
+
+    async def release_orphans(self, campaign_id: UUID, release: Release) -> int:
+        """Release the campaign's held messages unless it is stopped (again); never lifts a stop."""
+        return await self._release(campaign_id, release)
+
+    async def _release(self, campaign_id: UUID, release: Release) -> int:
         released = 0
         while True:
-            # Each batch is deleted only after its messages are confirmed back on the send exchange;
-            # SKIP LOCKED lets several router replicas release one campaign without sending twice.
             async with self._pool.acquire() as conn, conn.transaction():
+                # Stopped again meanwhile: the rest stays held for the next resume.
+                if await conn.fetchval(_LOCK_STOP, campaign_id):
+                    return released
+                # SKIP LOCKED lets several replicas (a resume and the sweeper) release one campaign
+                # without sending a message twice.
                 rows = await conn.fetch(
                     """SELECT message_id, payload FROM held_messages WHERE campaign_id = $1
                        ORDER BY held_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
                     campaign_id,
-                    RELEASE_BATCH,
+                    self._release_batch,
                 )
                 if not rows:
+                    await conn.execute(
+                        "DELETE FROM stopped_campaigns WHERE campaign_id = $1 AND resuming_since IS NOT NULL",
+                        campaign_id,
+                    )
                     return released
                 for row in rows:
                     await release(SendRequested.model_validate(row["payload"]))
@@ -70,3 +140,7 @@ class PgHeldMessages:
                     [r["message_id"] for r in rows],
                 )
                 released += len(rows)
+
+    @staticmethod
+    async def _announce(conn: asyncpg.Connection, events: Sequence[BaseModel]) -> None:
+        await record(conn, STATUS_EXCHANGE.name, events, channel=OUTBOX_CHANNEL)

@@ -1,10 +1,14 @@
-"""Everything the router publishes: to per-server queues, status events, campaign events."""
+"""Everything the router publishes at once: to per-server queues, status events, back to routing.
+
+What must not be lost with a stop (`campaign_stopped`, `held`) goes through the outbox instead
+(see `held_store`).
+"""
 
 from uuid import UUID
 
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
-from shared.contracts import CampaignEvent, DeliveryRequested, SendRequested, StatusEvent
+from shared.contracts import DeliveryRequested, SendRequested, StatusEvent
 from shared.messaging import publish_model
 from shared.topology import (
     SEND_EXCHANGE,
@@ -35,12 +39,11 @@ class RabbitOutbound:
     async def status(self, event: StatusEvent) -> None:
         await publish_model(self._broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
 
-    async def campaign(self, event: CampaignEvent) -> None:
-        await publish_model(self._broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
-
-    async def wait(self, message: SendRequested, seconds: float) -> None:
-        queue_name = await self._ensure(delay_queue(delay_step_within(seconds)))
+    async def wait(self, message: SendRequested, seconds: float) -> float:
+        step = delay_step_within(seconds)
+        queue_name = await self._ensure(delay_queue(step))
         await publish_model(self._broker, message, queue=queue_name, message_id=str(message.message_id))
+        return float(step)
 
     async def back_to_routing(self, message: SendRequested) -> None:
         await publish_model(

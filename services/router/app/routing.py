@@ -3,14 +3,20 @@ resume it, and move messages off servers that can no longer send.
 
 The path of one message is a pipeline of small steps, each able to end it:
 hold_if_stopped → eligible_servers → pick_with_capacity → publish (or wait, or stop).
+
+A stop is recorded with the held message and its announcements in one transaction (the held
+store writes `campaign_stopped` and `held` to the outbox), so no failed publish can leave a
+campaign stopped here and running in the scheduler. A resume marks the stop as being lifted,
+releases the held messages and forgets the stop last, so it can be repeated after a crash; a
+sweeper releases what a resume that died (or a release from before this scheme) left behind.
 """
 
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -49,21 +55,43 @@ class CatalogSource(Protocol):
 class Outbound(Protocol):
     async def to_server(self, vendor: str, server_id: UUID, message: DeliveryRequested) -> None: ...
     async def status(self, event: StatusEvent) -> None: ...
-    async def campaign(self, event: CampaignEvent) -> None: ...
     async def back_to_routing(self, message: SendRequested) -> None: ...
-    async def wait(self, message: SendRequested, seconds: float) -> None: ...
+    async def wait(self, message: SendRequested, seconds: float) -> float:
+        """Put the message in a delay queue that ends by `seconds`; returns how long it waits there."""
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    recorded_stop: bool
+    """This call recorded the campaign's stop first (and announced `campaign_stopped`)."""
+    held: bool
+    """The message is held (and `held` announced); False if the stop was lifted meanwhile."""
+
+
+Release = Callable[[SendRequested], Awaitable[None]]
 
 
 class HeldMessages(Protocol):
     async def stopped_campaigns(self) -> set[UUID]: ...
-    async def stop(self, campaign_id: UUID, reason: str) -> bool:
-        """Record the stop; True only for the caller that recorded it first (it announces it)."""
+    async def stop_and_hold(
+        self, message: SendRequested, reason: str, stopped: CampaignEvent, held: StatusEvent
+    ) -> HoldOutcome:
+        """Record the stop and hold the message, with their announcements, in one transaction."""
 
-    async def hold(self, message: SendRequested) -> bool:
-        """Keep the message with its stopped campaign; False, holding nothing, if it was resumed."""
+    async def hold(self, message: SendRequested, held: StatusEvent) -> bool:
+        """Keep the message with its stopped campaign and announce `held`, in one transaction;
+        False, holding nothing, if it was resumed."""
 
-    async def resume(self, campaign_id: UUID, release) -> int:
-        """Forget the stop and hand every held message to `release`, deleting each once released."""
+    async def resume(self, campaign_id: UUID, release: Release) -> int:
+        """Lift the stop: from now on nothing is held for the campaign; hand every held message
+        to `release` (deleting each batch once released), then forget the stop. Repeatable
+        after a crash at any point."""
+
+    async def orphaned_campaigns(self) -> list[UUID]:
+        """Campaigns that have held messages but are not stopped (any more)."""
+
+    async def release_orphans(self, campaign_id: UUID, release: Release) -> int:
+        """Release the campaign's held messages unless it is stopped (again); never lifts a stop."""
 
 
 class Decision(StrEnum):
@@ -124,9 +152,9 @@ class Router:
         if message.campaign_id in self.stopped:
             if await self._hold(message):
                 return
-            # Resumed meanwhile: its event has not reached this replica yet, or the resume is
-            # under way here. The stop recorded in PostgreSQL decides; route the message.
-            self.stopped.discard(message.campaign_id)
+            # Resumed meanwhile: one replica takes the resume from the shared queue, the others
+            # learn of it here. The stop recorded in PostgreSQL decides; route the message.
+            self._forget_stop(message.campaign_id)
         candidates = await self._candidates(message)
         if not candidates.weights:
             await self._stop(message, candidates)
@@ -134,8 +162,20 @@ class Router:
         now = self.clock()
         pick = await self._pick_with_capacity(message, candidates, now)
         if pick.server is None:
-            # Every eligible server is at its cap: the message waits, it is neither dropped nor failed.
-            await self.outbound.wait(message, (pick.wait_until - now).total_seconds())
+            # Every eligible server is at its cap: the message waits, it is neither dropped nor failed,
+            # and says so, with when it comes back, so that nobody takes it for stuck.
+            waits = await self.outbound.wait(message, (pick.wait_until - now).total_seconds())
+            await self.outbound.status(
+                message.status_event(
+                    MessageStatus.WAITING,
+                    retry_at=now + timedelta(seconds=waits),
+                    decision=RoutingDecision(
+                        mode=candidates.mode,
+                        weights={str(k): v for k, v in candidates.weights.items()},
+                        excluded=[*candidates.excluded, *pick.capped],
+                    ),
+                )
+            )
             self.metrics.decided(Decision.WAITING)
             return
         decision = RoutingDecision(
@@ -263,47 +303,72 @@ class Router:
     async def _stop(self, message: SendRequested, candidates: Candidates) -> None:
         reason = stop_reason(candidates)
         self.stopped.add(message.campaign_id)
-        if await self.held.stop(message.campaign_id, reason):
+        stopped = CampaignEvent(
+            kind=CampaignEventKind.STOPPED,
+            tenant_id=message.tenant_id,
+            campaign_id=message.campaign_id,
+            reason=reason,
+            servers=candidates.excluded,
+        )
+        outcome = await self.held.stop_and_hold(
+            message, reason, stopped, message.status_event(MessageStatus.HELD)
+        )
+        if outcome.recorded_stop:
             log.error(
                 "campaign stopped: no eligible server",
                 campaign_id=str(message.campaign_id),
                 reason=reason,
                 servers={str(e.server_id): e.reason for e in candidates.excluded},
             )
-            await self.outbound.campaign(
-                CampaignEvent(
-                    kind=CampaignEventKind.STOPPED,
-                    tenant_id=message.tenant_id,
-                    campaign_id=message.campaign_id,
-                    reason=reason,
-                    servers=candidates.excluded,
-                )
-            )
-        if not await self._hold(message):
-            # Resumed between the stop and the hold: route it again under the policy of now.
+        if outcome.held:
+            self.metrics.decided(Decision.HELD)
+        else:
+            # Another replica stopped it and it was resumed since: route it again under the policy of now.
             await self.outbound.back_to_routing(message)
 
     async def _hold(self, message: SendRequested) -> bool:
-        if not await self.held.hold(message):
+        if not await self.held.hold(message, message.status_event(MessageStatus.HELD)):
             return False
-        await self.outbound.status(message.status_event(MessageStatus.HELD))
         self.metrics.decided(Decision.HELD)
         return True
 
     def campaign_stopped(self, campaign_id: UUID) -> None:
         self.stopped.add(campaign_id)
 
-    async def campaign_resumed(self, campaign_id: UUID) -> int:
-        """Release the campaign's held messages back through routing (with today's policy and servers)."""
+    def _forget_stop(self, campaign_id: UUID) -> None:
         self.stopped.discard(campaign_id)
+        # Resumed with today's policy and servers, not those cached when it stopped.
         self.view.policies.pop(campaign_id, None)
+
+    async def campaign_resumed(self, campaign_id: UUID) -> int:
+        """Release the campaign's held messages back through routing (with today's policy and servers).
+
+        Returns only once every held message is back on the send exchange and the stop is gone,
+        so the resume event is acknowledged only then; if this fails half way, the event comes
+        back and the release goes on where it stopped.
+        """
+        self._forget_stop(campaign_id)
         released = await self.held.resume(campaign_id, self.outbound.back_to_routing)
-        if released:
-            log.info(
-                "campaign resumed: held messages sent back to routing",
-                campaign_id=str(campaign_id),
-                released=released,
-            )
+        log.info(
+            "campaign resumed: held messages sent back to routing",
+            campaign_id=str(campaign_id),
+            released=released,
+        )
+        return released
+
+    async def release_orphans(self) -> int:
+        """One sweeper round: release held messages whose campaign is not stopped any more (its
+        resume died half way, and its event may never come back)."""
+        released = 0
+        for campaign_id in await self.held.orphaned_campaigns():
+            count = await self.held.release_orphans(campaign_id, self.outbound.back_to_routing)
+            if count:
+                log.warning(
+                    "released held messages of a campaign no longer stopped",
+                    campaign_id=str(campaign_id),
+                    released=count,
+                )
+            released += count
         return released
 
     # ------------------------------------------------------------------ failover

@@ -1,6 +1,11 @@
-"""Router process: `faststream run --factory services.router.entrypoints.main:create_app`."""
+"""Router process: `faststream run --factory services.router.entrypoints.main:create_app`.
 
-import asyncio
+Beside its consumers it runs supervised background tasks (`shared.background`): the outbox
+relay that publishes `campaign_stopped` and `held`, the sweeper that releases held messages a
+dead resume left behind, and the clean-up of old send counters. A round that fails is logged,
+counted in `sendpool_background_task_failures_total{task}` and retried.
+"""
+
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +14,9 @@ from faststream.rabbit import RabbitBroker, RabbitResponse
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.catalog_client import CatalogClient
+from services.router.adapters.database import open_database
 from services.router.adapters.drainers import QueueDrainers
-from services.router.adapters.held_store import PgHeldMessages
+from services.router.adapters.held_store import OUTBOX_CHANNEL, PgHeldMessages
 from services.router.adapters.metrics import PrometheusRoutingMetrics
 from services.router.adapters.outbound import RabbitOutbound
 from services.router.app.capacity import CapacityLedger
@@ -19,6 +25,7 @@ from services.router.domain.view import RoutingView
 from services.router.entrypoints.http import create_http_api
 from services.router.settings import RouterSettings
 from shared import telemetry
+from shared.background import BackgroundTasks
 from shared.contracts import (
     AdmissionRequest,
     CampaignEvent,
@@ -26,8 +33,8 @@ from shared.contracts import (
     SendRequested,
     ServerHealthEvent,
 )
-from shared.db import create_pool, migrate
 from shared.messaging import declare_dead_letters, make_broker, rpc_reply
+from shared.outbox import OutboxRelay
 from shared.rpc import RpcClient
 from shared.service import ServiceApp
 from shared.topology import (
@@ -38,9 +45,17 @@ from shared.topology import (
     SEND_QUEUE,
     STATUS_EXCHANGE,
     instance_queue,
+    work_queue,
 )
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+CAMPAIGN_RESUMED_QUEUE = work_queue("router.campaign-resumed", routing_key="*.*.campaign_resumed")
+"""Shared by every replica and durable: one replica releases a resumed campaign's held messages,
+whichever replicas restart meanwhile, and a resume that fails half way is delivered again."""
+
+COUNTERS_KEPT = timedelta(days=2)
+"""Send counters older than this are deleted: no limit looks back further than a day."""
 
 
 def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers) -> None:
@@ -76,15 +91,34 @@ def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers) -> N
     async def on_campaign_stopped(event: CampaignEvent) -> None:
         router.campaign_stopped(event.campaign_id)
 
-    @broker.subscriber(instance_queue("router", "campaign-resumed", "*.*.campaign_resumed"), STATUS_EXCHANGE)
+    # A replica that did not take the resume learns of it from PostgreSQL when it next routes a
+    # message of the campaign (its stop is gone or being lifted), so only one replica needs to hear of it.
+    @broker.subscriber(
+        CAMPAIGN_RESUMED_QUEUE,
+        STATUS_EXCHANGE,
+        title="router.campaign-resumed",
+        description="Releases a resumed campaign's held messages back to routing (any one replica); "
+        "acknowledged once all are released.",
+    )
     async def on_campaign_resumed(event: CampaignEvent) -> None:
         await router.campaign_resumed(event.campaign_id)
 
 
-async def forget_old_windows(store: PgCapacityStore, every_seconds: float = 3600) -> None:
-    while True:
-        await store.forget_before(datetime.now(UTC) - timedelta(days=2))
-        await asyncio.sleep(every_seconds)
+async def forget_old_windows(store: PgCapacityStore) -> int:
+    """One clean-up round: delete the send counters no limit looks at any more."""
+    return await store.forget_before(datetime.now(UTC) - COUNTERS_KEPT)
+
+
+def start_background(
+    tasks: BackgroundTasks, router: Router, capacity_store: PgCapacityStore, settings: RouterSettings
+) -> None:
+    """The router's periodic chores, each supervised: a failed round is logged, counted and retried."""
+    tasks.repeat(
+        "router-capacity-cleanup",
+        lambda: forget_old_windows(capacity_store),
+        every_seconds=settings.capacity_cleanup_seconds,
+    )
+    tasks.repeat("router-held-sweeper", router.release_orphans, every_seconds=settings.held_sweep_seconds)
 
 
 def create_app() -> ServiceApp:
@@ -108,29 +142,45 @@ def create_app() -> ServiceApp:
     drainers = QueueDrainers(broker, router)
     register(broker, router, drainers)
     resources: dict = {}
+    background = BackgroundTasks()
 
     async def on_startup() -> None:
-        await asyncio.to_thread(migrate, settings.database_url, "router", MIGRATIONS)
-        pool = resources["pool"] = await create_pool(settings.database_url, "router", settings.db_pool_size)
+        pool = resources["pool"] = await open_database(
+            settings.database_url,
+            "router",
+            MIGRATIONS,
+            settings.db_pool_size,
+            wait_seconds=settings.startup_database_wait_seconds,
+        )
         router.held = PgHeldMessages(pool)
         capacity_store = resources["capacity_store"] = PgCapacityStore(pool)
         router.capacity = CapacityLedger(capacity_store)
         router.stopped = await router.held.stopped_campaigns()
-        resources["janitor"] = asyncio.create_task(forget_old_windows(capacity_store))
+        resources["outbox_relay"] = OutboxRelay(
+            pool,
+            broker,
+            schema="router",
+            channel=OUTBOX_CHANNEL,
+            poll_seconds=settings.router_outbox_poll_seconds,
+        )
 
     async def after_startup() -> None:
         await declare_dead_letters(broker)
+        # They publish, so they start once the broker is connected.
+        resources["outbox_relay"].start()
+        start_background(background, router, resources["capacity_store"], settings)
         # Subscribed to catalog events already, so nothing changes unseen between snapshot and events.
         await router.start()
         await drainers.sync()
         log.info("router ready", servers=len(router.view.servers), stopped_campaigns=len(router.stopped))
 
     async def on_shutdown() -> None:
+        await background.stop()
+        if "outbox_relay" in resources:
+            await resources["outbox_relay"].stop()
         await drainers.stop_all()
 
     async def after_shutdown() -> None:
-        if "janitor" in resources:
-            resources["janitor"].cancel()
         if router.capacity is not None:
             await router.capacity.release_all()
         if "pool" in resources:
@@ -139,6 +189,7 @@ def create_app() -> ServiceApp:
 
     return ServiceApp(
         broker,
+        database_url=settings.database_url,
         http_api=create_http_api(settings, router, resources),
         on_startup=[on_startup],
         after_startup=[after_startup],

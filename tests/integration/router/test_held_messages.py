@@ -1,5 +1,6 @@
 """Holding and resuming a stopped campaign against real PostgreSQL: a message is either held
-before the stop is lifted (and released by that resume) or not held at all, never left behind."""
+before the stop is lifted (and released by that resume) or not held at all, never left behind;
+what a stop or a hold must announce is recorded with it in the outbox."""
 
 import asyncio
 from uuid import UUID, uuid4
@@ -9,8 +10,11 @@ from services.router.app.capacity import CapacityLedger
 from services.router.app.routing import Decision, Router
 from services.router.domain.view import RoutingView
 from shared.contracts import (
+    CampaignEvent,
+    CampaignEventKind,
     CatalogSnapshot,
     MessageContent,
+    MessageStatus,
     SendingPolicy,
     SendRequested,
     ServerState,
@@ -32,31 +36,73 @@ def message_of(campaign_id: UUID) -> SendRequested:
     )
 
 
+def stopped_event(campaign_id: UUID) -> CampaignEvent:
+    return CampaignEvent(
+        kind=CampaignEventKind.STOPPED, tenant_id=TENANT, campaign_id=campaign_id, reason="no eligible server"
+    )
+
+
+async def stop(held: PgHeldMessages, campaign_id: UUID) -> SendRequested:
+    """Stop the campaign the way routing does: with the first message that found no server."""
+    first = message_of(campaign_id)
+    outcome = await held.stop_and_hold(
+        first, "no eligible server", stopped_event(campaign_id), first.status_event(MessageStatus.HELD)
+    )
+    assert outcome.held
+    return first
+
+
+async def hold(held: PgHeldMessages, message: SendRequested) -> bool:
+    return await held.hold(message, message.status_event(MessageStatus.HELD))
+
+
+async def outbox_keys(pool, campaign_id: UUID) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT routing_key FROM outbox WHERE routing_key LIKE $1 ORDER BY id", f"%.{campaign_id}.%"
+    )
+    return [row["routing_key"].rsplit(".", 1)[1] for row in rows]
+
+
 async def test_a_message_is_held_only_while_its_campaign_is_stopped(pool):
     held, campaign = PgHeldMessages(pool), uuid4()
+    first = await stop(held, campaign)
     before, after = message_of(campaign), message_of(campaign)
-    await held.stop(campaign, "no eligible server")
 
-    assert await held.hold(before) is True
+    assert await hold(held, before) is True
     released: list[UUID] = []
-    assert await held.resume(campaign, lambda m: _record(released, m)) == 1
-    assert await held.hold(after) is False
+    assert await held.resume(campaign, lambda m: _record(released, m)) == 2
+    assert await hold(held, after) is False
 
-    assert released == [before.message_id]
+    assert released == [first.message_id, before.message_id]
     assert await held.resume(campaign, lambda m: _record(released, m)) == 0
+    # The stop and each hold were announced with them, the stop first; the refused hold was not.
+    assert await outbox_keys(pool, campaign) == ["campaign_stopped", "held", "held"]
+
+
+async def test_a_second_stop_is_not_announced_again(pool):
+    held, campaign = PgHeldMessages(pool), uuid4()
+    await stop(held, campaign)
+    again = message_of(campaign)
+
+    outcome = await held.stop_and_hold(
+        again, "no eligible server", stopped_event(campaign), again.status_event(MessageStatus.HELD)
+    )
+
+    assert outcome.held and not outcome.recorded_stop
+    assert await outbox_keys(pool, campaign) == ["campaign_stopped", "held", "held"]
 
 
 async def test_holds_racing_a_resume_are_all_released_or_refused(pool):
     """Before holds checked the stop under a lock, the holds that landed after the resume's last
     batch stayed in the table, waiting for a resume that might never come."""
     held, campaign = PgHeldMessages(pool), uuid4()
-    await held.stop(campaign, "no eligible server")
+    first = await stop(held, campaign)
     messages = [message_of(campaign) for _ in range(300)]
     released: list[UUID] = []
 
     async def hold_at(seconds: float, message: SendRequested) -> bool:
         await asyncio.sleep(seconds)
-        return await held.hold(message)
+        return await hold(held, message)
 
     async def resume_at(seconds: float) -> int:
         await asyncio.sleep(seconds)
@@ -70,8 +116,9 @@ async def test_holds_racing_a_resume_are_all_released_or_refused(pool):
 
     left = await pool.fetchval("SELECT count(*) FROM held_messages WHERE campaign_id = $1", campaign)
     assert left == 0
-    assert resumed == len(released) == sum(holds)
-    assert sorted(released) == sorted(m.message_id for m, kept in zip(messages, holds, strict=True) if kept)
+    assert resumed == len(released) == sum(holds) + 1
+    kept = [m.message_id for m, was_held in zip(messages, holds, strict=True) if was_held]
+    assert sorted(released) == sorted([first.message_id, *kept])
 
 
 async def _record(released: list[UUID], message: SendRequested) -> None:
@@ -89,14 +136,18 @@ class RecordingOutbound:
     async def status(self, event) -> None:
         self.statuses.append(event.status)
 
-    async def campaign(self, event) -> None:
-        raise AssertionError("nothing here stops a campaign")
-
     async def back_to_routing(self, message) -> None:
         raise AssertionError("the router routes the message itself")
 
     async def wait(self, message, seconds) -> None:
         raise AssertionError("no server here is capped")
+
+
+class CurrentPolicies:
+    """The catalog, asked for a resumed campaign's policy as it is now (the cached one may be old)."""
+
+    async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy:
+        return SendingPolicy(campaign_id=campaign_id, tenant_id=tenant_id)
 
 
 async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(pool):
@@ -111,7 +162,7 @@ async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(pool):
     outbound, metrics = RecordingOutbound(), CountingMetrics()
     router = Router(
         view=view,
-        catalog=Unused(),
+        catalog=CurrentPolicies(),
         outbound=outbound,
         held=PgHeldMessages(pool),
         capacity=CapacityLedger(Unused()),
