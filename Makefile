@@ -5,7 +5,7 @@ export UV_PYTHON := python3.11
 # uv from PyPI runs as a Python module, so nothing has to be on PATH.
 UV := python3 -m uv
 
-.PHONY: install test test-fast demo bench lint migrate docs
+.PHONY: install test test-fast demo bench chaos lint migrate docs
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -31,6 +31,10 @@ demo: install
 
 bench: install /usr/sbin/smtp-sink
 	$(UV) run python -m tools.bench
+
+# Restarts the local RabbitMQ and PostgreSQL mid-run: pass CHAOS_ARGS=--no-infra-faults on a shared machine.
+chaos: install
+	$(UV) run python -m tools.chaos $(CHAOS_ARGS)
 
 # smtp-sink and smtp-source ship with Postfix. "No configuration" leaves no main.cf, so the
 # package never starts a mail daemon on port 25; the preseed keeps apt from asking questions.
