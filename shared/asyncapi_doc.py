@@ -45,7 +45,8 @@ class Published:
 _STATUS = Published(
     "status events",
     StatusEvent,
-    "Per message: `routed`, `held` (router); `sent`, `deferred`, `failed`, `unknown` (delivery). Routing key "
+    "Per message: `routed`, `held`, `waiting` (router; every eligible server is at its cap, `retry_at` says "
+    "when it is routed again); `sent`, `deferred`, `failed`, `unknown` (delivery). Routing key "
     "`<tenant>.<campaign>.<status>`; bind a queue of your own to follow a tenant or a campaign.",
     exchange=topology.STATUS_EXCHANGE,
     routing_key="<tenant>.<campaign>.<status>",
@@ -95,7 +96,8 @@ PUBLISHES: dict[str, tuple[Published, ...]] = {
         Published(
             "campaign events",
             CampaignEvent,
-            "`campaign_resumed` after a resume. Routing key `<tenant>.<campaign>.<kind>`.",
+            "`campaign_resumed` after a resume, `campaign_completed` once every message of a run is final; "
+            "from the scheduler's transactional outbox, at least once. Routing key `<tenant>.<campaign>.<kind>`.",
             exchange=topology.STATUS_EXCHANGE,
             routing_key="<tenant>.<campaign>.<kind>",
         ),
@@ -112,7 +114,8 @@ PUBLISHES: dict[str, tuple[Published, ...]] = {
             "campaign events",
             CampaignEvent,
             "`campaign_stopped` (naming each selected server and why it is ineligible) when no selected "
-            "server can send. Routing key `<tenant>.<campaign>.<kind>`.",
+            "server can send; from the router's transactional outbox, with the stop, at least once. Routing key "
+            "`<tenant>.<campaign>.<kind>`.",
             exchange=topology.STATUS_EXCHANGE,
             routing_key="<tenant>.<campaign>.<kind>",
         ),
