@@ -65,5 +65,9 @@ def create_app() -> ServiceApp:
             await resources["pool"].close()
 
     return ServiceApp(
-        broker, database_url=settings.database_url, on_startup=[on_startup], after_startup=[after_startup], after_shutdown=[after_shutdown]
+        broker,
+        database_url=settings.database_url,
+        on_startup=[on_startup],
+        after_startup=[after_startup],
+        after_shutdown=[after_shutdown],
     )
