@@ -20,6 +20,10 @@ def migrate(database_url: str, schema: str, migrations_dir: Path) -> list[str]:
     services migrate independently and never touch each other's tables.
     """
     with psycopg.connect(database_url, autocommit=True) as conn:
+        # IF NOT EXISTS is no lock: replicas starting together (two delivery workers, say) can
+        # both find the schema missing and race to create it. The lock makes the second one wait
+        # and then find it there.
+        conn.execute("SELECT pg_advisory_lock(hashtext('sendpool.create-schema.' || %s))", (schema,))
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     yoyo_url = _conninfo_with_search_path(database_url, schema).replace(
         "postgresql://", "postgresql+psycopg://", 1
