@@ -148,7 +148,9 @@ ON CONFLICT (message_id) DO UPDATE SET
     updated_at = now()
 WHERE m.status <> ALL($9::text[])
   AND (
-    (EXCLUDED.attempt, EXCLUDED.status_rank) > (m.attempt, m.status_rank)
+    -- A final state ends the message whatever its attempt (status.Progress.is_overtaken_by).
+    EXCLUDED.status = ANY($9::text[])
+    OR (EXCLUDED.attempt, EXCLUDED.status_rank) > (m.attempt, m.status_rank)
     -- A new wait for capacity is news until the message gets further (status.Progress.is_overtaken_by).
     OR (EXCLUDED.status = $11 AND (EXCLUDED.attempt, EXCLUDED.status_rank) >= (m.attempt, m.status_rank))
   )

@@ -2,7 +2,8 @@
 
 Events reach the scheduler out of order (a late `routed` after `sent`, a redelivered `deferred`),
 so the newest event is not always the truest. A message's progress is ordered by its attempt,
-then by how far the attempt has gone; a final state never changes again.
+then by how far the attempt has gone; a final state, of whichever attempt, ends it and never
+changes again.
 """
 
 from collections.abc import Iterable
@@ -63,6 +64,11 @@ class Progress:
     def is_overtaken_by(self, newer: "Progress") -> bool:
         if self.is_final:
             return False
+        if newer.is_final:
+            # The delivery worker's record holds one outcome per message, whatever the attempt:
+            # a redelivered copy of attempt 1 may be sent after attempt 2 was routed, and attempt
+            # 2's copy then settles from that record. An older attempt's final word is the word.
+            return True
         if newer.status == MessageStatus.WAITING:
             # Each new wait is news (it says when the message comes back), as long as the message
             # has not got further in the same attempt.

@@ -94,6 +94,26 @@ async def test_a_late_event_never_moves_a_message_back(tenant: SchedulerApi, bus
     assert report["state"] == "running"
 
 
+async def test_the_final_word_of_an_earlier_attempt_ends_a_message_routed_again(
+    tenant: SchedulerApi, bus: Bus
+):
+    """Seen in `make chaos`: attempt 1 was deferred and its retry (attempt 2) routed, then a
+    redelivered copy of attempt 1 was sent; attempt 2's copy settled from that record. Ignoring
+    `sent` of attempt 1 left the message `routed` and the campaign running for good."""
+    launched = await tenant.launched_campaign(1)
+    [request] = await bus.collect_send_requests(launched["id"], 1, linger=0)
+    server, other = uuid4(), uuid4()
+
+    await bus.publish_statuses([status_event(request, MessageStatus.DEFERRED, server_id=server)])
+    await bus.publish_statuses([status_event(request, MessageStatus.ROUTED, server_id=other, attempt=2)])
+    await bus.wait_until_consumed("scheduler.status")
+    await bus.publish_statuses([status_event(request, MessageStatus.SENT, server_id=server, attempt=1)])
+
+    report = await tenant.wait_for(launched["id"], lambda r: r["state"] == "completed")
+    assert report["counts"] == {"sent": 1}
+    assert report["per_server"] == {str(server): 1}
+
+
 async def test_events_of_unknown_runs_are_ignored(tenant: SchedulerApi, bus: Bus):
     launched = await tenant.launched_campaign(1)
     [request] = await bus.collect_send_requests(launched["id"], 1, linger=0)

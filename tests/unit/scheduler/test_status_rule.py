@@ -46,9 +46,11 @@ WAITING = MessageStatus.WAITING
         (Progress(ROUTED), Progress(HELD), False),
         (Progress(HELD), Progress(ROUTED), False),
         (Progress(DEFERRED), Progress(ROUTED), False),
-        # an older attempt never wins, however far it went
+        # an older attempt never wins, unless it is final: the delivery record holds one outcome
+        # per message, and a redelivered copy of attempt 1 may be sent after attempt 2 was routed
         (Progress(ROUTED, attempt=2), Progress(DEFERRED, attempt=1), False),
-        (Progress(ROUTED, attempt=2), Progress(SENT, attempt=1), False),
+        (Progress(ROUTED, attempt=2), Progress(SENT, attempt=1), True),
+        (Progress(DEFERRED, attempt=2), Progress(FAILED, attempt=1), True),
         # a final state is final
         (Progress(SENT), Progress(ROUTED), False),
         (Progress(SENT), Progress(SENT), False),
