@@ -7,7 +7,7 @@ from uuid import UUID
 from aiormq.exceptions import AMQPError
 from pydantic import ValidationError
 
-from services.delivery.app.catalog import CatalogUnavailable
+from services.delivery.app.catalog import CatalogUnavailable, CatalogUnreachable
 from services.delivery.app.sender import UnusableServer
 from shared.contracts import CatalogSnapshot, ServerSettingsReply, ServerSettingsRequest, SnapshotRequest
 from shared.rpc import RpcClient
@@ -42,9 +42,9 @@ class CatalogRpc:
                 request.model_dump_json().encode(), queue=CATALOG_RPC_QUEUE_NAME, timeout=self._timeout
             )
         except TimeoutError:
-            raise CatalogUnavailable(f"no answer to {request.kind} within {self._timeout}s") from None
+            raise CatalogUnreachable(f"no answer to {request.kind} within {self._timeout}s") from None
         except AMQPError as exc:  # e.g. nothing consumes catalog.rpc yet, so the request is returned
-            raise CatalogUnavailable(f"{request.kind} request not delivered: {exc!r}") from None
+            raise CatalogUnreachable(f"{request.kind} request not delivered: {exc!r}") from None
         try:
             return json.loads(reply)
         except ValueError:

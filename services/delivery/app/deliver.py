@@ -198,8 +198,8 @@ class DeliverMessage:
                 )
                 await self._defer(request, claimed, attempt.outcome)
             elif attempt.claimed.maybe_delivered:
-                maybe_twice = after_maybe_delivered(attempt.outcome)
-                await self._conclude(request, attempt.claimed.concluded(maybe_twice))
+                reported = after_maybe_delivered(attempt.outcome)
+                await self._conclude(request, attempt.claimed.concluded(reported))
             else:
                 await self._conclude(request, attempt.claimed.concluded(attempt.outcome))
         finally:

@@ -118,22 +118,20 @@ def on_duplicate(record: AttemptRecord, *, redelivered: bool, in_flight_here: bo
     return DuplicateAction.IGNORE
 
 
-def in_doubt(resent: Sent | Failed | Unknown) -> Unknown:
+def in_doubt(resent: Sent | Failed | Unknown) -> Unknown | Failed:
     """What to report for a message sent again after its first sender stopped without a record.
 
-    Always `unknown`: accepted now, the recipient may have it twice; refused for good now, the
-    first attempt may still have arrived. A person decides either way. (Refused for now, it is
-    retried instead, remembered as maybe delivered: see `after_maybe_delivered`.)
+    `unknown` when the recipient may now have it twice: accepted again, or in doubt again.
+    Refused for good now, the resend made no second copy: the receiver's final word is a refusal,
+    so it is `failed`, its reason saying the first attempt may have arrived. (Refused for now, it
+    is retried instead, remembered as maybe delivered: see `after_maybe_delivered`.)
     """
     first = "the worker that first sent this message stopped before recording what became of it"
     match resent:
         case Sent():
             return Unknown(f"{first}; it was sent again and accepted, so the recipient may have it twice")
-        case Failed(reply_code=code, reply_text=text):
-            reply = f"{code} {text}" if code is not None else text
-            return Unknown(
-                f"{first}; sending it again was refused ({reply}), so it may not have arrived at all"
-            )
+        case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
+            return Failed(code, enhanced, f"{text} ({first}; the first attempt may have arrived)")
         case Unknown(reason=reason):
             return Unknown(f"{first}; sending it again ended in doubt too: {reason}")
 
@@ -144,20 +142,20 @@ MAYBE_DELIVERED_BEFORE = (
 )
 
 
-def after_maybe_delivered(outcome: Sent | Failed | Unknown) -> Unknown:
+def after_maybe_delivered(outcome: Sent | Failed | Unknown) -> Unknown | Failed:
     """What to report when a later attempt of a message ends after an earlier one may have been delivered.
 
-    Always `unknown`: accepted now, the recipient may have it twice; refused now, it may have
+    `unknown` only when the recipient may now have it twice (accepted, or in doubt again); a
+    refusal made no second copy, so it is `failed`, its reason saying the message may have
     arrived the first time. (A message that is only ever deferred until its retries run out is
-    reported failed, as any other, its reason saying that it may have arrived.)
+    reported failed too, with the same note.)
     """
     match outcome:
         case Sent():
             return Unknown(
                 f"{MAYBE_DELIVERED_BEFORE}; it was sent again and accepted, so the recipient may have it twice"
             )
-        case Failed(reply_code=code, reply_text=text):
-            reply = f"{code} {text}" if code is not None else text
-            return Unknown(f"{MAYBE_DELIVERED_BEFORE}; sending it again was refused ({reply})")
+        case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
+            return Failed(code, enhanced, f"{text} ({MAYBE_DELIVERED_BEFORE})")
         case Unknown(reason=reason):
             return Unknown(f"{MAYBE_DELIVERED_BEFORE}; sending it again ended in doubt too: {reason}")

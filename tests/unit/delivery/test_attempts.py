@@ -88,19 +88,25 @@ def test_a_claim_concluded_by_an_outcome_records_its_codes(outcome, expected):
     ("resent", "says"),
     [
         (Sent("Q2", 250, "2.0.0 Ok"), "accepted, so the recipient may have it twice"),
-        (
-            Failed(550, "5.1.1", "5.1.1 No such user"),
-            "refused (550 5.1.1 No such user), so it may not have arrived",
-        ),
         (Unknown("connection lost after the data"), "ended in doubt too: connection lost after the data"),
     ],
 )
-def test_a_message_sent_again_in_doubt_is_unknown_whatever_the_resend_came_to(resent, says):
+def test_a_message_sent_again_in_doubt_is_unknown_when_it_may_now_be_there_twice(resent, says):
     reported = in_doubt(resent)
 
     assert isinstance(reported, Unknown)
     assert reported.reason.startswith("the worker that first sent this message stopped before recording")
     assert says in reported.reason
+
+
+def test_a_message_sent_again_in_doubt_and_refused_for_good_is_failed_saying_it_may_have_arrived():
+    """The refusal made no second copy, so it is not `unknown`: the receiver's word is final."""
+    reported = in_doubt(Failed(550, "5.1.1", "5.1.1 No such user"))
+
+    assert isinstance(reported, Failed)
+    assert (reported.reply_code, reported.enhanced_code) == (550, "5.1.1")
+    assert reported.reply_text.startswith("5.1.1 No such user")
+    assert "the first attempt may have arrived" in reported.reply_text
 
 
 def test_an_attempt_lost_after_data_marks_the_record_maybe_delivered_for_every_later_attempt():
@@ -119,13 +125,22 @@ def test_an_attempt_lost_after_data_marks_the_record_maybe_delivered_for_every_l
     ("later", "said"),
     [
         (Sent("Q2", 250, "2.0.0 Ok"), "the recipient may have it twice"),
-        (Failed(550, "5.1.1", "5.1.1 No such user"), "sending it again was refused (550 5.1.1 No such user)"),
         (Unknown("no answer"), "ended in doubt too: no answer"),
     ],
 )
-def test_whatever_a_later_attempt_comes_to_is_unknown_after_one_that_may_have_been_delivered(later, said):
+def test_a_later_attempt_that_may_make_it_twice_is_unknown_after_one_that_may_have_been_delivered(
+    later, said
+):
     reported = after_maybe_delivered(later)
 
     assert isinstance(reported, Unknown)
     assert reported.reason.startswith("an earlier attempt of this message was cut off after")
     assert said in reported.reason
+
+
+def test_a_later_attempt_refused_for_good_is_failed_saying_an_earlier_one_may_have_arrived():
+    reported = after_maybe_delivered(Failed(550, "5.1.1", "5.1.1 No such user"))
+
+    assert isinstance(reported, Failed)
+    assert reported.reply_text.startswith("5.1.1 No such user")
+    assert "may have arrived then" in reported.reply_text
