@@ -9,12 +9,12 @@ in batches by a task of their own, so pruning never delays publishing.
 """
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import structlog
 
 from services.catalog.app.ports import EventPublisher, OutboxSource
+from shared.background import BackgroundTasks
 
 log = structlog.get_logger("catalog.outbox")
 
@@ -38,7 +38,7 @@ class OutboxRelay:
         self._retention = retention
         self._prune_every_seconds = prune_every_seconds
         self._prune_batch_size = prune_batch_size
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
 
     async def publish_pending(self) -> int:
         """Publish every pending event this replica can claim; returns how many."""
@@ -81,15 +81,10 @@ class OutboxRelay:
             await asyncio.sleep(self._prune_every_seconds)
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.run(), name="catalog-outbox-relay"),
-            asyncio.create_task(self.prune_periodically(), name="catalog-outbox-pruning"),
-        ]
+        # Both loops handle their own errors; supervised all the same, so that one that ever ends
+        # is logged, counted and started again rather than gone for good.
+        self._tasks.run("catalog-outbox-relay", self.run)
+        self._tasks.run("catalog-outbox-pruning", self.prune_periodically)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._tasks.stop()
