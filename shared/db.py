@@ -1,11 +1,18 @@
 """PostgreSQL helpers: one schema per service, plain-SQL migrations applied by yoyo."""
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import asyncpg
 import psycopg
+import structlog
 from yoyo import get_backend, read_migrations
+
+from shared.transient import transient_fault
+
+log = structlog.get_logger("db")
 
 
 def _conninfo_with_search_path(database_url: str, schema: str) -> str:
@@ -50,3 +57,42 @@ async def create_pool(database_url: str, schema: str, max_size: int = 10) -> asy
         init=_init_connection,
         server_settings={"search_path": schema, "application_name": f"sendpool-{schema}"},
     )
+
+
+async def open_database(
+    database_url: str,
+    schema: str,
+    migrations_dir: Path,
+    pool_size: int,
+    *,
+    wait_seconds: float,
+    max_pause_seconds: float = 10.0,
+) -> asyncpg.Pool:
+    """Migrate the service's schema and open its pool, waiting for PostgreSQL if it is not up yet.
+
+    A service may start before PostgreSQL accepts connections (both restarted together, a
+    fail-over under way). Crashing then only trades a wait for a restart loop with its back-off;
+    waiting here, with a log line per try, says what the service is waiting for. An error that
+    does not say the database is unreachable (`shared.transient`) is raised at once, and so is the
+    last one once `wait_seconds` have passed. Pauses start at 0.5 s and double up to
+    `max_pause_seconds`.
+    """
+    deadline = time.monotonic() + wait_seconds
+    pause, attempt = 0.5, 0
+    while True:
+        attempt += 1
+        try:
+            await asyncio.to_thread(migrate, database_url, schema, migrations_dir)
+            return await create_pool(database_url, schema, pool_size)
+        except Exception as exc:
+            if transient_fault(exc) is None or time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "database unreachable; waiting for it",
+                schema=schema,
+                error=repr(exc),
+                attempt=attempt,
+                retry_in_seconds=pause,
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max_pause_seconds)

@@ -68,3 +68,9 @@ class ServiceSettings(BaseSettings):
             "the message stays unacknowledged meanwhile."
         ),
     )
+    startup_database_wait_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long a starting service waits for PostgreSQL to accept connections (retrying with "
+        "a growing pause) before it gives up and exits.",
+    )

@@ -25,9 +25,3 @@ class RouterSettings(ServiceSettings):
         description="How often a router deletes send counters older than two days (no limit looks back "
         "further than a day).",
     )
-    startup_database_wait_seconds: float = Field(
-        300.0,
-        ge=0,
-        description="How long a starting router waits for PostgreSQL to accept connections (retrying with "
-        "a growing pause) before it gives up and exits.",
-    )

@@ -4,7 +4,6 @@ For now it folds status events into per-server outcome counters; DSN, webhook an
 intake come with the bounces issue.
 """
 
-import asyncio
 from pathlib import Path
 
 from pydantic import TypeAdapter
@@ -16,7 +15,7 @@ from services.bounces.settings import BouncesSettings
 from shared import telemetry
 from shared.batching import Batcher
 from shared.contracts import CampaignEvent, StatusEvent
-from shared.db import create_pool, migrate
+from shared.db import open_database
 from shared.messaging import declare_dead_letters, make_broker
 from shared.service import ServiceApp
 from shared.topology import STATUS_EXCHANGE, status_queue
@@ -45,8 +44,13 @@ def create_app() -> ServiceApp:
             await resources["batcher"].submit(event)
 
     async def on_startup() -> None:
-        await asyncio.to_thread(migrate, settings.database_url, "bounces", MIGRATIONS)
-        resources["pool"] = await create_pool(settings.database_url, "bounces", settings.db_pool_size)
+        resources["pool"] = await open_database(
+            settings.database_url,
+            "bounces",
+            MIGRATIONS,
+            settings.db_pool_size,
+            wait_seconds=settings.startup_database_wait_seconds,
+        )
         record = RecordOutcomes(PgCounterStore(resources["pool"]))
         resources["batcher"] = Batcher(record, max_items=settings.counter_batch_size)
 

@@ -1,6 +1,5 @@
 """The catalog process: `faststream run --factory services.catalog.entrypoints.main:create_app`."""
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from services.catalog.entrypoints.rpc import register_rpc
 from services.catalog.settings import CatalogSettings
 from shared import telemetry
 from shared.auth import issue_tenant_token
-from shared.db import create_pool, migrate
+from shared.db import open_database
 from shared.messaging import declare_dead_letters, make_broker
 from shared.rpc import RpcClient
 from shared.service import ServiceApp
@@ -55,8 +54,13 @@ class CatalogRuntime:
 
     async def open(self) -> None:
         settings = self._settings
-        await asyncio.to_thread(migrate, settings.database_url, SCHEMA, MIGRATIONS)
-        self._pool = await create_pool(settings.database_url, SCHEMA, settings.db_pool_size)
+        self._pool = await open_database(
+            settings.database_url,
+            SCHEMA,
+            MIGRATIONS,
+            settings.db_pool_size,
+            wait_seconds=settings.startup_database_wait_seconds,
+        )
         store = PostgresCatalogStore(self._pool)
         secret_box = FernetSecretBox(settings.secret_keys)
         self.use_cases = CatalogUseCases(

@@ -1,6 +1,5 @@
 """The delivery worker process: `faststream run --factory services.delivery.entrypoints.main:create_app`."""
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,9 +28,8 @@ from services.delivery.entrypoints.subscribers import (
     subscribe_probes,
 )
 from services.delivery.settings import DeliverySettings
-from shared import telemetry
+from shared import db, telemetry
 from shared.contracts import DeliveryRequested
-from shared.db import create_pool, migrate
 from shared.messaging import declare_dead_letters, make_broker
 from shared.rpc import RpcClient
 from shared.service import ServiceApp
@@ -92,9 +90,12 @@ class DeliveryWorker:
         await self._deliver(request, redelivered=redelivered)
 
     async def open_database(self) -> None:
-        await asyncio.to_thread(migrate, self.settings.database_url, SCHEMA, MIGRATIONS)
-        self._pool = await create_pool(
-            self.settings.database_url, SCHEMA, max_size=self.settings.db_pool_size
+        self._pool = await db.open_database(
+            self.settings.database_url,
+            SCHEMA,
+            MIGRATIONS,
+            self.settings.db_pool_size,
+            wait_seconds=self.settings.startup_database_wait_seconds,
         )
         self._attempts = PostgresAttempts(
             self._pool, record_retry_seconds=self.settings.delivery_record_retry_seconds

@@ -14,7 +14,6 @@ from faststream.rabbit import RabbitBroker, RabbitResponse
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.catalog_client import CatalogClient
-from services.router.adapters.database import open_database
 from services.router.adapters.drainers import QueueDrainers
 from services.router.adapters.held_store import OUTBOX_CHANNEL, PgHeldMessages
 from services.router.adapters.metrics import PrometheusRoutingMetrics
@@ -33,6 +32,7 @@ from shared.contracts import (
     SendRequested,
     ServerHealthEvent,
 )
+from shared.db import open_database
 from shared.messaging import declare_dead_letters, make_broker, rpc_reply
 from shared.outbox import OutboxRelay
 from shared.rpc import RpcClient

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -14,7 +15,7 @@ from services.scheduler.domain.stale import StaleMessage
 from services.scheduler.domain.status import FINAL, IN_FLIGHT, OPEN, QUEUED, rank
 from shared import outbox
 from shared.contracts import CampaignEvent, MessageContent, MessageStatus, SendRequested, StatusEvent
-from shared.db import create_pool
+from shared.db import open_database
 from shared.topology import STATUS_EXCHANGE
 
 LIST_COLUMNS = "id, tenant_id, name, created_at"
@@ -200,19 +201,24 @@ SELECT lower(email) AS email, name FROM recipients WHERE list_id = $1 AND lower(
 
 
 SCHEMA = "scheduler"
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 OUTBOX_CHANNEL = "scheduler_outbox"
 
 
 class PostgresStore:
     """The scheduler's database; `open()` when the service starts, `close()` when it stops."""
 
-    def __init__(self, database_url: str, *, pool_size: int) -> None:
+    def __init__(self, database_url: str, *, pool_size: int, startup_wait_seconds: float = 0.0) -> None:
         self._database_url = database_url
         self._pool_size = pool_size
+        self._startup_wait_seconds = startup_wait_seconds
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        self._pool = await create_pool(self._database_url, SCHEMA, max_size=self._pool_size)
+        """Migrate the schema and open the pool, waiting up to `startup_wait_seconds` for PostgreSQL."""
+        self._pool = await open_database(
+            self._database_url, SCHEMA, MIGRATIONS, self._pool_size, wait_seconds=self._startup_wait_seconds
+        )
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -1,6 +1,5 @@
 """The scheduler process: `faststream run --factory services.scheduler.entrypoints.main:create_app`."""
 
-import asyncio
 from pathlib import Path
 
 from services.scheduler.adapters.metrics import PrometheusSchedulerMetrics
@@ -17,7 +16,6 @@ from services.scheduler.entrypoints.consumer import register_status_consumer
 from services.scheduler.entrypoints.http import create_http_api
 from services.scheduler.settings import SchedulerSettings
 from shared.background import BackgroundTasks
-from shared.db import migrate
 from shared.messaging import make_broker
 from shared.outbox import OutboxRelay
 from shared.service import ServiceApp
@@ -33,7 +31,11 @@ def create_app() -> ServiceApp:
     broker = make_broker(
         settings.amqp_url, "scheduler", prefetch=settings.prefetch, message_metrics=settings.message_metrics
     )
-    store = PostgresStore(settings.database_url, pool_size=settings.db_pool_size)
+    store = PostgresStore(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        startup_wait_seconds=settings.startup_database_wait_seconds,
+    )
     publisher = RabbitPublisher(broker)
 
     metrics = PrometheusSchedulerMetrics()
@@ -63,7 +65,6 @@ def create_app() -> ServiceApp:
 
     async def open_resources() -> None:
         # Before the broker starts consuming: handlers need the tables, and publishes need the topology.
-        await asyncio.to_thread(migrate, settings.database_url, SCHEMA, MIGRATIONS)
         await store.open()
         await broker.connect()
         await declare_topology(broker)

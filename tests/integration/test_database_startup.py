@@ -1,5 +1,5 @@
-"""A router that starts before PostgreSQL accepts connections waits for it instead of crashing
-(real PostgreSQL, reached through a port that opens only after a while)."""
+"""A service that starts before PostgreSQL accepts connections waits for it instead of crashing
+(`shared.db.open_database`; real PostgreSQL, reached through a port that opens only after a while)."""
 
 import asyncio
 import contextlib
@@ -7,8 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from services.router.adapters.database import open_database
 from services.router.entrypoints.main import MIGRATIONS
+from shared.db import open_database
 from tests.support.infra import free_port
 
 
@@ -60,3 +60,4 @@ async def test_startup_gives_up_once_it_has_waited_long_enough(database_url):
     async with database_opening_after(database_url, seconds=60.0) as url:
         with pytest.raises(Exception, match="(?i)connect|refused"):
             await open_database(url, "router", MIGRATIONS, 2, wait_seconds=1.0)
+
