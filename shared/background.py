@@ -9,7 +9,7 @@ restarting, the broker is away) is logged in a line a person can act on, counted
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from prometheus_client import Counter
@@ -40,6 +40,31 @@ async def repeat(
     `max_backoff_seconds` (or `every_seconds`, if that is shorter), so a long outage costs one
     log line per pause rather than a hot loop.
     """
+    await _supervised(
+        task, round_, every_seconds=every_seconds, max_pause=min(max_backoff_seconds, max(every_seconds, 1.0))
+    )
+
+
+async def until_done(
+    task: str,
+    round_: Callable[[], Awaitable[object]],
+    *,
+    max_backoff_seconds: float = 60.0,
+    **context: object,
+) -> None:
+    """Run `round_` until it succeeds once, retrying a failure as `repeat` does (`context` goes into
+    the log lines, say the id of what the task works on; the metric's label is `task` alone)."""
+    await _supervised(task, round_, every_seconds=None, max_pause=max_backoff_seconds, context=context)
+
+
+async def _supervised(
+    task: str,
+    round_: Callable[[], Awaitable[object]],
+    *,
+    every_seconds: float | None,
+    max_pause: float,
+    context: Mapping[str, object] | None = None,
+) -> None:
     failures = 0
     while True:
         try:
@@ -49,19 +74,22 @@ async def repeat(
         except Exception as exc:
             failures += 1
             BACKGROUND_FAILURES.labels(task=task).inc()
-            pause = min(2 ** (failures - 1), max_backoff_seconds, max(every_seconds, 1.0))
+            pause = min(2 ** (failures - 1), max_pause)
             log.warning(
                 "background task round failed; retrying",
                 task=task,
                 error=repr(exc),
                 failures_in_a_row=failures,
                 retry_in_seconds=pause,
+                **(context or {}),
             )
             await asyncio.sleep(pause)
             continue
         if failures:
-            log.info("background task recovered", task=task, after_failures=failures)
+            log.info("background task recovered", task=task, after_failures=failures, **(context or {}))
             failures = 0
+        if every_seconds is None:
+            return
         await asyncio.sleep(every_seconds)
 
 

@@ -8,7 +8,7 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
 from services.router.app.routing import Router
-from shared.background import BACKGROUND_FAILURES
+from shared.background import until_done
 from shared.contracts import DeliveryRequested
 from shared.messaging import stop_consuming
 from shared.topology import delivery_queue
@@ -49,32 +49,18 @@ class QueueDrainers:
         for deleted in set(self._vendors) - set(view.servers) - set(self._retiring):
             self._retiring[deleted] = asyncio.create_task(self._retire(deleted))
 
-    async def _retire(
-        self, server_id: UUID, poll_seconds: float = 2.0, max_pause_seconds: float = 60.0
-    ) -> None:
+    async def _retire(self, server_id: UUID, poll_seconds: float = 2.0) -> None:
         """A deleted server's queue is drained back into routing, then removed; tried until it is.
 
         The task runs on its own, so an error (the broker reconnecting, say) must not end it
         unseen: the queue would keep its messages and nothing would drain it again. Each failure
         is logged and counted like any background task's, and the retirement starts over.
         """
-        failures = 0
-        while True:
-            try:
-                await self._retire_once(server_id, poll_seconds)
-                return
-            except Exception as exc:
-                failures += 1
-                BACKGROUND_FAILURES.labels(task="router-retire-server-queue").inc()
-                pause = min(2 ** (failures - 1), max_pause_seconds)
-                log.warning(
-                    "retiring a deleted server's queue failed; retrying",
-                    server_id=str(server_id),
-                    error=repr(exc),
-                    failures_in_a_row=failures,
-                    retry_in_seconds=pause,
-                )
-                await asyncio.sleep(pause)
+        await until_done(
+            "router-retire-server-queue",
+            lambda: self._retire_once(server_id, poll_seconds),
+            server_id=str(server_id),
+        )
 
     async def _retire_once(self, server_id: UUID, poll_seconds: float) -> None:
         vendor = self._vendors[server_id]
