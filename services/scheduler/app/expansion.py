@@ -74,31 +74,13 @@ class ExpansionSupervisor:
         *,
         retry_pause: float,
         max_retry_pause: float = 30.0,
-        sweep_every: float = 5.0,
     ) -> None:
         self._expander = expander
         self._store = store
         self._retry_pause = retry_pause
         self._max_retry_pause = max_retry_pause
-        self._sweep_every = sweep_every
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._wanted: set[UUID] = set()
-        self._sweeper: asyncio.Task[None] | None = None
-
-    async def start_sweeping(self) -> None:
-        """Pick up unfinished runs now, then again every `sweep_every` seconds: a run whose
-        expanding replica died or was stopped is taken over once its lease has run out."""
-        await self.start_unfinished()
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep(), name="expansion-sweep")
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_every)
-            try:
-                await self.start_unfinished()
-            except Exception as exc:  # the database is away; the next sweep tries again
-                log.warning("looking for unfinished expansions failed", error=repr(exc))
 
     def start(self, run_id: UUID) -> None:
         """Expands the run in the background; if it is being expanded already, checks it once more after."""
@@ -107,7 +89,10 @@ class ExpansionSupervisor:
             self._tasks[run_id] = asyncio.create_task(self._keep_expanding(run_id), name=f"expand-{run_id}")
 
     async def start_unfinished(self) -> None:
-        """Picks up the runs a previous process left half expanded, from their cursors."""
+        """Picks up the runs a previous process left half expanded, from their cursors.
+
+        Run at start-up and then periodically (a supervised background task): a run whose expanding
+        replica died or was stopped is taken over once its lease has run out."""
         async with self._store.transaction() as repo:
             run_ids = await repo.runs_to_expand()
         new = [run_id for run_id in run_ids if run_id not in self._tasks]
@@ -117,9 +102,6 @@ class ExpansionSupervisor:
             log.info("resuming expansions", runs=len(new))
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

@@ -46,7 +46,6 @@ def create_app() -> ServiceApp:
         expander,
         store,
         retry_pause=settings.expansion_retry_seconds,
-        sweep_every=settings.expansion_sweep_seconds,
     )
     campaigns = Campaigns(store, expansions, completion, metrics)
     stale_messages = StaleMessageSweeper(
@@ -57,7 +56,7 @@ def create_app() -> ServiceApp:
         routed_quiet_seconds=settings.stale_routed_after_seconds,
     )
     background = BackgroundTasks()
-    relay: list[OutboxRelay] = []
+    relay: OutboxRelay | None = None  # on the pool, which exists once the database is open
     statuses = StatusFolding(
         store, completion, metrics, max_items=settings.status_batch_size, max_wait=settings.status_batch_wait
     )
@@ -71,17 +70,23 @@ def create_app() -> ServiceApp:
         log.info("scheduler ready", expand_batch_size=settings.expand_batch_size)
 
     async def start_background() -> None:
-        relay.append(OutboxRelay(store.pool, broker, schema=SCHEMA, channel=OUTBOX_CHANNEL))
-        relay[0].start()
+        nonlocal relay
+        relay = OutboxRelay(store.pool, broker, schema=SCHEMA, channel=OUTBOX_CHANNEL)
+        relay.start()
         background.repeat(
             "scheduler-stale-messages", stale_messages.sweep, every_seconds=settings.stale_sweep_seconds
         )
-        await expansions.start_sweeping()
+        # Runs left half expanded by a replica that died or stopped, taken over once their lease ran out.
+        background.repeat(
+            "scheduler-expansion-sweep",
+            expansions.start_unfinished,
+            every_seconds=settings.expansion_sweep_seconds,
+        )
 
     async def stop_background() -> None:
         await background.stop()
-        for one in relay:
-            await one.stop()
+        if relay is not None:
+            await relay.stop()
         await expansions.stop()
 
     return ServiceApp(
