@@ -33,13 +33,12 @@ import json
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -49,31 +48,23 @@ import aio_pika
 import httpx
 import psycopg
 import typer
-from cryptography.fernet import Fernet
 
 from tools.fault_sinks import FaultRates, FaultSinks, Outcome, SinkKind, SinkRecords, SinksConfig, SinkSpec
 from tools.stack import (
     ApiError,
     Campaign,
-    Infrastructure,
     ProvisionedCampaign,
     RunFailed,
     ServiceFailed,
     ServiceProcess,
     Stack,
-    _inherited_environment,
-    _raise_system_exit,
-    _signals_handled,
-    _stop_uninterrupted,
     configure_logging,
-    create_vhost,
-    delete_vhost,
     free_port,
-    fresh_database,
     logs_dir,
     new_run_name,
     provision_campaign,
     recipient_addresses,
+    running_stack,
 )
 
 log = logging.getLogger("sendpool.chaos")
@@ -169,59 +160,25 @@ class ReplicatedStack(Stack):
 
 
 @contextmanager
-def _vhost(infra: Infrastructure, name: str, *, keep: bool) -> Iterator[str]:
-    try:
-        yield create_vhost(infra, name)
-    finally:
-        if keep:
-            log.info("virtual host %s kept", name)
-        else:
-            delete_vhost(name)
-
-
-@dataclass(frozen=True)
-class RunPlaces:
-    database_url: str
-    amqp_url: str
-    vhost: str
-
-
-@contextmanager
 def running_replicated_stack(
     run_name: str,
     waves: tuple[tuple[tuple[str, str], ...], ...],
     settings: Mapping[str, str],
     *,
     keep: bool,
-    infra: Infrastructure = Infrastructure(),
-) -> Iterator[tuple[ReplicatedStack, RunPlaces]]:
-    """Like `tools.stack.running_stack`, with replicas, extra service settings, and `keep` for the vhost too."""
-    logs = logs_dir(run_name)
-    operator_token = f"operator-{Fernet.generate_key().decode()}"
-    vhost = f"sendpool-{run_name}"
-    with _signals_handled(_raise_system_exit, signal.SIGTERM, signal.SIGHUP), ExitStack() as cleanup:
-        cleanup.callback(log.info, "cleaned up; logs in %s", logs)
-        database_url = cleanup.enter_context(
-            fresh_database(infra, f"sendpool_{run_name.replace('-', '_')}", keep=keep)
-        )
-        amqp_url = cleanup.enter_context(_vhost(infra, vhost, keep=keep))
-        env = {
-            **_inherited_environment(),
-            "PYTHONUNBUFFERED": "1",
-            "SENDPOOL_DATABASE_URL": database_url,
-            "SENDPOOL_AMQP_URL": amqp_url,
-            "SENDPOOL_OPERATOR_TOKEN": operator_token,
-            "SENDPOOL_TOKEN_SECRET": Fernet.generate_key().decode(),
-            "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
-            **settings,
-        }
+) -> Iterator[ReplicatedStack]:
+    """`tools.stack.running_stack` with replicas, extra service settings, and `keep` for the vhost too."""
+    with running_stack(
+        run_name,
+        settings=settings,
+        keep_database=keep,
+        keep_vhost=keep,
         # Short: a call that hangs while PostgreSQL or RabbitMQ is down is retried, not waited on.
-        http = cleanup.enter_context(httpx.Client(timeout=15.0))
-        stack = ReplicatedStack(logs, env, operator_token, http, waves=waves)
-        cleanup.callback(_stop_uninterrupted, stack)
-        log.info("starting services; logs in %s", logs)
-        stack.start()
-        yield stack, RunPlaces(database_url, amqp_url, vhost)
+        http_timeout=15.0,
+        stack_factory=lambda logs, env, token, http: ReplicatedStack(logs, env, token, http, waves=waves),
+    ) as stack:
+        assert isinstance(stack, ReplicatedStack)
+        yield stack
 
 
 # --------------------------------------------------------------------------- retrying the driver's calls
@@ -654,7 +611,7 @@ def run_scenario(
 
     with (
         FaultSinks(sinks_config, logs / "sinks.log") as sinks,
-        running_replicated_stack(run_name, setup.waves, SERVICE_SETTINGS, keep=keep) as (stack, places),
+        running_replicated_stack(run_name, setup.waves, SERVICE_SETTINGS, keep=keep) as stack,
     ):
         provisioned = retrying(
             lambda: provision_campaign(
@@ -685,8 +642,8 @@ def run_scenario(
             injector.restart_exited()
         time.sleep(3)  # a message resent late would reach a sink after the campaign completed
         records = sinks.records()
-        states = read_message_states(places.database_url, provisioned.campaign_id)
-        dead_reasons = dead_letter_reasons(places.amqp_url, places.vhost)
+        states = read_message_states(stack.database_url, provisioned.campaign_id)
+        dead_reasons = dead_letter_reasons(stack.amqp_url, stack.vhost)
 
     verdict = judge(recipient_addresses(setup.recipients), records, states, dead_reasons)
     faults: dict[str, int] = dict(injector.counts) if injector else {}

@@ -187,12 +187,16 @@ def delete_vhost(name: str) -> None:
 
 
 @contextmanager
-def fresh_vhost(infra: Infrastructure, name: str) -> Iterator[str]:
-    """An empty RabbitMQ virtual host for one run, open to guest; yields its AMQP URL."""
+def fresh_vhost(infra: Infrastructure, name: str, *, keep: bool = False) -> Iterator[str]:
+    """An empty RabbitMQ virtual host for one run, open to guest; yields its AMQP URL and deletes
+    it afterwards unless `keep`."""
     try:
         yield create_vhost(infra, name)
     finally:
-        delete_vhost(name)
+        if keep:
+            log.info("virtual host %s kept", name)
+        else:
+            delete_vhost(name)
 
 
 # --------------------------------------------------------------------------- services
@@ -289,6 +293,18 @@ class Stack:
     def scheduler_url(self) -> str:
         return self.services["scheduler"].url
 
+    @property
+    def database_url(self) -> str:
+        return self.env["SENDPOOL_DATABASE_URL"]
+
+    @property
+    def amqp_url(self) -> str:
+        return self.env["SENDPOOL_AMQP_URL"]
+
+    @property
+    def vhost(self) -> str:
+        return self.amqp_url.rsplit("/", 1)[1]
+
     def operator_api(self) -> "SendpoolApi":
         return SendpoolApi(self.http, self.catalog_url, self.scheduler_url, self.operator_token)
 
@@ -351,6 +367,9 @@ def _signals_handled(handler: Callable[[int, FrameType | None], Any] | int, *sig
             signal.signal(sig, earlier)
 
 
+StackFactory = Callable[[Path, dict[str, str], str, httpx.Client], Stack]
+
+
 @contextmanager
 def running_stack(
     run_name: str,
@@ -358,9 +377,18 @@ def running_stack(
     infra: Infrastructure = Infrastructure(),
     log_level: str = "INFO",
     keep_database: bool = False,
+    keep_vhost: bool = False,
     message_metrics: bool = True,
+    settings: Mapping[str, str] | None = None,
+    http_timeout: float = 60.0,
+    stack_factory: StackFactory = Stack,
 ) -> Iterator[Stack]:
-    """Start the five services on a fresh database and vhost; stop them and clean up on exit."""
+    """Start the services on a fresh database and vhost; stop them and clean up on exit.
+
+    `settings` are further `SENDPOOL_*` variables for every service (they win over the others);
+    `stack_factory` makes the `Stack` (say, one with replicas) from its logs folder, environment,
+    operator token and HTTP client.
+    """
     logs = logs_dir(run_name)
     operator_token = f"operator-{Fernet.generate_key().decode()}"
     # SIGTERM and SIGHUP unwind like Ctrl-C does, so the services are stopped whatever ends the run.
@@ -369,7 +397,7 @@ def running_stack(
         database_url = cleanup.enter_context(
             fresh_database(infra, f"sendpool_{run_name.replace('-', '_')}", keep=keep_database)
         )
-        amqp_url = cleanup.enter_context(fresh_vhost(infra, f"sendpool-{run_name}"))
+        amqp_url = cleanup.enter_context(fresh_vhost(infra, f"sendpool-{run_name}", keep=keep_vhost))
         env = {
             **_inherited_environment(),
             "PYTHONUNBUFFERED": "1",
@@ -380,9 +408,10 @@ def running_stack(
             "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
             "SENDPOOL_LOG_LEVEL": log_level,
             "SENDPOOL_MESSAGE_METRICS": str(message_metrics).lower(),
+            **(settings or {}),
         }
-        http = cleanup.enter_context(httpx.Client(timeout=60.0))
-        stack = Stack(logs, env, operator_token, http)
+        http = cleanup.enter_context(httpx.Client(timeout=http_timeout))
+        stack = stack_factory(logs, env, operator_token, http)
         cleanup.callback(_stop_uninterrupted, stack)
         log.info("starting services; logs in %s", logs)
         stack.start()
