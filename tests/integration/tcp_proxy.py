@@ -11,20 +11,21 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.support.infra import create_vhost
+from tests.support.infra import create_vhost, free_port
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target_host = target_host
         self.target_port = target_port
-        self.port = 0
+        # Below the ephemeral range (`free_port`): while the proxy is down, an outgoing connection
+        # could otherwise take its port, and `up()` would fail with "address already in use".
+        self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def up(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def down(self) -> None:
         if self._server is not None:

@@ -3,47 +3,30 @@
 
 import asyncio
 import contextlib
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from services.router.entrypoints.main import MIGRATIONS
 from shared.db import open_database
-from tests.support.infra import free_port
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
+from tests.integration.tcp_proxy import TcpProxy
 
 
 @contextlib.asynccontextmanager
 async def database_opening_after(database_url: str, seconds: float):
     """`database_url` on a port that refuses connections for `seconds`, then forwards to PostgreSQL."""
-    real = urlsplit(database_url)
-    port = free_port()
-    delayed = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{port}"))
-
-    async def forward(client_reader, client_writer) -> None:
-        server_reader, server_writer = await asyncio.open_connection(real.hostname, real.port or 5432)
-        await asyncio.gather(_pipe(client_reader, server_writer), _pipe(server_reader, client_writer))
-
-    servers: list[asyncio.Server] = []
+    proxy = TcpProxy(urlsplit(database_url).hostname or "127.0.0.1", urlsplit(database_url).port or 5432)
 
     async def open_later() -> None:
         await asyncio.sleep(seconds)
-        servers.append(await asyncio.start_server(forward, "127.0.0.1", port))
+        await proxy.up()
 
     opening = asyncio.create_task(open_later())
     try:
-        yield delayed
+        yield proxy.url(database_url)
     finally:
         opening.cancel()
-        for server in servers:
-            server.close()
+        await proxy.down()
 
 
 async def test_startup_waits_for_a_database_that_is_not_up_yet(database_url):
@@ -60,4 +43,3 @@ async def test_startup_gives_up_once_it_has_waited_long_enough(database_url):
     async with database_opening_after(database_url, seconds=60.0) as url:
         with pytest.raises(Exception, match="(?i)connect|refused"):
             await open_database(url, "router", MIGRATIONS, 2, wait_seconds=1.0)
-
