@@ -21,6 +21,10 @@ async def dry_run(
     if policy.tenant_id != tenant_id:
         raise LookupError(f"campaign {campaign_id} not found")
     candidates = eligible_servers(policy, router.view)
+    if not candidates.weights:
+        # As routing does before it stops a campaign: events may lag a server enabled a moment ago.
+        await router.refresh_view()
+        candidates = eligible_servers(policy, router.view)
     server_rooms: dict[UUID, list[WindowRoom] | None] = {}
     for server_id in candidates.weights:
         bucket = server_bucket(router.view.servers[server_id], now)

@@ -209,7 +209,7 @@ class Router:
             return candidates
         # Events may lag a change the catalog has already committed (a server enabled a moment
         # ago): stopping a campaign is serious, so decide it on the catalog's current state.
-        await self._refresh(time.monotonic())
+        await self.refresh_view()
         self.view.policies.pop(message.campaign_id, None)
         return eligible_servers(await self.policy_for(message), self.view)
 
@@ -289,6 +289,11 @@ class Router:
                 self.view.remember_policy(policy)
         self._policy_locks.pop(message.campaign_id, None)
         return policy
+
+    async def refresh_view(self) -> None:
+        """Re-read the catalog now (events may lag a change it has committed), once for all who
+        ask while a refresh is under way."""
+        await self._refresh(time.monotonic())
 
     async def _refresh(self, asked_at: float) -> None:
         """Re-read the catalog, once for all the messages that asked since the last refresh."""
