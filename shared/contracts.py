@@ -330,6 +330,16 @@ class ServerView(Contract):
     pause_reason: str | None = Field(None, description="Why the server is paused (state `paused` only).")
     version: int = 1
 
+    def refusal(self, open_circuit: str | None = None) -> str | None:
+        """Why nothing may be sent through this server now, or None: the one rule the router
+        (which drains such a server's queue) and the delivery workers (which stop consuming it)
+        both follow. `open_circuit` is the reason its circuit breaker opened, if it is open."""
+        if self.state is not ServerState.ACTIVE:
+            return f"the server is {self.state.value}"
+        if open_circuit is not None:
+            return f"the server's circuit breaker is open: {open_circuit}"
+        return None
+
 
 class PlanView(Contract):
     id: UUID

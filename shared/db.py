@@ -96,3 +96,47 @@ async def open_database(
             )
             await asyncio.sleep(pause)
             pause = min(pause * 2, max_pause_seconds)
+
+
+class DatabaseNotOpen(RuntimeError):
+    """The service used its database before startup opened it (a wiring mistake, not an outage)."""
+
+
+class Database:
+    """A service's database, built with everything else and opened when the process starts.
+
+    The composition root (`services/<service>/bootstrap.py`) hands this to the adapters before
+    any event loop runs, so nothing has to be filled in later; `open()` waits for PostgreSQL,
+    applies the migrations and opens the pool (`open_database`), `close()` closes it.
+    """
+
+    def __init__(
+        self, url: str, schema: str, migrations_dir: Path, *, pool_size: int, wait_seconds: float
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self._migrations_dir = migrations_dir
+        self._pool_size = pool_size
+        self._wait_seconds = wait_seconds
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseNotOpen(f"the {self.schema} database is used before the service opened it")
+        return self._pool
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
+    async def open(self) -> None:
+        if self._pool is None:
+            self._pool = await open_database(
+                self.url, self.schema, self._migrations_dir, self._pool_size, wait_seconds=self._wait_seconds
+            )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()

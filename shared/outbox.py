@@ -20,10 +20,11 @@ from collections.abc import Sequence
 
 import asyncpg
 import structlog
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import BaseModel
 
 from shared.background import repeat
+from shared.db import Database
 
 log = structlog.get_logger("outbox")
 
@@ -71,16 +72,16 @@ class OutboxRelay:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
-        broker: RabbitBroker,
+        database: Database,
+        publisher: RabbitPublisher,
         *,
         schema: str,
         channel: str,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._pool = pool
-        self._broker = broker
+        self._database = database
+        self._publisher = publisher
         self._schema = schema
         self._channel = channel
         self._batch_size = batch_size
@@ -93,7 +94,7 @@ class OutboxRelay:
         """Publish every row committed so far (as long as this replica holds the turn); returns how many."""
         published = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._database.pool.acquire() as conn, conn.transaction():
                 if not await conn.fetchval(
                     "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"sendpool.{self._schema}.outbox"
                 ):
@@ -107,7 +108,7 @@ class OutboxRelay:
                 # Published in order on one channel, each confirmed before the rows are deleted.
                 await asyncio.gather(
                     *(
-                        self._broker.publish(
+                        self._publisher.publish(
                             row["body"],
                             exchange=row["exchange"],
                             routing_key=row["routing_key"],
@@ -138,11 +139,11 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         self._listener = None
-        conn = await self._pool.acquire()
+        conn = await self._database.pool.acquire()
         try:
             await conn.add_listener(self._channel, self._on_notify)
         except BaseException:
-            await self._pool.release(conn)
+            await self._database.pool.release(conn)
             raise
         self._listener = conn
 
@@ -165,5 +166,5 @@ class OutboxRelay:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(self._channel, self._on_notify)
-                await self._pool.release(self._listener)
+                await self._database.pool.release(self._listener)
             self._listener = None

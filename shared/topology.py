@@ -4,8 +4,6 @@ Work queues are durable quorum queues with a delivery limit and a dead-letter ex
 message that keeps crashing its consumer ends in `sendpool.dead` instead of looping forever.
 """
 
-import uuid
-
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 DELIVERY_LIMIT = 10
@@ -72,16 +70,12 @@ def status_queue(consumer: str, binding: str = "#") -> RabbitQueue:
     return work_queue(f"{consumer}.status", routing_key=binding)
 
 
-INSTANCE_ID = uuid.uuid4().hex[:12]
-"""This process's id, for queues that belong to one replica."""
-
-
 INSTANCE_QUEUE_EXPIRES_MS = 10 * 60 * 1000
 """How long a replica's own queue outlives the replica's last connection to it."""
 
 
-def instance_queue(consumer: str, purpose: str, binding: str) -> RabbitQueue:
-    """A queue of this process alone, removed by RabbitMQ once the process has been gone a while.
+def instance_queue(consumer: str, purpose: str, binding: str, instance_id: str) -> RabbitQueue:
+    """A queue of this process alone (`instance_id`, `ServiceSettings.instance_id`), removed by RabbitMQ once the process has been gone a while.
 
     Every replica must see every catalog change and campaign decision to keep its in-memory
     view whole, so these are not shared work queues; a replica that starts takes a snapshot
@@ -94,15 +88,15 @@ def instance_queue(consumer: str, purpose: str, binding: str) -> RabbitQueue:
     replica is gone for good.
     """
     return RabbitQueue(
-        f"{consumer}.{purpose}.{INSTANCE_ID}",
+        f"{consumer}.{purpose}.{instance_id}",
         durable=True,
         routing_key=binding,
         arguments={"x-expires": INSTANCE_QUEUE_EXPIRES_MS},
     )
 
 
-def catalog_events_queue(consumer: str) -> RabbitQueue:
-    return instance_queue(consumer, "catalog-events", "catalog.#")
+def catalog_events_queue(consumer: str, instance_id: str) -> RabbitQueue:
+    return instance_queue(consumer, "catalog-events", "catalog.#", instance_id)
 
 
 DELAY_STEPS_SECONDS = (1, 5, 15, 60, 300, 900, 3600)

@@ -1,0 +1,79 @@
+"""Consumers of per-server queues (`delivery.<vendor>.<server_id>`), started and stopped at run time.
+
+The router drains the queue of a server that cannot send; a delivery worker consumes the queue
+of each of its vendor's servers that can. Both follow the catalog as it changes, so both need
+the same thing: at most one consumer per server, started and stopped while the process runs,
+stopped without stranding a message (`shared.messaging.stop_consuming`), and one server's slow
+stop (it waits for the messages in hand) never holding up another's.
+"""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import structlog
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.subscriber import RabbitSubscriber
+
+from shared.contracts import DeliveryRequested
+from shared.messaging import stop_consuming
+from shared.topology import delivery_queue
+
+log = structlog.get_logger("server_queues")
+
+HandleDelivery = Callable[[UUID, DeliveryRequested, bool], Awaitable[None]]
+"""What a consumer does with one message: (server id, the request, whether it was delivered before)."""
+
+
+class ServerQueueConsumers:
+    """One consumer per server queue at most, each started and stopped on demand."""
+
+    def __init__(self, broker: RabbitBroker, handle: HandleDelivery, *, purpose: str) -> None:
+        self._broker = broker
+        self._handle = handle
+        self._purpose = purpose
+        self._subscribers: dict[UUID, RabbitSubscriber] = {}
+        self._running: set[UUID] = set()
+        self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def consuming(self, server_id: UUID) -> bool:
+        return server_id in self._running
+
+    @property
+    def running(self) -> frozenset[UUID]:
+        return frozenset(self._running)
+
+    async def consume(self, vendor: str, server_id: UUID) -> None:
+        """Start consuming the server's queue; does nothing if it is consumed already."""
+        async with self._locks[server_id]:
+            if server_id in self._running:
+                return
+            subscriber = self._subscribers.get(server_id)
+            if subscriber is None:
+                # Not persistent: this registry owns it, and the broker still drains it on shutdown.
+                subscriber = self._broker.subscriber(delivery_queue(vendor, server_id), persistent=False)
+                handle = self._handle
+
+                async def on_message(request: DeliveryRequested, message: RabbitMessage) -> None:
+                    await handle(server_id, request, message.raw_message.redelivered)
+
+                subscriber(on_message)
+                self._subscribers[server_id] = subscriber
+            await subscriber.start()
+            self._running.add(server_id)
+            log.info(f"{self._purpose}: consuming server queue", server_id=str(server_id), vendor=vendor)
+
+    async def stop(self, server_id: UUID) -> None:
+        """Stop consuming the server's queue; the messages in hand are finished first."""
+        async with self._locks[server_id]:
+            if server_id not in self._running:
+                return
+            await stop_consuming(self._subscribers[server_id])
+            self._running.discard(server_id)
+            log.info(f"{self._purpose}: stopped consuming server queue", server_id=str(server_id))
+
+    async def stop_all(self) -> None:
+        for server_id in list(self._running):
+            await self.stop(server_id)
