@@ -18,8 +18,9 @@ test-fast: install
 	$(UV) run pytest tests/unit
 
 lint: install
-	$(UV) run ruff check shared services tests tools
-	$(UV) run ruff format --check shared services tests tools
+	$(UV) run ruff check shared services ops tests tools deploy
+	$(UV) run ruff format --check shared services ops tests tools deploy
+	$(UV) run mypy
 
 migrate: install
 	$(UV) run sendpool migrate

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ops.registry import service as registered_service
 from services.catalog.domain.server_types import BUILT_IN_TYPES
 from shared.topology import SEND_QUEUE, delivery_queue_name
 
@@ -61,9 +62,15 @@ SECRET_PLACEHOLDERS = {
 
 # Measured peak RSS (docs/benchmarks.md): about 95 MiB per service, 193 MiB for a delivery worker.
 # One Python process never uses more than one core, so a limit of one CPU costs no throughput.
-SERVICE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+SERVICE_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "256Mi"},
+}
 ROUTER_RESOURCES = {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
-DELIVERY_RESOURCES = {"requests": {"cpu": "250m", "memory": "320Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+DELIVERY_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "320Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
 MIGRATE_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
 
 # Messages waiting per replica before KEDA adds one: about seven seconds of work at the ~150
@@ -101,8 +108,17 @@ def metadata(name: str, component: str) -> dict[str, Any]:
     return {"name": name, "labels": labels(component)}
 
 
+INSTANCE_ID_FROM_POD_NAME = {
+    # A replica's own queues are named after it: the pod's name finds them in the management UI.
+    "name": "SENDPOOL_INSTANCE_ID",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+}
+
+
 def secret_env(names: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{"name": name, "valueFrom": {"secretKeyRef": {"name": APP_SECRET, "key": name}}} for name in names]
+    return [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": APP_SECRET, "key": name}}} for name in names
+    ]
 
 
 def health_probe(period: int, failures: int, path: str = HEALTH_PATH) -> dict[str, Any]:
@@ -150,7 +166,9 @@ def scrape_annotations() -> dict[str, str]:
     }
 
 
-def container(name: str, command: list[str], env: list[dict[str, Any]], resources: dict, **extra: Any) -> dict:
+def container(
+    name: str, command: list[str], env: list[dict[str, Any]], resources: dict, **extra: Any
+) -> dict:
     return {
         "name": name,
         "image": IMAGE,
@@ -164,13 +182,13 @@ def container(name: str, command: list[str], env: list[dict[str, Any]], resource
 
 
 def deployment(workload: Workload) -> dict[str, Any]:
-    factory = f"services.{workload.service}.entrypoints.main:create_app"
+    factory = registered_service(workload.service).factory
     command = ["faststream", "run", "--factory", factory, "--host", "0.0.0.0", "--port", str(PORT)]
     env = [{"name": name, "value": value} for name, value in workload.env.items()]
     main = container(
         workload.service,
         command,
-        env + secret_env(workload.secrets),
+        env + [INSTANCE_ID_FROM_POD_NAME] + secret_env(workload.secrets),
         workload.resources,
         ports=[{"name": "http", "containerPort": PORT}],
         envFrom=[{"configMapRef": {"name": name}} for name in workload.config_maps],
@@ -225,7 +243,11 @@ def scaled_object(workload: Workload, queue: str, *, max_replicas: int, use_rege
             "maxReplicaCount": max_replicas,
             "pollingInterval": 15,
             "triggers": [
-                {"type": "rabbitmq", "metadata": trigger, "authenticationRef": {"name": TRIGGER_AUTHENTICATION}}
+                {
+                    "type": "rabbitmq",
+                    "metadata": trigger,
+                    "authenticationRef": {"name": TRIGGER_AUTHENTICATION},
+                }
             ],
         },
     }
@@ -298,11 +320,10 @@ ROUTER = Workload(
 BOUNCES = Workload(
     "bounces",
     "bounces",
-    (*CONNECTIONS, *VERP),
+    CONNECTIONS,
     SERVICE_RESOURCES,
     replicas=1,
-    comment="The bounces service folds status events into per-server outcome counters.\n"
-    "It shares SENDPOOL_VERP_SECRET with the delivery workers to read the tokens they sign.",
+    comment="The bounces service folds status events into per-server outcome counters.",
 )
 
 
@@ -326,7 +347,7 @@ def delivery(vendor: str) -> Workload:
         "delivery",
         (*CONNECTIONS, *VERP),
         DELIVERY_RESOURCES,
-        env={"SENDPOOL_VENDOR": vendor},
+        env={"SENDPOOL_DELIVERY_VENDOR": vendor},
         config_maps=(COMMON_CONFIG, DELIVERY_CONFIG),
         comment=comment,
     )
@@ -340,7 +361,7 @@ DELIVERY_SCALING = (
     "answer the catalog's connection tests (delivery.probe.<vendor>), which no queue depth announces.\n"
     "Sending limits and warmup caps live in PostgreSQL and the router applies them before it fills a\n"
     "server queue: they hold however many replicas run, and a capped server's queue does not grow.\n"
-    "Each replica opens up to SENDPOOL_SMTP_MAX_CONNECTIONS per server: mind the vendor's connection cap."
+    "Each replica opens up to SENDPOOL_DELIVERY_SMTP_MAX_CONNECTIONS per server: mind the vendor's connection cap."
 )
 
 
@@ -360,14 +381,17 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
             ),
             (
                 "Settings of every delivery worker. These are the defaults, listed because replicas multiply\n"
-                "them: a vendor's server sees up to replicas x SENDPOOL_SMTP_MAX_CONNECTIONS connections.\n"
-                "SENDPOOL_SMTP_HELO_HOSTNAME defaults to the pod's name, which no receiving server can resolve:\n"
+                "them: a vendor's server sees up to replicas x SENDPOOL_DELIVERY_SMTP_MAX_CONNECTIONS connections.\n"
+                "SENDPOOL_DELIVERY_SMTP_HELO_HOSTNAME defaults to the pod's name, which no receiving server can resolve:\n"
                 "set it here to a name with matching forward and reverse DNS.",
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
                     "metadata": metadata(DELIVERY_CONFIG, "config"),
-                    "data": {"SENDPOOL_SMTP_MAX_CONNECTIONS": "4", "SENDPOOL_DELIVERY_SENDS_PER_SERVER": "8"},
+                    "data": {
+                        "SENDPOOL_DELIVERY_SMTP_MAX_CONNECTIONS": "4",
+                        "SENDPOOL_DELIVERY_SENDS_PER_SERVER": "8",
+                    },
                 },
             ),
         ],
@@ -404,7 +428,10 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         worker = delivery(vendor)
         files[f"{worker.name}.yaml"] = [
             (worker.comment, deployment(worker)),
-            (DELIVERY_SCALING, scaled_object(worker, vendor_queue_pattern(vendor), max_replicas=5, use_regex=True)),
+            (
+                DELIVERY_SCALING,
+                scaled_object(worker, vendor_queue_pattern(vendor), max_replicas=5, use_regex=True),
+            ),
         ]
     files["kustomization.yaml"] = [("", kustomization(sorted(files)))]
     files["migrate/job.yaml"] = [(MIGRATE_COMMENT, migrate_job())]

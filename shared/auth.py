@@ -7,7 +7,9 @@ check them without asking the catalog: `spt_<tenant uuid>.<random>.<signature>`.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
@@ -50,7 +52,13 @@ def verify_token(token: str, *, secret: str, operator_token: str) -> Principal |
 _bearer = HTTPBearer(auto_error=False)
 
 
-def principal_dependency(get_secrets):
+TokenSecrets = Callable[[Request], tuple[str, str]]
+"""Given the request, the key that signs tenant tokens and the operator's token."""
+
+
+def principal_dependency(
+    get_secrets: TokenSecrets,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Principal]]:
     """A FastAPI dependency resolving the caller; `get_secrets(request)` returns (token_secret, operator_token)."""
 
     async def principal(

@@ -27,6 +27,9 @@ class Batcher(Generic[T, R]):
         self._max_wait = max_wait
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        # The event loop keeps only a weak reference to a task: a flush nobody holds could be
+        # garbage-collected half-way, leaving its callers waiting for ever.
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -43,12 +46,22 @@ class Batcher(Generic[T, R]):
             self._timer = None
         batch, self._items = self._items, []
         if batch:
-            asyncio.ensure_future(self._run(batch))
+            task = asyncio.get_running_loop().create_task(self._run(batch), name="batcher-flush")
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """Flush `batch` and settle every caller's future with the outcome (its handler acks or nacks
+        by it). Only cancellation ends the task with an exception, so no error is left unseen in it."""
         try:
             results = await self._flush([item for item, _ in batch])
-        except Exception as exc:  # every waiter sees the failure and nacks its own message
+            if len(results) != len(batch):
+                raise RuntimeError(f"a flush of {len(batch)} items returned {len(results)} results")
+        except asyncio.CancelledError:  # the process is stopping: the callers stop waiting too
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # every caller sees the failure and nacks its own message
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

@@ -259,23 +259,31 @@ class WarmupSchedule(Contract):
         if self.kind == "table":
             if not self.table or any(v < 1 for v in self.table):
                 raise ValueError("a table warmup needs `table`: a list of daily caps, each at least 1")
-        elif None in (self.start_volume, self.target_volume, self.days):
-            raise ValueError(f"a {self.kind} warmup needs start_volume, target_volume and days")
-        elif self.start_volume > self.target_volume:
-            raise ValueError("start_volume must not exceed target_volume")
+        else:
+            start_volume, target_volume, _ = self._ramp()
+            if start_volume > target_volume:
+                raise ValueError("start_volume must not exceed target_volume")
         return self
+
+    def _ramp(self) -> tuple[int, int, int]:
+        """`start_volume`, `target_volume` and `days`, which a linear or exponential ramp needs."""
+        if self.start_volume is None or self.target_volume is None or self.days is None:
+            raise ValueError(f"a {self.kind} warmup needs start_volume, target_volume and days")
+        return self.start_volume, self.target_volume, self.days
 
     def daily_cap(self, on: date) -> int | None:
         """The cap for the day `on`, or None once the ramp is over."""
         day = max((on - self.start_date).days, 0) + 1
         if self.kind == "table":
             return self.table[day - 1] if day <= len(self.table) else None
-        if day > self.days:
+        start_volume, target_volume, days = self._ramp()
+        if day > days:
             return None
-        progress = (day - 1) / (self.days - 1)
+        progress = (day - 1) / (days - 1)
         if self.kind == "linear":
-            return round(self.start_volume + (self.target_volume - self.start_volume) * progress)
-        return round(self.start_volume * (self.target_volume / self.start_volume) ** progress)
+            return round(start_volume + (target_volume - start_volume) * progress)
+        growth: float = (target_volume / start_volume) ** progress
+        return round(start_volume * growth)
 
 
 class DestinationRule(Contract):
@@ -288,7 +296,7 @@ class DestinationRule(Contract):
 
 class ServerIdentity(Contract):
     """Who a server sends as. The DKIM private key is never part of it: the delivery worker gets the key
-    with the connection settings (`ServerSettingsReply.settings["identity"]["dkim_private_key"]`)."""
+    with the connection settings (`ServerConnectionSettings.identity.dkim_private_key`)."""
 
     from_domains: list[HeaderSafeStr] = Field(description="Domains the server may send From.")
     dkim_selector: HeaderSafeStr | None = Field(
@@ -435,16 +443,46 @@ class PauseServerRequest(Contract):
     requested_by: str = Field("bounces", max_length=100, description="Who asks, kept with the pause.")
 
 
-class ServerSettingsReply(Contract):
-    """Connection settings with secrets in clear, for the delivery worker only (point to point, never an event).
+class ServerIdentitySettings(Contract):
+    """A server's identity as its delivery worker gets it: `ServerIdentity` and the DKIM private key in
+    clear. The worker checks each value before it signs or addresses with it; a blank one counts as absent."""
 
-    A server with an identity also has `settings["identity"]`: `from_domains`, `dkim_selector`,
-    `dkim_private_key` (PEM, or None without signing) and `return_path_domain`."""
+    from_domains: list[str] = Field(default_factory=list, description="Domains the server may send From.")
+    dkim_selector: str | None = Field(None, description="Selector of the DKIM key; None: no signing.")
+    dkim_private_key: str | None = Field(None, repr=False, description="PEM; None: no signing.")
+    return_path_domain: str | None = Field(None, description="Domain of the envelope sender (Return-Path).")
+
+
+class ServerConnectionSettings(Contract):
+    """A server's settings with secrets in clear, for the delivery worker only (point to point, never
+    an event): its identity, if it has one, and the values of its type (host, credentials, ...) as
+    extra fields, which the type's adapter reads with a model of its own (`type_settings`)."""
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+
+    # Left out when None, as the catalog leaves it out of the settings of a server without one.
+    identity: ServerIdentitySettings | None = Field(None, exclude_if=lambda identity: identity is None)
+
+    @property
+    def type_settings(self) -> dict[str, Any]:
+        """The values of the server's type: every field but the identity."""
+        return dict(self.model_extra or {})
+
+    def __repr_args__(self) -> Any:
+        # Credentials in clear: a repr (a log line, a failed assertion) names them, never shows them.
+        yield "identity", self.identity
+        yield from ((name, "...") for name in self.model_extra or {})
+
+
+class ServerSettingsReply(Contract):
+    """Connection settings with secrets in clear, for the delivery worker only (point to point, never an event)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # never repeat a secret in a validation error
 
     server_id: UUID
     type: str
     vendor: str
-    settings: dict
+    settings: ServerConnectionSettings
     version: int
 
 
@@ -478,9 +516,11 @@ class RpcError(Contract):
 class ProbeRequest(Contract):
     """catalog → delivery.probe.<vendor>: test a server's connection for real, or push one test message."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)  # never repeat a secret in a validation error
+
     server_id: UUID
     type: str
-    settings: dict
+    settings: ServerConnectionSettings
     test_recipient: HeaderSafeStr | None = None
     test_content: MessageContent | None = None
 

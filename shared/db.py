@@ -4,15 +4,20 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
 import psycopg
 import structlog
 from yoyo import get_backend, read_migrations
 
+from shared.settings import ServiceSettings
 from shared.transient import transient_fault
 
 log = structlog.get_logger("db")
+
+DbConnection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy"
+"""A connection statements run on: one of a pool's (`pool.acquire()`) or one opened alone."""
 
 
 def _conninfo_with_search_path(database_url: str, schema: str) -> str:
@@ -120,6 +125,17 @@ class Database:
         self._wait_seconds = wait_seconds
         self._pool: asyncpg.Pool | None = None
 
+    @classmethod
+    def for_service(cls, settings: ServiceSettings, schema: str, migrations_dir: Path) -> "Database":
+        """The database of a service process, as its settings configure it."""
+        return cls(
+            settings.database_url,
+            schema,
+            migrations_dir,
+            pool_size=settings.db_pool_size,
+            wait_seconds=settings.startup_database_wait_seconds,
+        )
+
     @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -140,3 +156,11 @@ class Database:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+    async def __aenter__(self) -> "Database":
+        """Open for a block (a command, a test), closed when it ends however it ends."""
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypedDict
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -105,6 +105,15 @@ class DeadLetter:
         }
 
 
+class _MessageFacts(TypedDict):
+    """What a `DeadLetter` says about its message whoever dead-lettered it."""
+
+    message_id: str | None
+    size: int
+    rabbitmq_deaths: list[dict[str, Any]]
+    first_death: dict[str, str]
+
+
 def read_dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
     headers: Mapping[str, Any] = message.headers or {}
     deaths = [_death_entry(entry) for entry in headers.get("x-death") or [] if isinstance(entry, Mapping)]
@@ -113,7 +122,7 @@ def read_dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         for key, value in headers.items()
         if key.startswith("x-first-death-")
     }
-    common = {
+    common: _MessageFacts = {
         "message_id": message.message_id,
         "size": len(message.body),
         "rabbitmq_deaths": deaths,
@@ -128,8 +137,8 @@ def read_dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         if queue:
             replay = ("", queue)
         elif source:
-            exchange, _, routing_key = source.partition("/")
-            replay = ("" if exchange == "(default)" else exchange, routing_key)
+            source_exchange, _, source_routing_key = source.partition("/")
+            replay = ("" if source_exchange == "(default)" else source_exchange, source_routing_key)
         dead_at = headers.get(DEAD_AT_HEADER)
         return DeadLetter(
             reason=_text(headers[DEAD_REASON_HEADER]),

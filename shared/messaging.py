@@ -16,12 +16,15 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import structlog
-from faststream import AckPolicy, BaseMiddleware
+from aio_pika import IncomingMessage
+from faststream import AckPolicy, BaseMiddleware, ContextRepo
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
+from faststream.rabbit.response import RabbitPublishCommand
 from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import BaseModel, ValidationError
 
@@ -50,7 +53,7 @@ _MALFORMED = (ValidationError, json.JSONDecodeError, UnicodeDecodeError, Malform
 
 
 async def dead_letter(
-    broker: RabbitBroker, msg: StreamMessage, reason: str, *, queue: str | None = None
+    broker: RabbitBroker, msg: StreamMessage[IncomingMessage], reason: str, *, queue: str | None = None
 ) -> None:
     """Move a message to sendpool.dead with its reason, before the caller acks the original."""
     raw = msg.raw_message
@@ -78,23 +81,31 @@ class ConsumerStopping(Exception):
     once (requeued for another replica), neither paused on nor counted towards sendpool.dead."""
 
 
-def _consuming_subscriber(middleware: BaseMiddleware) -> Any:
+_Middleware = BaseMiddleware[RabbitPublishCommand, IncomingMessage | None]
+
+
+def _consuming_subscriber(middleware: _Middleware) -> Any:
     """The subscriber handling the middleware's message (FastStream puts it in the message's context)."""
     return middleware.context.get_local("handler_")
 
 
-class DeadLetterOnError(BaseMiddleware):
+class DeadLetterOnError(_Middleware):
     """Malformed messages go straight to sendpool.dead with their reason; other errors are retried.
 
     A message that fails for another reason is requeued (after a short pause, so a broken
     dependency does not turn into a hot loop) until its last allowed delivery, and then
     dead-lettered with the exception as its reason, so the consumer always keeps going.
     Transient faults reach it only once `RetryTransientFaults`, inside it, has stopped waiting.
+
+    FastStream makes one per message, calling what the broker was given with the message alone:
+    `make_broker` gives it a `partial` binding `broker`, the broker it dead-letters through.
     """
 
-    broker: RabbitBroker
+    def __init__(self, msg: IncomingMessage | None, /, *, context: ContextRepo, broker: RabbitBroker) -> None:
+        super().__init__(msg, context=context)
+        self.broker = broker
 
-    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage) -> Any:
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         try:
             return await call_next(msg)
         except _MALFORMED as exc:
@@ -109,7 +120,7 @@ class DeadLetterOnError(BaseMiddleware):
             await asyncio.sleep(min(0.2 * deliveries, 2.0))
             raise
 
-    async def _give_up(self, msg: StreamMessage, reason: str) -> Any:
+    async def _give_up(self, msg: StreamMessage[Any], reason: str) -> Any:
         subscriber = _consuming_subscriber(self)
         queue = getattr(getattr(subscriber, "queue", None), "name", None)
         await dead_letter(self.broker, msg, reason, queue=queue)
@@ -117,7 +128,7 @@ class DeadLetterOnError(BaseMiddleware):
         return rpc_reply(RpcError(error=reason)) if msg.reply_to else None
 
 
-class RetryTransientFaults(BaseMiddleware):
+class RetryTransientFaults(_Middleware):
     """Calls the handler again for the same message while it fails with a transient fault.
 
     Waits 0.5 s, then twice as long each time up to 30 s, for as long as the broker's
@@ -129,11 +140,18 @@ class RetryTransientFaults(BaseMiddleware):
     the rest of the chain (the metrics middleware, then the handler with its argument parsing),
     built for this message, and FastStream acks or nacks only after the whole chain returns. The
     message is marked redelivered for the calls after the first, as RabbitMQ would have marked it.
+
+    `faults` is the broker's (one per process and service), bound by `make_broker` as `broker` is
+    for `DeadLetterOnError`.
     """
 
-    faults: TransientFaults
+    def __init__(
+        self, msg: IncomingMessage | None, /, *, context: ContextRepo, faults: TransientFaults
+    ) -> None:
+        super().__init__(msg, context=context)
+        self.faults = faults
 
-    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage) -> Any:
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         faults = self.faults
         if faults.budget_seconds <= 0:  # SENDPOOL_TRANSIENT_RETRY_SECONDS=0: every failure is requeued
             return await call_next(msg)
@@ -206,35 +224,41 @@ def make_broker(
     transient faults waited out in the consumer, and Prometheus metrics of what it consumes and
     publishes (`shared.metrics`).
 
-    `transient_retry_seconds` defaults to `SENDPOOL_TRANSIENT_RETRY_SECONDS` (`ServiceSettings`).
+    `transient_retry_seconds` defaults to `ServiceSettings`' default; a service passes its settings
+    through `service_broker`.
     """
     if transient_retry_seconds is None:
-        transient_retry_seconds = ServiceSettings().transient_retry_seconds
-    middleware = type("ServiceDeadLetterOnError", (DeadLetterOnError,), {})
-    retries = type(
-        "ServiceRetryTransientFaults",
-        (RetryTransientFaults,),
-        {"faults": TransientFaults(service, transient_retry_seconds)},
-    )
+        transient_retry_seconds = float(ServiceSettings.model_fields["transient_retry_seconds"].default)
+    retries = partial(RetryTransientFaults, faults=TransientFaults(service, transient_retry_seconds))
     broker = RabbitBroker(
         amqp_url,
         default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
-        # The first is outermost. The metrics sit inside the dead-letter middleware so that they see
-        # the handler's own result: a malformed message counts as an exception there, before it is
-        # dead-lettered and acked; they re-raise, so the dead-letter middleware still sees every error.
-        # The transient retries sit innermost, so the metrics count a message once however long it
-        # waited out an outage (its duration includes the wait).
-        middlewares=[middleware, metrics.broker_middleware(service), retries]
-        if message_metrics
-        else [middleware, retries],
+        # The first is outermost. The metrics sit inside the dead-letter middleware (inserted before
+        # them below) so that they see the handler's own result: a malformed message counts as an
+        # exception there, before it is dead-lettered and acked; they re-raise, so the dead-letter
+        # middleware still sees every error. The transient retries sit innermost, so the metrics
+        # count a message once however long it waited out an outage (its duration includes the wait).
+        middlewares=[metrics.broker_middleware(service), retries] if message_metrics else [retries],
         ack_policy=AckPolicy.NACK_ON_ERROR,
         app_id=f"sendpool-{service}",
         graceful_timeout=30,
         log_level=logging.DEBUG,  # one line per message is too much at campaign volumes
         logger=logging.getLogger(f"sendpool.{service}.broker"),
     )
-    middleware.broker = broker
+    # Outermost; it needs the broker it belongs to, so it joins once that exists.
+    broker.insert_middleware(partial(DeadLetterOnError, broker=broker))
     return broker
+
+
+def service_broker(settings: ServiceSettings, service: str) -> RabbitBroker:
+    """The broker of a service process, as its settings configure it."""
+    return make_broker(
+        settings.amqp_url,
+        service,
+        prefetch=settings.prefetch,
+        message_metrics=settings.message_metrics,
+        transient_retry_seconds=settings.transient_retry_seconds,
+    )
 
 
 async def declare_dead_letters(broker: RabbitBroker) -> None:

@@ -62,12 +62,14 @@ class _BoundedRabbitMetrics(RabbitMetricsSettingsProvider):
         return destination_label(cmd.exchange.name or "", cmd.destination)
 
 
-def broker_middleware(service: str, registry: CollectorRegistry = REGISTRY) -> PrometheusMiddleware:
+def broker_middleware(
+    service: str, registry: CollectorRegistry = REGISTRY
+) -> PrometheusMiddleware[IncomingMessage, RabbitPublishCommand]:
     """FastStream's message metrics for one service (what `RabbitPrometheusMiddleware` counts:
     received, processed with status and duration, exceptions, published), labelled
     `app_name="sendpool-<service>"`."""
     provider = _BoundedRabbitMetrics()
-    return PrometheusMiddleware(
+    return PrometheusMiddleware[IncomingMessage, RabbitPublishCommand](
         settings_provider_factory=lambda _msg: provider,
         registry=registry,
         app_name=f"sendpool-{service}",

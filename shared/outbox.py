@@ -17,14 +17,14 @@ go out in order.
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Protocol
 
 import asyncpg
 import structlog
 from faststream.rabbit.publisher import RabbitPublisher
-from pydantic import BaseModel
 
 from shared.background import repeat
-from shared.db import Database
+from shared.db import Database, DbConnection
 
 log = structlog.get_logger("outbox")
 
@@ -44,8 +44,17 @@ _INSERT = (
 )
 
 
+class RoutedMessage(Protocol):
+    """A contract published under a routing key of its own (`StatusEvent`, `CampaignEvent`, ...)."""
+
+    @property
+    def routing_key(self) -> str: ...
+
+    def model_dump_json(self) -> str: ...
+
+
 async def record(
-    conn: asyncpg.Connection, exchange: str, messages: Sequence[BaseModel], *, channel: str
+    conn: DbConnection, exchange: str, messages: Sequence[RoutedMessage], *, channel: str
 ) -> None:
     """Store `messages` for publishing on `exchange`, each under its own `routing_key`, in the
     caller's transaction, and wake the relay once that transaction commits (NOTIFY is delivered
@@ -55,7 +64,7 @@ async def record(
     await conn.execute(
         _INSERT,
         exchange,
-        [message.routing_key for message in messages],  # type: ignore[attr-defined]
+        [message.routing_key for message in messages],
         [message.model_dump_json().encode() for message in messages],
     )
     await conn.execute("SELECT pg_notify($1, '')", channel)
@@ -87,7 +96,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def publish_pending(self) -> int:

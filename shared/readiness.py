@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
-from faststream.asgi import AsgiResponse, get
+from faststream.asgi import AsgiResponse, HttpHandler, get
 from faststream.asgi.response import JSONResponse
 from faststream.rabbit import RabbitBroker
 
@@ -102,7 +102,7 @@ class Readiness:
             if close is not None:
                 await close()
 
-    def asgi(self) -> Callable[[Any], Awaitable[AsgiResponse]]:
+    def asgi(self) -> HttpHandler:
         """The `/readyz` route for `AsgiFastStream`."""
 
         @get(include_in_schema=False)

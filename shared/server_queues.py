@@ -57,7 +57,8 @@ class ServerQueueConsumers:
                 handle = self._handle
 
                 async def on_message(request: DeliveryRequested, message: RabbitMessage) -> None:
-                    await handle(server_id, request, message.raw_message.redelivered)
+                    # aio-pika leaves `redelivered` None when the broker did not say: not redelivered.
+                    await handle(server_id, request, bool(message.raw_message.redelivered))
 
                 subscriber(on_message)
                 self._subscribers[server_id] = subscriber

@@ -7,14 +7,41 @@ HTTP API (catalog, scheduler, router) serve their FastAPI app on the same port.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.rabbit import RabbitBroker
 
 from shared import metrics
+from shared.db import Database
 from shared.readiness import DatabaseCheck, Readiness, ReadinessCheck, broker_check
+
+
+class ServiceRuntime(Protocol):
+    """What a service's composition root (`services/<svc>/bootstrap.py`) builds, and the process runs.
+
+    The hooks run in this order: `open` before the broker consumes (the database, the topology its
+    handlers publish to), `start` once it consumes (relays, sweepers, snapshots), `stop` when the
+    process is asked to stop (before the broker drains its messages in hand), `close` after that.
+    """
+
+    @property
+    def broker(self) -> RabbitBroker: ...
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def http_api(self) -> FastAPI | None: ...
+
+    async def open(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class ServiceApp(AsgiFastStream):
@@ -47,6 +74,19 @@ class ServiceApp(AsgiFastStream):
         kwargs["after_shutdown"] = [*kwargs.get("after_shutdown", ()), self.readiness.close]
         super().__init__(broker, asgi_routes=routes, **kwargs)
         self.http_api = http_api
+
+    @classmethod
+    def of(cls, runtime: ServiceRuntime) -> "ServiceApp":
+        """The process of a service: its runtime's hooks on the app's lifecycle, `/readyz` on its database."""
+        return cls(
+            runtime.broker,
+            database_url=runtime.database.url,
+            http_api=runtime.http_api,
+            on_startup=[runtime.open],
+            after_startup=[runtime.start],
+            on_shutdown=[runtime.stop],
+            after_shutdown=[runtime.close],
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         known = scope["type"] != "http" or any(scope["path"] == path for path, _ in self.routes)

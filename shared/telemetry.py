@@ -7,6 +7,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from structlog.typing import EventDict, WrappedLogger
 
 _SECRET_KEYS = frozenset(
     {
@@ -25,7 +26,7 @@ _SECRET_KEYS = frozenset(
 )
 
 
-def _drop_secrets(_logger: object, _method: str, event: dict) -> dict:
+def _drop_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     # A last line of defence: a secret that reaches a log call by mistake is masked, never written.
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "***"
@@ -53,4 +54,5 @@ def configure(service: str, level: str = "INFO", json_logs: bool = False) -> str
         trace.set_tracer_provider(
             TracerProvider(resource=Resource.create({"service.name": f"sendpool-{service}"}))
         )
-    return structlog.get_logger(service=service)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(service=service)
+    return logger

@@ -38,7 +38,7 @@ async def sendpool(amqp_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SENDPOOL_AMQP_URL": amqp_url}
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "shared.cli", "dead-letters", *args],
+        [sys.executable, "-m", "ops.cli", "dead-letters", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -1,5 +1,7 @@
 """A replica's own queue keeps what is published while the replica reconnects."""
 
+import uuid
+
 import aio_pika
 from faststream.rabbit import RabbitBroker
 
@@ -7,7 +9,7 @@ from shared.topology import CATALOG_EXCHANGE, instance_queue
 
 
 async def test_events_published_while_a_replica_is_disconnected_wait_for_it(amqp_url):
-    queue = instance_queue("reconnect-test", "catalog-events", "catalog.#")
+    queue = instance_queue("reconnect-test", "catalog-events", "catalog.#", uuid.uuid4().hex[:12])
     replica = RabbitBroker(amqp_url, logger=None)
 
     @replica.subscriber(queue, CATALOG_EXCHANGE)

@@ -8,26 +8,39 @@ import uuid
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
 
 from shared import outbox
 from shared.contracts import CampaignEvent, CampaignEventKind
-from shared.db import create_pool
+from shared.db import Database
 from shared.topology import STATUS_EXCHANGE
 from tests.support.infra import create_database, drop_database, free_port
+from tests.support.waiting import eventually_async
 
 CHANNEL = "test_outbox"
+SCHEMA = "outbox_test"
 
 
 @pytest.fixture
-async def pool():
+async def database(tmp_path):
+    """A database whose schema has nothing but the outbox table, opened as a service opens its own."""
+    (tmp_path / "0001_outbox.sql").write_text(outbox.OUTBOX_TABLE)
     url = create_database("sendpool_outbox")
-    admin = await create_pool(url, "public", 4)
-    await admin.execute(outbox.OUTBOX_TABLE)
     try:
-        yield admin
+        async with Database(url, SCHEMA, tmp_path, pool_size=4, wait_seconds=0) as opened:
+            yield opened
     finally:
-        await admin.close()
         drop_database(url)
+
+
+def status_publisher(broker: RabbitBroker) -> RabbitPublisher:
+    """What a service gives its relay: the publisher of the events it records (campaign events here)."""
+    return broker.publisher(
+        exchange=STATUS_EXCHANGE,
+        routing_key="<tenant>.<campaign>.<kind>",
+        title="test: campaign events",
+        schema=CampaignEvent,
+    )
 
 
 @pytest.fixture
@@ -57,17 +70,9 @@ def _events(count: int) -> list[CampaignEvent]:
     ]
 
 
-async def _until(predicate, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-async def test_committed_events_are_published_in_order_and_rolled_back_ones_never(pool, amqp_url, heard):
+async def test_committed_events_are_published_in_order_and_rolled_back_ones_never(database, amqp_url, heard):
     committed, rolled_back = _events(700), _events(3)
-    async with pool.acquire() as conn:
+    async with database.pool.acquire() as conn:
         with pytest.raises(RuntimeError):
             async with conn.transaction():
                 await outbox.record(conn, STATUS_EXCHANGE.name, rolled_back, channel=CHANNEL)
@@ -76,59 +81,74 @@ async def test_committed_events_are_published_in_order_and_rolled_back_ones_neve
             await outbox.record(conn, STATUS_EXCHANGE.name, committed, channel=CHANNEL)
 
     broker = RabbitBroker(amqp_url, logger=None)
+    publisher = status_publisher(broker)
     async with broker:
         await broker.start()
-        relay = outbox.OutboxRelay(pool, broker, schema="test", channel=CHANNEL, batch_size=300)
+        relay = outbox.OutboxRelay(database, publisher, schema="test", channel=CHANNEL, batch_size=300)
         relay.start()
         try:
-            await _until(lambda: len(heard) >= len(committed))
+            await eventually_async(
+                lambda: len(heard) >= len(committed),
+                timeout_seconds=10,
+                interval_seconds=0.05,
+                what="every committed event",
+            )
         finally:
             await relay.stop()
 
     assert [body["campaign_id"] for body in heard] == [str(event.campaign_id) for event in committed]
-    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await database.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_what_is_recorded_while_the_broker_is_unreachable_goes_out_once_it_is_back(
-    pool, amqp_url, heard
+    database, amqp_url, heard
 ):
     # A broker URL nobody listens on: the relay's rounds fail, are logged and counted, and retried.
     unreachable = RabbitBroker(f"amqp://guest:guest@127.0.0.1:{free_port()}/", logger=None)
-    relay = outbox.OutboxRelay(pool, unreachable, schema="test", channel=CHANNEL)
+    relay = outbox.OutboxRelay(database, status_publisher(unreachable), schema="test", channel=CHANNEL)
     relay.start()
     events = _events(5)
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.pool.acquire() as conn, conn.transaction():
         await outbox.record(conn, STATUS_EXCHANGE.name, events, channel=CHANNEL)
     await asyncio.sleep(1.5)
     await relay.stop()
     assert heard == []
-    assert await pool.fetchval("SELECT count(*) FROM outbox") == len(events)
+    assert await database.pool.fetchval("SELECT count(*) FROM outbox") == len(events)
 
     broker = RabbitBroker(amqp_url, logger=None)
+    publisher = status_publisher(broker)
     async with broker:
         await broker.start()
-        relay = outbox.OutboxRelay(pool, broker, schema="test", channel=CHANNEL)
+        relay = outbox.OutboxRelay(database, publisher, schema="test", channel=CHANNEL)
         relay.start()
         try:
-            await _until(lambda: len(heard) == len(events))
+            await eventually_async(
+                lambda: len(heard) == len(events),
+                timeout_seconds=10,
+                interval_seconds=0.05,
+                what="the events kept while the broker was away",
+            )
         finally:
             await relay.stop()
     assert [body["campaign_id"] for body in heard] == [str(event.campaign_id) for event in events]
 
 
-async def test_a_notification_wakes_the_relay_long_before_its_poll(pool, amqp_url, heard):
+async def test_a_notification_wakes_the_relay_long_before_its_poll(database, amqp_url, heard):
     broker = RabbitBroker(amqp_url, logger=None)
+    publisher = status_publisher(broker)
     async with broker:
         await broker.start()
-        relay = outbox.OutboxRelay(pool, broker, schema="test", channel=CHANNEL, poll_seconds=30)
+        relay = outbox.OutboxRelay(database, publisher, schema="test", channel=CHANNEL, poll_seconds=30)
         relay.start()
         try:
             await asyncio.sleep(0.5)  # listening by now, and waiting for its 30 s poll
             loop = asyncio.get_running_loop()
             started = loop.time()
-            async with pool.acquire() as conn, conn.transaction():
+            async with database.pool.acquire() as conn, conn.transaction():
                 await outbox.record(conn, STATUS_EXCHANGE.name, _events(1), channel=CHANNEL)
-            await _until(lambda: len(heard) == 1, timeout=5)
+            await eventually_async(
+                lambda: len(heard) == 1, timeout_seconds=5, interval_seconds=0.05, what="the event"
+            )
             assert loop.time() - started < 2
         finally:
             await relay.stop()

@@ -16,6 +16,7 @@ from shared.metrics import REGISTRY
 from shared.topology import DEAD_QUEUE, DELIVERY_LIMIT, work_queue
 from tests.integration.tcp_proxy import fresh_vhost, proxy_in_front_of
 from tests.support.infra import delete_vhost
+from tests.support.waiting import eventually_async
 
 OUTAGE_SECONDS = 21.0
 """Longer than every pause of today's requeue path together (at most 2 s per delivery, ten deliveries)."""
@@ -98,14 +99,14 @@ async def test_a_database_outage_is_waited_out_without_spending_the_delivery_lim
         )
         await proxy.up()
 
-        written_at = None
-        deadline = time.monotonic() + 45
-        while written_at is None and time.monotonic() < deadline:
-            written_at = await direct.fetchval(
+        await eventually_async(
+            lambda: direct.fetchval(
                 f"SELECT written_at FROM {table_name} WHERE message_id = $1", "during-outage"
-            )
-            await asyncio.sleep(0.5)
-        assert written_at is not None, "the message was processed once the database was back"
+            ),
+            timeout_seconds=45,
+            interval_seconds=0.5,
+            what="the message processed once the database was back",
+        )
         # The consumer was down for longer than DELIVERY_LIMIT requeues with today's pauses take; every
         # call was on the first delivery: the message was never nacked, its delivery limit is whole.
         assert time.monotonic() - down_at > OUTAGE_SECONDS
@@ -131,10 +132,12 @@ async def test_a_consumer_that_stops_during_an_outage_hands_its_waiting_message_
     await declare_dead_letters(broker)
     await proxy.down()
     await broker.publish({"id": "at-shutdown"}, queue=queue.name, message_id="at-shutdown", persist=True)
-    deadline = time.monotonic() + 10
-    while len(deliveries) < 3 and time.monotonic() < deadline:  # waiting: 0.5 s, then 1 s, then 2 s ...
-        await asyncio.sleep(0.1)
-    assert len(deliveries) >= 3
+    await eventually_async(
+        lambda: len(deliveries) >= 3,  # waiting: 0.5 s, then 1 s, then 2 s ...
+        timeout_seconds=10,
+        interval_seconds=0.1,
+        what="the handler called again while the database is away",
+    )
 
     stopping = time.monotonic()
     await broker.stop()
@@ -161,9 +164,13 @@ async def test_a_malformed_message_still_goes_straight_to_sendpool_dead(own_amqp
         await broker.start()
         await declare_dead_letters(broker)
         await broker.publish(b"not json", queue=queue.name, message_id="malformed")
-        deadline = time.monotonic() + 10
-        while (await queue_depths(own_amqp_url, DEAD_QUEUE.name))[0] == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+
+        async def dead_letters() -> int:
+            return (await queue_depths(own_amqp_url, DEAD_QUEUE.name))[0]
+
+        await eventually_async(
+            dead_letters, timeout_seconds=10, interval_seconds=0.2, what="a message in sendpool.dead"
+        )
 
     assert await queue_depths(own_amqp_url, DEAD_QUEUE.name, queue.name) == [1, 0]
     assert calls == []

@@ -25,10 +25,11 @@ from cryptography.fernet import Fernet
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from shared.cli import app as cli_app
+from ops.cli import app as cli_app
+from ops.openapi_doc import HTTP_APIS
+from ops.registry import SERVICES, service
+from ops.settings_doc import configuration_table
 from shared.messaging import make_broker
-from shared.openapi_doc import HTTP_APIS
-from shared.settings_doc import SETTINGS_CLASSES, configuration_table
 from shared.topology import SEND_QUEUE, delivery_queue_name, probe_queue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ def service_of(deployment: dict) -> str:
 
 def vendor_of(deployment: dict) -> str | None:
     env = {var["name"]: var.get("value") for var in only_container(deployment)["env"]}
-    return env.get("SENDPOOL_VENDOR")
+    return env.get("SENDPOOL_DELIVERY_VENDOR")
 
 
 def config_map_data(container: dict) -> dict[str, str]:
@@ -91,8 +92,9 @@ def setting_names() -> dict[str, set[str]]:
     """Environment variable names by service, from the generated configuration reference."""
     names: dict[str, set[str]] = {}
     for row in configuration_table().splitlines()[2:]:
-        variable, service = (cell.strip().strip("`") for cell in row.split("|")[1:3])
-        names.setdefault(service, set()).add(variable)
+        variable, readers = (cell.strip().strip("`") for cell in row.split("|")[1:3])
+        for reader in readers.split(", "):
+            names.setdefault(reader, set()).add(variable)
     return names
 
 
@@ -237,8 +239,7 @@ def test_every_deployments_environment_builds_its_settings(monkeypatch):
         for var in container["env"]:
             value = var.get("value") or secret_values.get(var["name"], "placeholder")
             monkeypatch.setenv(var["name"], value)
-        module, class_name = SETTINGS_CLASSES[service_of(deployment)]
-        settings = getattr(importlib.import_module(module), class_name)()
+        settings = service(service_of(deployment)).settings()
         if vendor_of(deployment):
             assert settings.vendor == vendor_of(deployment)
 
@@ -265,14 +266,18 @@ def test_secrets_come_only_from_the_secret_the_example_documents():
         leaked = secret_settings() & plain
         assert not leaked, f"{workload['metadata']['name']} takes secrets from outside the Secret: {leaked}"
         for var in container["env"]:
-            if "valueFrom" in var:
+            if "secretKeyRef" in var.get("valueFrom", {}):
                 ref = var["valueFrom"]["secretKeyRef"]
                 assert (ref["name"], ref["key"]) == ("sendpool", var["name"])
                 referenced.add(var["name"])
     assert referenced == documented
     assert {"SENDPOOL_VERP_SECRET", "SENDPOOL_CATALOG_SECRET_KEYS"} <= documented
     for deployment in of_kind("Deployment"):
-        keys = {var["name"] for var in only_container(deployment)["env"] if "valueFrom" in var}
+        keys = {
+            var["name"]
+            for var in only_container(deployment)["env"]
+            if "secretKeyRef" in var.get("valueFrom", {})
+        }
         assert ("SENDPOOL_CATALOG_SECRET_KEYS" in keys) == (service_of(deployment) == "catalog")
     management = example["sendpool-rabbitmq-management"]["stringData"]
     (authentication,) = of_kind("TriggerAuthentication")
@@ -386,13 +391,19 @@ def mebibytes(quantity: str) -> float:
 
 def test_memory_requests_and_limits_fit_the_measured_peaks():
     peaks = measured_peak_rss_mib()
-    assert set(peaks) == set(SETTINGS_CLASSES) - {"every service"}
+    assert set(peaks) == {entry.name for entry in SERVICES}
     for deployment in of_kind("Deployment"):
         resources = only_container(deployment)["resources"]
         peak = peaks[service_of(deployment)]
         name = deployment["metadata"]["name"]
         assert mebibytes(resources["requests"]["memory"]) >= 1.25 * peak, name
         assert mebibytes(resources["limits"]["memory"]) >= 2 * peak, name
+
+
+def test_each_replica_is_named_after_its_pod():
+    for deployment in of_kind("Deployment"):
+        env = {var["name"]: var for var in only_container(deployment)["env"]}
+        assert env["SENDPOOL_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def test_commands_name_entry_points_that_exist():

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from shared.settings_doc import with_configuration_table
+from ops.settings_doc import with_configuration_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -2,7 +2,7 @@
 
 import socket
 
-from tools.stack import _ephemeral_port_range, free_port
+from tools.stack.ports import _ephemeral_port_range, free_port
 
 
 def test_ports_are_chosen_below_the_range_outgoing_connections_use():
@@ -24,6 +24,6 @@ def test_a_port_something_is_bound_to_is_skipped(monkeypatch):
         taken.bind(("127.0.0.1", 0))
         taken_port = taken.getsockname()[1]
         choices = iter([taken_port, taken_port + 1 if taken_port < 65535 else taken_port - 1])
-        monkeypatch.setattr("tools.stack._port_chooser.choice", lambda _: next(choices))
+        monkeypatch.setattr("tools.stack.ports._port_chooser.choice", lambda _: next(choices))
 
         assert free_port() != taken_port

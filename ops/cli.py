@@ -1,34 +1,29 @@
-"""`sendpool` command line: operational tasks that run outside the services (migrations, tokens,
+"""`sendpool` command line (`ops.cli`): operational tasks that run outside the services (migrations, tokens,
 dead letters)."""
 
 import asyncio
-import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import typer
 
+from ops.registry import SERVICES, service
 from shared.db import migrate as apply_migrations
 from shared.settings import ServiceSettings
 
 app = typer.Typer(help="sendpool operational commands", no_args_is_help=True)
 
-SERVICES = ("catalog", "scheduler", "router", "delivery", "bounces")
-
-
-def migrations_dir(service: str) -> Path:
-    module = importlib.import_module(f"services.{service}")
-    return Path(module.__file__).parent / "migrations"
-
 
 @app.command()
-def migrate(service: list[str] = typer.Argument(None, help="Services to migrate (default: all).")) -> None:
+def migrate(
+    services: list[str] | None = typer.Argument(None, help="Services to migrate (default: all)."),
+) -> None:
     """Apply pending schema migrations (each service also does this when it starts)."""
     settings = ServiceSettings()
-    for name in service or SERVICES:
-        applied = apply_migrations(settings.database_url, name, migrations_dir(name))
-        typer.echo(f"{name}: {len(applied)} migration(s) applied")
+    for entry in [service(name) for name in services] if services else SERVICES:
+        applied = apply_migrations(settings.database_url, entry.name, entry.migrations)
+        typer.echo(f"{entry.name}: {len(applied)} migration(s) applied")
 
 
 @app.command()
@@ -38,7 +33,7 @@ def settings(
     ),
 ) -> None:
     """Print the configuration reference (every SENDPOOL_* variable) as a Markdown table."""
-    from shared.settings_doc import configuration_table, with_configuration_table
+    from ops.settings_doc import configuration_table, with_configuration_table
 
     if readme is None:
         typer.echo(configuration_table())
@@ -65,9 +60,9 @@ def openapi(
     directory: Path = typer.Argument(Path("docs/openapi"), help="Where to write <service>.json."),
 ) -> None:
     """Write the OpenAPI documents of the catalog, scheduler and router HTTP APIs."""
-    from shared.openapi_doc import HTTP_APIS, openapi_text
+    from ops.openapi_doc import HTTP_APIS, openapi_text
 
-    _write_documents(directory, list(HTTP_APIS), openapi_text)
+    _write_documents(directory, HTTP_APIS, openapi_text)
 
 
 @app.command()
@@ -75,9 +70,9 @@ def asyncapi(
     directory: Path = typer.Argument(Path("docs/asyncapi"), help="Where to write <service>.json."),
 ) -> None:
     """Write the AsyncAPI documents of the five services: what each consumes and publishes."""
-    from shared.asyncapi_doc import SERVICES, asyncapi_text
+    from ops.asyncapi_doc import DOCUMENTED, asyncapi_text
 
-    _write_documents(directory, list(SERVICES), asyncapi_text)
+    _write_documents(directory, DOCUMENTED, asyncapi_text)
 
 
 dead_letters_app = typer.Typer(
@@ -171,12 +166,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.0f}d"
 
 
-def _write_documents(directory: Path, services: list[str], text_of: Callable[[str], str]) -> None:
+def _write_documents(directory: Path, names: Iterable[str], text_of: Callable[[str], str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for service in services:
-        path = directory / f"{service}.json"
-        path.write_text(text_of(service))
-        typer.echo(f"{service}: {path}")
+    for name in names:
+        path = directory / f"{name}.json"
+        path.write_text(text_of(name))
+        typer.echo(f"{name}: {path}")
 
 
 if __name__ == "__main__":
