@@ -6,15 +6,14 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ApiAuthSettings, ServiceSettings
 
 
-class CatalogSettings(ServiceSettings):
+class CatalogSettings(ApiAuthSettings, ServiceSettings):
     # A malformed setting must not print its value: here the values are encryption keys.
-    model_config = SettingsConfigDict(hide_input_in_errors=True)
+    model_config = SettingsConfigDict(env_prefix="SENDPOOL_CATALOG_", hide_input_in_errors=True)
 
     secret_keys: Annotated[list[str], NoDecode] = Field(
-        validation_alias="SENDPOOL_CATALOG_SECRET_KEYS",
         description=(
             "Comma-separated Fernet keys (urlsafe base64 of 32 bytes) that encrypt server secrets. "
             "The first key encrypts; every key decrypts, so a new key goes first and the old ones stay "
@@ -25,19 +24,16 @@ class CatalogSettings(ServiceSettings):
     probe_timeout_seconds: float = Field(
         30.0,
         gt=0,
-        validation_alias="SENDPOOL_CATALOG_PROBE_TIMEOUT_SECONDS",
         description="How long a connection test waits for the vendor's delivery worker to answer.",
     )
     outbox_poll_seconds: float = Field(
         1.0,
         gt=0,
-        validation_alias="SENDPOOL_CATALOG_OUTBOX_POLL_SECONDS",
         description="How often the outbox relay looks for unpublished events when no NOTIFY woke it.",
     )
     outbox_retention_hours: float = Field(
         168.0,
         gt=0,
-        validation_alias="SENDPOOL_CATALOG_OUTBOX_RETENTION_HOURS",
         description=(
             "How long published events stay in the outbox table before the relay deletes them "
             "(it looks once a minute). The newest published event always stays."

@@ -17,7 +17,8 @@ class FernetSecretBox:
         return self._fernet.encrypt(json.dumps(secrets).encode()).decode()
 
     def open(self, sealed: str) -> dict[str, str]:
-        return json.loads(self._fernet.decrypt(sealed.encode()))
+        secrets: dict[str, str] = json.loads(self._fernet.decrypt(sealed.encode()))
+        return secrets
 
     def reseal(self, sealed: str) -> str:
         return self._fernet.rotate(sealed.encode()).decode()

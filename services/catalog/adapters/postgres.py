@@ -27,6 +27,7 @@ from shared.contracts import (
     TenantView,
     WarmupSchedule,
 )
+from shared.db import Database, DbConnection
 
 log = structlog.get_logger("catalog.postgres")
 
@@ -63,11 +64,15 @@ WITH pruned AS (
 SELECT count(*) FROM pruned
 """
 
+# Stored as they are, in the columns named as the Server's fields.
+_SAME_NAMED_COLUMNS = (
+    "id", "tenant_id", "name", "type", "vendor", "settings", "settings_changed_at", "version", "created_at",
+    "updated_at",
+)  # fmt: skip
 _SERVER_COLUMN_NAMES = (
-    "id", "tenant_id", "name", "type", "vendor", "settings", "secrets", "state", "limits", "warmup",
-    "destination_rules", "settings_changed_at", "last_test_at", "last_test_ok", "last_test_message",
-    "version", "created_at", "updated_at", "identity", "dkim_key", "bounce_handling", "pause_reason",
-    "paused_by", "paused_at",
+    *_SAME_NAMED_COLUMNS, "secrets", "state", "limits", "warmup", "destination_rules", "last_test_at",
+    "last_test_ok", "last_test_message", "identity", "dkim_key", "bounce_handling", "pause_reason", "paused_by",
+    "paused_at",
 )  # fmt: skip
 _SERVER_COLUMNS = ", ".join(_SERVER_COLUMN_NAMES)
 _INSERT_SERVER = (
@@ -115,7 +120,7 @@ def _identity(row: asyncpg.Record) -> Identity | None:
     )
 
 
-def _identity_value(identity: Identity | None) -> dict | None:
+def _identity_value(identity: Identity | None) -> dict[str, Any] | None:
     if identity is None:
         return None
     return {
@@ -135,22 +140,13 @@ def _server(row: asyncpg.Record) -> Server:
     if row["pause_reason"] is not None:
         pause = Pause(reason=row["pause_reason"], by=row["paused_by"], at=row["paused_at"])
     return Server(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        name=row["name"],
-        type=row["type"],
-        vendor=row["vendor"],
-        settings=row["settings"],
+        **{name: row[name] for name in _SAME_NAMED_COLUMNS},
         sealed_secrets=row["secrets"],
         state=ServerState(row["state"]),
         limits=SendingLimits.model_validate(row["limits"]),
         warmup=WarmupSchedule.model_validate(row["warmup"]) if row["warmup"] is not None else None,
         destination_rules=[DestinationRule.model_validate(rule) for rule in row["destination_rules"]],
-        settings_changed_at=row["settings_changed_at"],
         last_test=last_test,
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
         identity=_identity(row),
         sealed_dkim_key=row["dkim_key"],
         bounce_handling=BounceHandling.model_validate(row["bounce_handling"]),
@@ -158,39 +154,31 @@ def _server(row: asyncpg.Record) -> Server:
     )
 
 
-def _server_values(server: Server) -> tuple[Any, ...]:
+def _server_values(server: Server) -> list[Any]:
     """The server's columns in the order of _SERVER_COLUMN_NAMES."""
     test, pause = server.last_test, server.pause
-    return (
-        server.id,
-        server.tenant_id,
-        server.name,
-        server.type,
-        server.vendor,
-        server.settings,
-        server.sealed_secrets,
-        server.state.value,
-        server.limits.model_dump(mode="json", exclude_none=True),
-        server.warmup.model_dump(mode="json") if server.warmup else None,
-        [rule.model_dump(mode="json") for rule in server.destination_rules],
-        server.settings_changed_at,
-        test.tested_at if test else None,
-        test.ok if test else None,
-        test.message if test else None,
-        server.version,
-        server.created_at,
-        server.updated_at,
-        _identity_value(server.identity),
-        server.sealed_dkim_key,
-        server.bounce_handling.model_dump(mode="json"),
-        pause.reason if pause else None,
-        pause.by if pause else None,
-        pause.at if pause else None,
-    )
+    columns: dict[str, Any] = {
+        **{name: getattr(server, name) for name in _SAME_NAMED_COLUMNS},
+        "secrets": server.sealed_secrets,
+        "state": server.state.value,
+        "limits": server.limits.model_dump(mode="json", exclude_none=True),
+        "warmup": server.warmup.model_dump(mode="json") if server.warmup else None,
+        "destination_rules": [rule.model_dump(mode="json") for rule in server.destination_rules],
+        "last_test_at": test.tested_at if test else None,
+        "last_test_ok": test.ok if test else None,
+        "last_test_message": test.message if test else None,
+        "identity": _identity_value(server.identity),
+        "dkim_key": server.sealed_dkim_key,
+        "bounce_handling": server.bounce_handling.model_dump(mode="json"),
+        "pause_reason": pause.reason if pause else None,
+        "paused_by": pause.by if pause else None,
+        "paused_at": pause.at if pause else None,
+    }
+    return [columns[name] for name in _SERVER_COLUMN_NAMES]
 
 
 class PostgresCatalogTransaction:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
     # ------------------------------------------------------------------ tenants
@@ -298,7 +286,7 @@ class PostgresCatalogTransaction:
         return [_server(row) for row in rows], total
 
     async def count_servers_of(self, tenant_id: UUID) -> int:
-        return await self._conn.fetchval("SELECT count(*) FROM servers WHERE tenant_id = $1", tenant_id)
+        return int(await self._conn.fetchval("SELECT count(*) FROM servers WHERE tenant_id = $1", tenant_id))
 
     async def add_server(self, server: Server) -> None:
         await self._conn.execute(_INSERT_SERVER, *_server_values(server))
@@ -311,13 +299,14 @@ class PostgresCatalogTransaction:
         await self._conn.execute("DELETE FROM servers WHERE id = $1", server_id)
 
     async def plans_granting(self, server_id: UUID) -> list[UUID]:
-        return await self._conn.fetchval(
+        granting: list[UUID] = await self._conn.fetchval(
             """
             SELECT coalesce(array_agg(p.id ORDER BY p.created_at, p.id), '{}')
             FROM plans p JOIN plan_servers ps ON ps.plan_id = p.id WHERE ps.server_id = $1
             """,
             server_id,
         )
+        return granting
 
     async def sealed_secrets(self) -> dict[UUID, SealedSecrets]:
         rows = await self._conn.fetch("SELECT id, secrets, dkim_key FROM servers ORDER BY id FOR UPDATE")
@@ -369,7 +358,7 @@ class PostgresCatalogTransaction:
 
     async def record_event(self, kind: CatalogEventKind, **subject: Any) -> int:
         await self._conn.execute(_LOCK_EVENT_ORDER)
-        event_id = await self._conn.fetchval(_NEXT_EVENT_ID)
+        event_id: int = await self._conn.fetchval(_NEXT_EVENT_ID)
         event = CatalogEvent(event_id=event_id, kind=kind, **subject)
         await self._conn.execute(
             _INSERT_EVENT, event_id, kind.value, event.model_dump(mode="json"), OUTBOX_CHANNEL
@@ -377,36 +366,38 @@ class PostgresCatalogTransaction:
         return event_id
 
     async def last_event_id(self) -> int:
-        return await self._conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+        return int(await self._conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox"))
 
 
 class PostgresCatalogStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresCatalogTransaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             yield PostgresCatalogTransaction(conn)
 
     @asynccontextmanager
     async def consistent_read(self) -> AsyncIterator[PostgresCatalogTransaction]:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with (
+            self._database.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             yield PostgresCatalogTransaction(conn)
 
 
 class PostgresOutbox:
     """The outbox as the relay sees it: batches claimed under a lock only one replica holds, and NOTIFY."""
 
-    def __init__(self, pool: asyncpg.Pool, database_url: str) -> None:
-        self._pool = pool
-        self._database_url = database_url
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._listener: asyncpg.Connection | None = None
         self._recorded = asyncio.Event()
 
     @asynccontextmanager
     async def pending(self, limit: int) -> AsyncIterator[list[CatalogEvent]]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             # One relay at a time across replicas: batches claimed side by side would be published out of order.
             if not await conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock(hashtext('sendpool.catalog.outbox-relay'))"
@@ -424,7 +415,7 @@ class PostgresOutbox:
                 )
 
     async def prune(self, older_than: timedelta, limit: int) -> int:
-        return await self._pool.fetchval(_PRUNE_PUBLISHED, older_than, limit)
+        return int(await self._database.pool.fetchval(_PRUNE_PUBLISHED, older_than, limit))
 
     async def wait_for_new(self, timeout: float) -> None:
         await self._listen()
@@ -436,7 +427,8 @@ class PostgresOutbox:
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
-            self._listener = await asyncpg.connect(self._database_url)
+            # A connection of its own rather than one of the pool's: it listens for as long as the relay runs.
+            self._listener = await asyncpg.connect(self._database.url)
             await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError) as exc:  # polling still works; try again next round
             log.warning("cannot listen for outbox notifications", error=repr(exc))

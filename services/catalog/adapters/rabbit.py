@@ -1,13 +1,12 @@
 """The catalog on RabbitMQ: connection probes over RPC and change events on sendpool.catalog."""
 
 from aio_pika.exceptions import DeliveryError
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import ValidationError
 
 from shared.contracts import CatalogEvent, ProbeRequest, ProbeResult
-from shared.messaging import publish_model
 from shared.rpc import RpcClient
-from shared.topology import CATALOG_EXCHANGE, probe_queue
+from shared.topology import probe_queue
 
 
 class RabbitProber:
@@ -47,12 +46,10 @@ class RabbitProber:
 
 
 class RabbitEventPublisher:
-    def __init__(self, broker: RabbitBroker) -> None:
-        self._broker = broker
+    """Publishes through `CatalogPublishers.changes`, which says how (persistent JSON, not mandatory)."""
+
+    def __init__(self, publisher: RabbitPublisher) -> None:
+        self._publisher = publisher
 
     async def publish(self, event: CatalogEvent) -> None:
-        # An event nobody is bound for yet is not an error: a consumer that starts later reads a
-        # snapshot first, so the relay must not stall on an unroutable publish.
-        await publish_model(
-            self._broker, event, exchange=CATALOG_EXCHANGE, routing_key=event.kind.value, mandatory=False
-        )
+        await self._publisher.publish(event.model_dump_json().encode(), routing_key=event.kind.value)

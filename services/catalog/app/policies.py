@@ -5,9 +5,9 @@ from uuid import UUID
 from services.catalog.app.ports import CatalogStore
 from services.catalog.app.servers import visible_servers
 from services.catalog.domain.access import Actor
-from services.catalog.domain.errors import Forbidden, NotFound
 from services.catalog.domain.policies import check_narrowing_allowed, check_selection, default_policy
 from shared.contracts import CatalogEventKind, SendingPolicy, WeightedServer
+from shared.errors import Forbidden, NotFound
 
 TENANT_ONLY = "sending policies belong to a tenant's campaigns; call this with the tenant's token"
 

@@ -4,9 +4,9 @@ from uuid import UUID
 
 from services.catalog.app.ports import CatalogStore, SecretBox
 from services.catalog.app.servers import delivery_settings
-from services.catalog.domain.errors import NotFound
 from services.catalog.domain.policies import default_policy
 from shared.contracts import CatalogSnapshot, SendingPolicy, ServerSettingsReply
+from shared.errors import NotFound
 
 
 class CatalogQueries:

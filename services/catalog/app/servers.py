@@ -24,7 +24,6 @@ from services.catalog.domain.access import (
     require_visible,
     visibility,
 )
-from services.catalog.domain.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.catalog.domain.identity import Identity, validate_identity
 from services.catalog.domain.server_types import ConnectionSettings, ServerTypeRegistry
 from services.catalog.domain.servers import UNCHANGED, Edit, ProbeOutcome, Server, Unchanged
@@ -35,9 +34,12 @@ from shared.contracts import (
     DestinationRule,
     ProbeRequest,
     SendingLimits,
+    ServerConnectionSettings,
+    ServerIdentitySettings,
     WarmupSchedule,
     utcnow,
 )
+from shared.errors import Forbidden, InvalidInput, NotFound
 
 OPERATOR_PAUSE = "operator"
 TENANT_PAUSE = "tenant"
@@ -63,13 +65,14 @@ class TestSendOutcome:
     sent_at: datetime
 
 
-def delivery_settings(server: Server, box: SecretBox) -> dict[str, Any]:
+def delivery_settings(server: Server, box: SecretBox) -> ServerConnectionSettings:
     """Everything the delivery worker needs in clear: the connection settings and, if set, the identity
     with its DKIM key. Given point to point only (RPC reply, probe request), never in an event."""
-    settings = ConnectionSettings(plain=server.settings, secrets=box.open(server.sealed_secrets)).merged()
+    identity = None
     if server.identity is not None:
-        settings["identity"] = server.identity.values(dkim_key_of(server, box))
-    return settings
+        identity = ServerIdentitySettings(**server.identity.values(dkim_key_of(server, box)))
+    settings = ConnectionSettings(plain=server.settings, secrets=box.open(server.sealed_secrets))
+    return ServerConnectionSettings(identity=identity, **settings.merged())
 
 
 def dkim_key_of(server: Server, box: SecretBox) -> str | None:
@@ -79,7 +82,7 @@ def dkim_key_of(server: Server, box: SecretBox) -> str | None:
 
 async def granted_server_ids(tx: CatalogTransaction, actor: Actor) -> frozenset[UUID]:
     """The pool servers the actor's plan grants (none for the operator, who manages them all)."""
-    if actor.is_operator:
+    if actor.tenant_id is None:
         return frozenset()
     tenant = await tx.get_tenant(actor.tenant_id)
     plan = await tx.get_plan(tenant.plan_id) if tenant and tenant.plan_id else None
@@ -88,7 +91,7 @@ async def granted_server_ids(tx: CatalogTransaction, actor: Actor) -> frozenset[
 
 async def scope_of(tx: CatalogTransaction, actor: Actor) -> ServerScope | None:
     """The servers the actor may see; None for the operator, who sees them all."""
-    if actor.is_operator:
+    if actor.tenant_id is None:
         return None
     return ServerScope(tenant_id=actor.tenant_id, granted=await granted_server_ids(tx, actor))
 
@@ -103,7 +106,7 @@ def _as_visible(actor: Actor, servers: list[Server], granted: frozenset[UUID]) -
 
 
 async def visible_servers(tx: CatalogTransaction, actor: Actor) -> list[VisibleServer]:
-    if actor.is_operator:
+    if actor.tenant_id is None:  # the operator
         return [VisibleServer(server, shared=False) for server in await tx.list_servers()]
     granted = await granted_server_ids(tx, actor)
     return _as_visible(actor, await tx.list_servers_of(actor.tenant_id, also=sorted(granted)), granted)
@@ -169,9 +172,9 @@ class Servers:
     async def _owner_for_new_server(
         self, tx: CatalogTransaction, actor: Actor, tenant_id: UUID | None
     ) -> UUID | None:
-        if actor.is_operator:
+        if actor.tenant_id is None:  # the operator
             if tenant_id is not None and await tx.get_tenant(tenant_id) is None:
-                raise InvalidInput(FieldError(("tenant_id",), f"tenant {tenant_id} not found"))
+                raise InvalidInput.field("tenant_id", f"tenant {tenant_id} not found")
             return tenant_id
         if tenant_id is not None and tenant_id != actor.tenant_id:
             raise Forbidden("a tenant adds servers for itself only; leave tenant_id out")
@@ -268,12 +271,12 @@ class Servers:
         )
         outcome = lifecycle.probe_outcome(result.ok, result.message, started_at)
         async with self._store.transaction() as tx:
-            server = await tx.get_server(server_id, lock=True)
-            if server is None:
+            current = await tx.get_server(server_id, lock=True)
+            if current is None:
                 raise NotFound(f"server {server_id} not found")
-            server = lifecycle.record_test(server, outcome, self._now())
-            await tx.update_server(server)
-            await tx.record_event(CatalogEventKind.SERVER_CHANGED, server=server.view())
+            tested = lifecycle.record_test(current, outcome, self._now())
+            await tx.update_server(tested)
+            await tx.record_event(CatalogEventKind.SERVER_CHANGED, server=tested.view())
         return outcome
 
     async def test_send(

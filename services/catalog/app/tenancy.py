@@ -5,10 +5,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from services.catalog.app.ports import CatalogStore, CatalogTransaction
-from services.catalog.domain.errors import FieldError, InvalidInput, NotFound
 from services.catalog.domain.plans import allows_own_servers, check_grantable
 from services.catalog.domain.policies import widened
 from shared.contracts import CatalogEventKind, PlanView, TenantView
+from shared.errors import InvalidInput, NotFound
 
 
 class Tenancy:
@@ -132,7 +132,7 @@ async def _require_existing_plan(tx: CatalogTransaction, plan_id: UUID) -> PlanV
 
 async def _require_plan(tx: CatalogTransaction, plan_id: UUID | None) -> None:
     if plan_id is not None and await tx.get_plan(plan_id) is None:
-        raise InvalidInput(FieldError(("plan_id",), f"plan {plan_id} not found"))
+        raise InvalidInput.field("plan_id", f"plan {plan_id} not found")
 
 
 async def _widen_narrowed_policies(tx: CatalogTransaction, tenant_id: UUID) -> None:

@@ -9,9 +9,9 @@ from uuid import UUID
 from services.catalog.app.ports import CatalogStore
 from services.catalog.app.servers import visible_servers
 from services.catalog.domain.access import Actor
-from services.catalog.domain.errors import Forbidden, NotFound
 from services.catalog.domain.summary import ServerSummary, StateCounts, summarise
 from shared.contracts import utcnow
+from shared.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ServerViews:
     async def pool(self) -> PoolView:
         async with self._store.consistent_read() as tx:
             servers = [server.view() for server in await tx.list_servers()]
-            tenants = {tenant.id: tenant.name for tenant in await tx.list_tenants()}
+            tenants: dict[UUID | None, str] = {tenant.id: tenant.name for tenant in await tx.list_tenants()}
         by_owner = defaultdict(list)
         for server in servers:
             by_owner[server.tenant_id].append(server)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from enum import Enum
 from uuid import UUID
 
-from services.catalog.domain.errors import Forbidden, NotFound
 from services.catalog.domain.servers import Server
 from shared.contracts import PlanView
+from shared.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)

@@ -5,61 +5,15 @@ given to nobody but the delivery worker that signs with it. What may be shown of
 public half, as the TXT record the domain owner publishes.
 """
 
-import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from services.catalog.domain.errors import FieldError, InvalidInput
 from services.catalog.domain.names import DkimSelector, DomainName
 from shared.contracts import ServerIdentity
-
-MIN_RSA_BITS = 1024  # RFC 8301: verifiers may ignore signatures made with shorter RSA keys
-
-
-@dataclass(frozen=True)
-class DkimKey:
-    algorithm: Literal["rsa", "ed25519"]
-    public_key: str  # the `p=` of the DKIM record: base64 of the public key
-    pem: str = field(repr=False)  # the private key, re-encoded as unencrypted PKCS#8 PEM
-
-
-def parse_dkim_key(pem: str) -> DkimKey:
-    """Read a PEM private key that DKIM can sign with; errors say what is wrong without echoing the key."""
-    try:
-        key = serialization.load_pem_private_key(pem.strip().encode(), password=None)
-    except TypeError:
-        raise ValueError(
-            "is encrypted with a passphrase; give it unencrypted (it is stored encrypted)"
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise ValueError(
-            "is not a PEM private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)"
-        ) from None
-    if isinstance(key, rsa.RSAPrivateKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise ValueError(
-                f"is an RSA key of {key.key_size} bits; DKIM needs at least 1024 (2048 is usual)"
-            )
-        algorithm = "rsa"
-        public = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    elif isinstance(key, ed25519.Ed25519PrivateKey):
-        algorithm = "ed25519"
-        public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    else:
-        raise ValueError(
-            f"is an {type(key).__name__.removeprefix('_')} key; DKIM signs with RSA or Ed25519 keys only"
-        )
-    canonical = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return DkimKey(algorithm=algorithm, public_key=base64.b64encode(public).decode(), pem=canonical.decode())
+from shared.dkim_keys import parse_dkim_key
+from shared.errors import FieldError, InvalidInput
 
 
 class IdentityForm(BaseModel):

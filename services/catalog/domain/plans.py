@@ -9,8 +9,8 @@ its tenants choose among the granted ones.
 from collections.abc import Mapping
 from uuid import UUID
 
-from services.catalog.domain.errors import FieldError, InvalidInput
 from services.catalog.domain.servers import Server
+from shared.errors import FieldError, InvalidInput
 
 
 def check_grantable(server_ids: list[UUID], found: Mapping[UUID, Server]) -> None:
@@ -38,9 +38,7 @@ def allows_own_servers(managed_pool: bool, allow_own_servers: bool | None) -> bo
     if allow_own_servers is None:
         return not managed_pool
     if managed_pool and allow_own_servers:
-        raise InvalidInput(
-            FieldError(
-                ("allow_own_servers",), "a managed pool cannot allow own servers; leave it out or false"
-            )
+        raise InvalidInput.field(
+            "allow_own_servers", "a managed pool cannot allow own servers; leave it out or false"
         )
     return allow_own_servers

@@ -3,8 +3,8 @@
 from collections.abc import Collection
 from uuid import UUID
 
-from services.catalog.domain.errors import FieldError, Forbidden, InvalidInput
 from shared.contracts import PlanView, SendingPolicy, WeightedServer
+from shared.errors import FieldError, Forbidden, InvalidInput
 
 
 def default_policy(campaign_id: UUID, tenant_id: UUID) -> SendingPolicy:

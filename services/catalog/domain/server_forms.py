@@ -185,5 +185,5 @@ class DirectMxSettings(ServerSettingsModel):
     helo_hostname: HostName | None = Field(
         None,
         description="The name given in EHLO: this host's public name, matching its reverse DNS; "
-        "by default the worker's SENDPOOL_SMTP_HELO_HOSTNAME or its machine name.",
+        "by default the worker's SENDPOOL_DELIVERY_SMTP_HELO_HOSTNAME or its machine name.",
     )

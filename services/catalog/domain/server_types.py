@@ -7,7 +7,7 @@ Third-party types plug in through the entry-point group `sendpool.server_types`.
 point names a `ServerTypeSpec` (e.g. in the plugin's pyproject.toml:
 `[project.entry-points."sendpool.server_types"] postmark_api = "sendpool_postmark:POSTMARK_API"`),
 whose `settings_model` is a pydantic model, ideally a `ServerSettingsModel`. Its `vendor` names
-the delivery workers (`SENDPOOL_VENDOR`) that must know how to send for the type. A plugin
+the delivery workers (`SENDPOOL_DELIVERY_VENDOR`) that must know how to send for the type. A plugin
 cannot replace a built-in type nor another plugin's.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from services.catalog.domain import server_forms as forms
-from services.catalog.domain.errors import Conflict, FieldError, InvalidInput
+from shared.errors import Conflict, FieldError, InvalidInput
 
 Integration = Literal["smtp", "api", "local"]
 
@@ -90,7 +90,9 @@ class ServerTypeSpec:
             for name in secret_fields
             if isinstance(value := getattr(model, name), SecretStr)
         }
-        return ConnectionSettings(plain=model.model_dump(mode="json", exclude=secret_fields), secrets=secrets)
+        return ConnectionSettings(
+            plain=model.model_dump(mode="json", exclude=set(secret_fields)), secrets=secrets
+        )
 
 
 def _spec(name: str, vendor: str, integration: Integration, model: type[BaseModel]) -> ServerTypeSpec:
@@ -100,20 +102,22 @@ def _spec(name: str, vendor: str, integration: Integration, model: type[BaseMode
     )
 
 
+def _vendor_types(
+    vendor: str, api: type[BaseModel], smtp: type[BaseModel]
+) -> tuple[ServerTypeSpec, ServerTypeSpec]:
+    """A vendor's API (`<vendor>_api`) and its SMTP relay (`<vendor>_smtp`)."""
+    return _spec(f"{vendor}_api", vendor, "api", api), _spec(f"{vendor}_smtp", vendor, "smtp", smtp)
+
+
 SMTP = _spec("smtp", "smtp", "smtp", forms.SmtpSettings)
 
 BUILT_IN_TYPES: tuple[ServerTypeSpec, ...] = (
     SMTP,
-    _spec("ses_api", "ses", "api", forms.SesApiSettings),
-    _spec("ses_smtp", "ses", "smtp", forms.SesSmtpSettings),
-    _spec("sendgrid_api", "sendgrid", "api", forms.SendgridApiSettings),
-    _spec("sendgrid_smtp", "sendgrid", "smtp", forms.SendgridSmtpSettings),
-    _spec("mailgun_api", "mailgun", "api", forms.MailgunApiSettings),
-    _spec("mailgun_smtp", "mailgun", "smtp", forms.MailgunSmtpSettings),
-    _spec("sparkpost_api", "sparkpost", "api", forms.SparkpostApiSettings),
-    _spec("sparkpost_smtp", "sparkpost", "smtp", forms.SparkpostSmtpSettings),
-    _spec("elasticemail_api", "elasticemail", "api", forms.ElasticemailApiSettings),
-    _spec("elasticemail_smtp", "elasticemail", "smtp", forms.ElasticemailSmtpSettings),
+    *_vendor_types("ses", forms.SesApiSettings, forms.SesSmtpSettings),
+    *_vendor_types("sendgrid", forms.SendgridApiSettings, forms.SendgridSmtpSettings),
+    *_vendor_types("mailgun", forms.MailgunApiSettings, forms.MailgunSmtpSettings),
+    *_vendor_types("sparkpost", forms.SparkpostApiSettings, forms.SparkpostSmtpSettings),
+    *_vendor_types("elasticemail", forms.ElasticemailApiSettings, forms.ElasticemailSmtpSettings),
     _spec("sendmail", "sendmail", "local", forms.SendmailSettings),
     _spec("gmail_oauth", "gmail", "smtp", forms.GmailOauthSettings),
     _spec("direct_mx", "mx", "smtp", forms.DirectMxSettings),
@@ -146,9 +150,8 @@ class ServerTypeRegistry:
             return self._specs[name]
         except KeyError:
             known = ", ".join(self._specs)
-            raise InvalidInput(
-                FieldError(("type",), f"unknown server type {name!r}; known types: {known}"),
-                location=location,
+            raise InvalidInput.field(
+                "type", f"unknown server type {name!r}; known types: {known}", location=location
             ) from None
 
     def of_stored(self, name: str) -> ServerTypeSpec:

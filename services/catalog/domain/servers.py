@@ -14,7 +14,6 @@ from enum import Enum
 from typing import Any
 from uuid import UUID, uuid4
 
-from services.catalog.domain.errors import Conflict
 from services.catalog.domain.identity import Identity
 from shared.contracts import (
     BounceHandling,
@@ -24,6 +23,7 @@ from shared.contracts import (
     ServerView,
     WarmupSchedule,
 )
+from shared.errors import Conflict
 
 
 class Unchanged(Enum):
@@ -86,6 +86,10 @@ class Server:
     def is_pool_server(self) -> bool:
         return self.tenant_id is None
 
+    @property
+    def pause_reason(self) -> str | None:
+        return self.pause.reason if self.pause else None
+
     def view(self) -> ServerView:
         return ServerView(
             id=self.id,
@@ -99,7 +103,7 @@ class Server:
             destination_rules=self.destination_rules,
             identity=self.identity.public if self.identity else None,
             bounce_handling=self.bounce_handling,
-            pause_reason=self.pause.reason if self.pause else None,
+            pause_reason=self.pause_reason,
             version=self.version,
         )
 
@@ -163,7 +167,7 @@ def enable(server: Server, now: datetime) -> Server:
         return server
     if server.state is ServerState.PAUSED:
         raise Conflict(
-            f"server {server.id} is paused ({server.pause.reason}); "
+            f"server {server.id} is paused ({server.pause_reason}); "
             f"resume it with POST /servers/{server.id}/resume"
         )
     refusal = enable_refusal(server)

@@ -38,11 +38,14 @@ class Throughput:
     unlimited_servers: int  # active servers without any limit: they add an unknown amount
 
 
+WarmupPhase = Literal["not_started", "warming", "warm"]
+
+
 @dataclass(frozen=True)
 class WarmupProgress:
     server_id: UUID
     name: str
-    phase: Literal["not_started", "warming", "warm"]
+    phase: WarmupPhase
     day: int  # 1 on the schedule's start date; 0 before it
     days: int  # length of the ramp
     todays_cap: int | None  # None once warm
@@ -73,7 +76,10 @@ def hourly_capacity(limits: SendingLimits, warmup: WarmupSchedule | None, today:
 
 
 def ramp_length(warmup: WarmupSchedule) -> int:
-    return len(warmup.table) if warmup.kind == "table" else warmup.days
+    if warmup.kind == "table":
+        return len(warmup.table)
+    assert warmup.days is not None, "WarmupSchedule requires the days of a linear or exponential ramp"
+    return warmup.days
 
 
 def warmup_progress(server: ServerView, today: date) -> WarmupProgress | None:
@@ -82,6 +88,7 @@ def warmup_progress(server: ServerView, today: date) -> WarmupProgress | None:
         return None
     days = ramp_length(warmup)
     day = (today - warmup.start_date).days + 1
+    phase: WarmupPhase
     if day < 1:
         phase, day = "not_started", 0
     elif day > days:

@@ -1,8 +1,8 @@
 """The one message `POST /servers/{id}/test-send` pushes through a server, from an address it may send for."""
 
-from services.catalog.domain.errors import FieldError, InvalidInput
 from services.catalog.domain.servers import Server
 from shared.contracts import MessageContent
+from shared.errors import InvalidInput
 
 
 def trial_message(server: Server, from_address: str | None) -> MessageContent:
@@ -10,19 +10,14 @@ def trial_message(server: Server, from_address: str | None) -> MessageContent:
     domains = server.identity.public.from_domains if server.identity else []
     if from_address is None:
         if not domains:
-            raise InvalidInput(
-                FieldError(
-                    ("from_address",),
-                    "give a from_address: the server has no identity.from_domains to pick a sender from",
-                )
+            raise InvalidInput.field(
+                "from_address",
+                "give a from_address: the server has no identity.from_domains to pick a sender from",
             )
         from_address = f"test@{domains[0]}"
     elif domains and from_address.rpartition("@")[2].lower() not in domains:
-        raise InvalidInput(
-            FieldError(
-                ("from_address",),
-                f"the server sends for {', '.join(domains)} only (its identity.from_domains)",
-            )
+        raise InvalidInput.field(
+            "from_address", f"the server sends for {', '.join(domains)} only (its identity.from_domains)"
         )
     return MessageContent(
         from_address=from_address,

@@ -1,25 +1,16 @@
 """The catalog's HTTP API: each route resolves the caller, calls one use case and shapes the answer."""
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
 from services.catalog.app.catalog import CatalogUseCases
 from services.catalog.app.ports import ServerQuery
+from services.catalog.app.servers import Servers
 from services.catalog.domain.access import OPERATOR, Actor
-from services.catalog.domain.errors import (
-    CatalogError,
-    Conflict,
-    FieldError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-)
-from services.catalog.domain.servers import UNCHANGED
+from services.catalog.domain.servers import UNCHANGED, Server, Unchanged
 from services.catalog.entrypoints.http_schemas import (
     ConnectionTestOut,
     PauseRequest,
@@ -44,10 +35,13 @@ from services.catalog.entrypoints.http_schemas import (
 from services.catalog.settings import CatalogSettings
 from shared.auth import Principal, principal_dependency
 from shared.contracts import PlanView, SendingPolicy, ServerState, TenantView
+from shared.errors import Forbidden, InvalidInput
+from shared.http_errors import install_error_handlers
 
 
 def _use_cases(request: Request) -> CatalogUseCases:
-    return request.app.state.use_cases
+    use_cases: CatalogUseCases = request.app.state.use_cases
+    return use_cases
 
 
 def _token_secrets(request: Request) -> tuple[str, str]:
@@ -134,7 +128,7 @@ async def change_plan(plan_id: UUID, body: PlanChange, use: UseCases) -> PlanVie
     changes = body.model_dump(exclude_unset=True)
     for field in ("name", "managed_pool", "allow_own_servers"):
         if field in changes and changes[field] is None:
-            raise InvalidInput(FieldError((field,), f"{field} cannot be null"))
+            raise InvalidInput.field(field, f"{field} cannot be null")
     return await use.tenancy.change_plan(plan_id, changes)
 
 
@@ -180,12 +174,12 @@ async def list_servers(
     actor: Caller,
     use: UseCases,
     q: Annotated[str | None, Query(max_length=200, description="Text in the name or the host.")] = None,
-    state: Annotated[list[ServerState], Query(description="Only servers in these states.")] = (),
-    type: Annotated[list[str], Query(description="Only servers of these types.")] = (),
+    state: Annotated[tuple[ServerState, ...], Query(description="Only servers in these states.")] = (),
+    type: Annotated[tuple[str, ...], Query(description="Only servers of these types.")] = (),
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ServerPageOut:
-    query = ServerQuery(text=q, states=tuple(state), types=tuple(type), limit=limit, offset=offset)
+    query = ServerQuery(text=q, states=state, types=type, limit=limit, offset=offset)
     return ServerPageOut.of(await use.servers.list_visible(actor, query), limit, offset)
 
 
@@ -213,7 +207,7 @@ async def get_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut
 async def update_server(server_id: UUID, body: ServerUpdate, actor: Caller, use: UseCases) -> ServerOut:
     # Where null means something (no warmup, no identity), an omitted field must stay apart from null.
     given = body.model_fields_set
-    identity = UNCHANGED
+    identity: dict[str, Any] | None | Unchanged = UNCHANGED
     if "identity" in given:
         identity = body.identity.model_dump(exclude_unset=True) if body.identity else None
     server = await use.servers.update(
@@ -236,7 +230,7 @@ async def update_server(server_id: UUID, body: ServerUpdate, actor: Caller, use:
     summary="Test the connection through the vendor's delivery worker",
 )
 async def test_server(server_id: UUID, actor: Caller, use: UseCases) -> ConnectionTestOut:
-    return ConnectionTestOut.of(await use.servers.test(actor, server_id))
+    return ConnectionTestOut.model_validate(await use.servers.test(actor, server_id))
 
 
 @servers.post(
@@ -245,22 +239,39 @@ async def test_server(server_id: UUID, actor: Caller, use: UseCases) -> Connecti
     summary="Send one real message through the server",
 )
 async def test_send(server_id: UUID, body: TestSendRequest, actor: Caller, use: UseCases) -> TestSendOut:
-    return TestSendOut.of(await use.servers.test_send(actor, server_id, body.to, body.from_address))
+    return TestSendOut.model_validate(
+        await use.servers.test_send(actor, server_id, body.to, body.from_address)
+    )
 
 
-@servers.post(
-    "/{server_id}/enable",
-    response_model=ServerOut,
-    summary="Enable a server that passed its test",
-    responses={409: {"description": "Never tested, last test failed, settings changed since, or paused"}},
+def _state_change(
+    action: str,
+    summary: str,
+    change: Callable[[Servers, Actor, UUID], Awaitable[Server]],
+    *,
+    refused: str | None = None,
+) -> None:
+    """`POST /servers/{server_id}/<action>`: a change of the server's state, answered with the server."""
+
+    async def change_state(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+        return ServerOut.managed(await change(use.servers, actor, server_id))
+
+    servers.post(
+        f"/{{server_id}}/{action}",
+        name=f"{action}_server",
+        response_model=ServerOut,
+        summary=summary,
+        responses={409: {"description": refused}} if refused else None,
+    )(change_state)
+
+
+_state_change(
+    "enable",
+    "Enable a server that passed its test",
+    Servers.enable,
+    refused="Never tested, last test failed, settings changed since, or paused",
 )
-async def enable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
-    return ServerOut.managed(await use.servers.enable(actor, server_id))
-
-
-@servers.post("/{server_id}/disable", response_model=ServerOut, summary="Disable a server")
-async def disable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
-    return ServerOut.managed(await use.servers.disable(actor, server_id))
+_state_change("disable", "Disable a server", Servers.disable)
 
 
 @servers.post(
@@ -273,14 +284,12 @@ async def pause_server(server_id: UUID, body: PauseRequest, actor: Caller, use: 
     return ServerOut.managed(await use.servers.pause(actor, server_id, body.reason))
 
 
-@servers.post(
-    "/{server_id}/resume",
-    response_model=ServerOut,
-    summary="Resume a paused server",
-    responses={409: {"description": "The server is not paused (inactive or disabled)"}},
+_state_change(
+    "resume",
+    "Resume a paused server",
+    Servers.resume,
+    refused="The server is not paused (inactive or disabled)",
 )
-async def resume_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
-    return ServerOut.managed(await use.servers.resume(actor, server_id))
 
 
 @servers.delete(
@@ -319,28 +328,8 @@ async def get_policy(campaign_id: UUID, actor: Caller, use: UseCases) -> Sending
     return await use.policies.get(actor, campaign_id)
 
 
-_STATUS_OF = {NotFound: 404, Forbidden: 403, Conflict: 409}
-
-
-async def _catalog_error(_: Request, exc: CatalogError) -> JSONResponse:
-    if isinstance(exc, InvalidInput):
-        detail = [
-            {"loc": [exc.location, *e.loc], "msg": e.message, "type": "value_error"} for e in exc.errors
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
-    return JSONResponse({"detail": str(exc)}, status_code=_STATUS_OF.get(type(exc), 400))
-
-
-async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    # FastAPI echoes the offending input by default; here that input may hold a server's password.
-    errors = [
-        {key: value for key, value in error.items() if key not in {"input", "ctx"}} for error in exc.errors()
-    ]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-
-
-def create_http_api(settings: CatalogSettings) -> FastAPI:
-    """The FastAPI app; its `state.use_cases` is set when the service has started."""
+def create_http_api(settings: CatalogSettings, use_cases: CatalogUseCases) -> FastAPI:
+    """The FastAPI app, serving `use_cases` (their adapters reach the database when a request comes)."""
     api = FastAPI(
         title="sendpool catalog",
         summary="Tenants, plans, sending servers and campaign sending policies.",
@@ -358,8 +347,8 @@ def create_http_api(settings: CatalogSettings) -> FastAPI:
         ],
     )
     api.state.settings = settings
+    api.state.use_cases = use_cases
     for router in (tenants, plans, server_types, servers, pool, policies):
         api.include_router(router)
-    api.add_exception_handler(CatalogError, _catalog_error)
-    api.add_exception_handler(RequestValidationError, _request_invalid)
+    install_error_handlers(api)
     return api

@@ -6,11 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from services.catalog.app.servers import ServerPage, TestSendOutcome, VisibleServer
+from services.catalog.app.servers import ServerPage, VisibleServer
 from services.catalog.domain.identity import IdentityForm
 from services.catalog.domain.names import DomainName, HeaderSafeText
 from services.catalog.domain.server_types import ServerTypeSpec
-from services.catalog.domain.servers import ProbeOutcome, Server
+from services.catalog.domain.servers import Server
 from shared.contracts import (
     BounceHandling,
     DestinationRule,
@@ -100,7 +100,8 @@ class IdentityChange(IdentityForm):
     """Fields of the identity to change, merged over the current ones: the key need not be given again.
     `dkim_selector` and `dkim_private_key` both null stop DKIM signing."""
 
-    from_domains: list[DomainName] | None = Field(None, min_length=1, max_length=100)
+    # Optional here, where a change may leave the domains as they are; a new identity must name them.
+    from_domains: list[DomainName] | None = Field(None, min_length=1, max_length=100)  # type: ignore[assignment]
 
 
 class ServerCreate(RequestBody):
@@ -168,19 +169,11 @@ class TestSendOut(ResponseBody):
     to: str
     sent_at: datetime
 
-    @classmethod
-    def of(cls, outcome: TestSendOutcome) -> "TestSendOut":
-        return cls.model_validate(outcome)
 
-
-class ConnectionTestOut(BaseModel):
+class ConnectionTestOut(ResponseBody):
     ok: bool
     message: str = Field(description='"Connection successful." or "Connection failed: <reason>".')
     tested_at: datetime
-
-    @classmethod
-    def of(cls, outcome: ProbeOutcome) -> "ConnectionTestOut":
-        return cls(ok=outcome.ok, message=outcome.message, tested_at=outcome.tested_at)
 
 
 class DnsRecordOut(BaseModel):
@@ -252,7 +245,7 @@ class ServerOut(BaseModel):
             identity=IdentityOut.of(server),
             shared=listed.shared,
             settings_changed_at=server.settings_changed_at,
-            last_test=ConnectionTestOut.of(server.last_test) if server.last_test else None,
+            last_test=ConnectionTestOut.model_validate(server.last_test) if server.last_test else None,
             created_at=server.created_at,
             updated_at=server.updated_at,
         )
@@ -278,7 +271,7 @@ class ServerPageOut(BaseModel):
 
 class ServerTypeOut(BaseModel):
     name: str = Field(description="What `type` is set to when adding a server.")
-    vendor: str = Field(description="The delivery workers (SENDPOOL_VENDOR) that send for the type.")
+    vendor: str = Field(description="The delivery workers (SENDPOOL_DELIVERY_VENDOR) that send for the type.")
     integration: Literal["smtp", "api", "local"]
     title: str
     secret_fields: list[str] = Field(description="Write-only fields: encrypted at rest, never returned.")

@@ -1,7 +1,6 @@
 """`catalog.rpc`: what the router, the delivery workers and the bounces service ask the catalog,
 answered to their reply-to."""
 
-from collections.abc import Callable
 from typing import Annotated
 
 import structlog
@@ -10,7 +9,6 @@ from pydantic import Field
 
 from services.catalog.app.catalog import CatalogUseCases
 from services.catalog.domain.access import OPERATOR
-from services.catalog.domain.errors import Conflict, NotFound
 from shared.contracts import (
     PauseServerRequest,
     PolicyRequest,
@@ -18,6 +16,7 @@ from shared.contracts import (
     ServerSettingsRequest,
     SnapshotRequest,
 )
+from shared.errors import Conflict, NotFound
 from shared.messaging import rpc_reply
 from shared.topology import CATALOG_RPC_QUEUE
 
@@ -28,7 +27,7 @@ CatalogRequest = Annotated[
 ]
 
 
-def register_rpc(broker: RabbitBroker, use_cases: Callable[[], CatalogUseCases]) -> None:
+def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
     @broker.subscriber(
         CATALOG_RPC_QUEUE,
         title="catalog.rpc",
@@ -36,7 +35,6 @@ def register_rpc(broker: RabbitBroker, use_cases: Callable[[], CatalogUseCases])
         "pauses a server on request.",
     )
     async def answer(request: CatalogRequest) -> RabbitResponse:
-        use = use_cases()
         match request:
             case SnapshotRequest():
                 return rpc_reply(await use.queries.snapshot())

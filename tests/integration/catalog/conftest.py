@@ -133,7 +133,7 @@ async def probe_worker(amqp_url, catalog) -> AsyncIterator[list[ProbeRequest]]:
     @broker.subscriber(probe_queue("smtp"))
     async def probe(request: ProbeRequest) -> RabbitResponse:
         received.append(request)
-        host, port = request.settings["host"], request.settings["port"]
+        host, port = request.settings.type_settings["host"], request.settings.type_settings["port"]
         if host == GOOD_HOST:
             return rpc_reply(ProbeResult(ok=True, message="Connection successful."))
         return rpc_reply(ProbeResult(ok=False, message=f"cannot connect to {host}:{port}"))

@@ -51,7 +51,12 @@ async def test_a_server_is_enabled_only_after_a_passing_test_of_its_current_sett
     )
     probe = probe_worker[-1]
     assert (str(probe.server_id), probe.type) == (server_id, "smtp")
-    assert probe.settings == {**smtp_settings(), "encryption": "tls", "verify_certificate": True}
+    assert probe.settings.type_settings == {
+        **smtp_settings(),
+        "encryption": "tls",
+        "verify_certificate": True,
+    }
+    assert probe.settings.identity is None
 
     enabled = await api.post(f"/servers/{server_id}/enable")
     assert enabled.status_code == 200

@@ -13,11 +13,12 @@ from services.catalog.adapters.fernet_secret_box import FernetSecretBox
 from services.catalog.adapters.postgres import PostgresCatalogStore
 from services.catalog.app.queries import CatalogQueries
 from services.catalog.app.servers import Servers
+from services.catalog.bootstrap import MIGRATIONS, SCHEMA
 from services.catalog.domain.access import OPERATOR
-from services.catalog.domain.identity import parse_dkim_key
 from services.catalog.domain.server_types import BUILT_IN_REGISTRY
 from shared.contracts import ProbeRequest, ProbeResult
-from shared.db import create_pool
+from shared.db import Database
+from shared.dkim_keys import parse_dkim_key
 from tests.support.infra import create_database, drop_database
 from tests.unit.catalog.dkim_keys import ed25519_key, pem
 
@@ -48,9 +49,10 @@ async def test_rotate_keys_reencrypts_settings_secrets_and_dkim_keys(scratch_dat
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     env = {"SENDPOOL_DATABASE_URL": scratch_database, "SENDPOOL_CATALOG_SECRET_KEYS": old_key}
     assert run_cli("migrate", "catalog", env=env).returncode == 0
-    pool = await create_pool(scratch_database, "catalog")
+    database = Database(scratch_database, SCHEMA, MIGRATIONS, pool_size=2, wait_seconds=0)
+    await database.open()
     try:
-        store = PostgresCatalogStore(pool)
+        store = PostgresCatalogStore(database)
         servers = Servers(store, FernetSecretBox([old_key]), UnusedProber(), BUILT_IN_REGISTRY)
         dkim_pem = pem(ed25519_key())
         relay = await servers.create(
@@ -70,13 +72,14 @@ async def test_rotate_keys_reencrypts_settings_secrets_and_dkim_keys(scratch_dat
         assert "the secrets of 2 server(s) are encrypted under the first key" in rotated.stdout
         only_new_key = CatalogQueries(store, FernetSecretBox([new_key]))
         settings = (await only_new_key.server_settings(relay.id)).settings
-        assert settings["password"] == "p4ss"
-        assert settings["identity"]["dkim_private_key"] == parse_dkim_key(dkim_pem).pem
-        assert (await only_new_key.server_settings(api.id)).settings["api_key"] == "SG.k3y"
+        assert settings.type_settings["password"] == "p4ss"
+        assert settings.identity is not None
+        assert settings.identity.dkim_private_key == parse_dkim_key(dkim_pem).pem
+        assert (await only_new_key.server_settings(api.id)).settings.type_settings["api_key"] == "SG.k3y"
         with pytest.raises(InvalidToken):
             await CatalogQueries(store, FernetSecretBox([old_key])).server_settings(relay.id)
     finally:
-        await pool.close()
+        await database.close()
 
 
 def test_rotate_keys_refuses_a_malformed_key_without_printing_it(scratch_database):

@@ -116,7 +116,7 @@ async def workers(doubles, service_env, logs_dir) -> dict[str, ServiceProcess]:
     env = {
         **service_env,
         "SSL_CERT_FILE": str(doubles.certificate),  # the local servers' certificate verifies, like a vendor's
-        "SENDPOOL_SMTP_TIMEOUT_SECONDS": "5",
+        "SENDPOOL_DELIVERY_SMTP_TIMEOUT_SECONDS": "5",
         "SENDPOOL_DELIVERY_DNS_SERVERS": doubles.dns.nameserver,
         "SENDPOOL_DELIVERY_MX_PORT": str(doubles.mx.port),
     }
@@ -124,7 +124,7 @@ async def workers(doubles, service_env, logs_dir) -> dict[str, ServiceProcess]:
         vendor: ServiceProcess(
             "delivery",
             free_port(),
-            {**env, "SENDPOOL_VENDOR": vendor},
+            {**env, "SENDPOOL_DELIVERY_VENDOR": vendor},
             logs_dir / f"probe-delivery-{vendor}.log",
         )
         for vendor in VENDORS
@@ -164,6 +164,16 @@ async def probe_through(api, workers, vendor: str, type_: str, settings: dict, *
     return server_id, result.json()
 
 
+async def probe_smtp(api, workers, settings: dict) -> tuple[str, dict]:
+    """`probe_through` for a server of the plain `smtp` type."""
+    return await probe_through(api, workers, "smtp", "smtp", settings)
+
+
+def local_smtp(port: int, encryption: str) -> dict:
+    """Settings of an `smtp` server listening on this host."""
+    return {"host": "127.0.0.1", "port": port, "encryption": encryption}
+
+
 def secure_settings(doubles: Doubles, **changes) -> dict:
     return {
         "host": "localhost",
@@ -175,7 +185,7 @@ def secure_settings(doubles: Doubles, **changes) -> dict:
 
 
 async def test_starttls_and_auth_succeed_and_the_server_may_be_enabled(operator, workers, doubles):
-    server_id, result = await probe_through(operator, workers, "smtp", "smtp", secure_settings(doubles))
+    server_id, result = await probe_smtp(operator, workers, secure_settings(doubles))
 
     assert (result["ok"], result["message"]) == (True, "Connection successful.")
     enabled = await operator.post(f"/servers/{server_id}/enable")
@@ -183,8 +193,8 @@ async def test_starttls_and_auth_succeed_and_the_server_may_be_enabled(operator,
 
 
 async def test_a_server_refusing_auth_fails_with_its_reply(operator, workers, doubles):
-    server_id, result = await probe_through(
-        operator, workers, "smtp", "smtp", secure_settings(doubles, port=doubles.refusing_auth.port)
+    server_id, result = await probe_smtp(
+        operator, workers, secure_settings(doubles, port=doubles.refusing_auth.port)
     )
 
     assert result["ok"] is False
@@ -197,9 +207,7 @@ async def test_a_server_refusing_auth_fails_with_its_reply(operator, workers, do
 
 
 async def test_a_wrong_password_is_refused_without_being_echoed(operator, workers, doubles):
-    _, result = await probe_through(
-        operator, workers, "smtp", "smtp", secure_settings(doubles, password="not-it")
-    )
+    _, result = await probe_smtp(operator, workers, secure_settings(doubles, password="not-it"))
 
     assert result["ok"] is False
     assert result["message"].startswith("Connection failed: authentication failed: 535")
@@ -207,13 +215,7 @@ async def test_a_wrong_password_is_refused_without_being_echoed(operator, worker
 
 
 async def test_starttls_required_but_not_offered_fails(operator, workers, doubles):
-    server_id, result = await probe_through(
-        operator,
-        workers,
-        "smtp",
-        "smtp",
-        {"host": "127.0.0.1", "port": doubles.plain.port, "encryption": "tls"},
-    )
+    server_id, result = await probe_smtp(operator, workers, local_smtp(doubles.plain.port, "tls"))
 
     assert result == {
         "ok": False,
@@ -227,9 +229,7 @@ async def test_starttls_required_but_not_offered_fails(operator, workers, double
 async def test_nothing_listening_fails_naming_the_port(operator, workers):
     port = free_port()
 
-    _, result = await probe_through(
-        operator, workers, "smtp", "smtp", {"host": "127.0.0.1", "port": port, "encryption": "none"}
-    )
+    _, result = await probe_smtp(operator, workers, local_smtp(port, "none"))
 
     assert result["ok"] is False
     assert result["message"].startswith("Connection failed: ") and f"port {port}" in result["message"]
@@ -322,16 +322,8 @@ async def test_test_send_delivers_one_real_message_from_the_servers_domain(new_t
 
 
 async def test_test_send_reports_what_went_wrong(operator, workers, doubles):
-    refused_login, _ = await probe_through(
-        operator, workers, "smtp", "smtp", secure_settings(doubles, password="no")
-    )
-    rejecting, _ = await probe_through(
-        operator,
-        workers,
-        "smtp",
-        "smtp",
-        {"host": "127.0.0.1", "port": doubles.rejecting.port, "encryption": "none"},
-    )
+    refused_login, _ = await probe_smtp(operator, workers, secure_settings(doubles, password="no"))
+    rejecting, _ = await probe_smtp(operator, workers, local_smtp(doubles.rejecting.port, "none"))
     body = {"to": "reader@inbox.example", "from_address": "me@sender.example"}
 
     not_logged_in = (await operator.post(f"/servers/{refused_login}/test-send", json=body)).json()

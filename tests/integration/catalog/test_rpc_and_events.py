@@ -140,8 +140,8 @@ async def test_server_settings_request_answers_decrypted_settings(operator, bus)
         "smtp",
         1,
     )
-    assert reply.settings["password"] == PASSWORD
-    assert reply.settings["host"] == server["settings"]["host"]
+    assert reply.settings.type_settings["password"] == PASSWORD
+    assert reply.settings.type_settings["host"] == server["settings"]["host"]
 
 
 async def test_a_request_for_an_unknown_server_is_answered_with_the_reason(bus):

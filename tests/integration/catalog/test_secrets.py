@@ -4,6 +4,7 @@ Every kind is covered: an SMTP password, an API key, an AWS secret access key, a
 secret and refresh token, and a DKIM private key.
 """
 
+import asyncio
 import subprocess
 
 from shared.contracts import PauseServerRequest, ServerSettingsRequest
@@ -99,8 +100,9 @@ async def test_no_secret_of_any_kind_leaves_encrypted(
     )
 
     # Where the secrets must be: with the delivery worker, which the catalog asks point to point.
-    assert probe_worker[-1].settings["password"] == PASSWORD + "-2"
-    assert DKIM_KEY_LINE in probe_worker[-1].settings["identity"]["dkim_private_key"]
+    probed = probe_worker[-1].settings
+    assert probed.type_settings["password"] == PASSWORD + "-2"
+    assert probed.identity is not None and DKIM_KEY_LINE in (probed.identity.dkim_private_key or "")
     for type_, settings in others.items():
         delivered = (await bus.ask(ServerSettingsRequest(server_id=ids[type_])))["settings"]
         assert {name: delivered[name] for name in settings if name != "client_id"} == {
@@ -118,9 +120,14 @@ async def test_no_secret_of_any_kind_leaves_encrypted(
     for path in logs_dir.rglob("*.log"):
         assert leaks(path.read_text(errors="replace")) == [], path.name
 
-    dump = subprocess.run(
-        ["pg_dump", "--schema=catalog", database_url], check=True, capture_output=True, text=True
-    ).stdout
+    dumped = await asyncio.to_thread(
+        subprocess.run,
+        ["pg_dump", "--schema=catalog", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dump = dumped.stdout
     assert smtp in dump and "gAAAAA" in dump, "the dump holds the servers and their Fernet ciphertext"
     assert leaks(dump) == []
 

@@ -2,8 +2,8 @@
 
 from uuid import uuid4
 
-from services.catalog.domain.identity import parse_dkim_key
 from shared.contracts import ServerSettingsRequest
+from shared.dkim_keys import parse_dkim_key
 from tests.integration.catalog.support import (
     GOOD_HOST,
     all_servers,
@@ -145,8 +145,8 @@ async def test_patch_merges_settings_and_only_a_settings_change_deactivates(oper
 
     # The password was not sent again, yet the probe still gets it.
     await operator.post(f"/servers/{server['id']}/test")
-    assert probe_worker[-1].settings["password"] == smtp_settings()["password"]
-    assert probe_worker[-1].settings["port"] == 465
+    assert probe_worker[-1].settings.type_settings["password"] == smtp_settings()["password"]
+    assert probe_worker[-1].settings.type_settings["port"] == 465
 
     bad = await operator.patch(f"/servers/{server['id']}", json={"settings": {"port": 0}})
     assert bad.status_code == 422 and error_locs(bad) == [["body", "settings", "port"]]

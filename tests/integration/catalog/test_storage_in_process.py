@@ -4,31 +4,33 @@ published once; published events pruned after their retention."""
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
 import pytest
 
-import services.catalog
 from services.catalog.adapters.postgres import PostgresCatalogStore, PostgresOutbox
 from services.catalog.app.outbox_relay import OutboxRelay
+from services.catalog.bootstrap import MIGRATIONS
 from shared.contracts import CatalogEvent, CatalogEventKind, TenantView
-from shared.db import create_pool, migrate
+from shared.db import Database
 from tests.integration.catalog.support import eventually
 
 T = TypeVar("T")
 
-MIGRATIONS = Path(services.catalog.__file__).parent / "migrations"
+
+@pytest.fixture
+async def database(database_url):
+    database = Database(
+        database_url, f"catalog_scratch_{uuid4().hex[:8]}", MIGRATIONS, pool_size=10, wait_seconds=0
+    )
+    async with database:
+        yield database
 
 
 @pytest.fixture
-async def pool(database_url):
-    schema = f"catalog_scratch_{uuid4().hex[:8]}"
-    await asyncio.to_thread(migrate, database_url, schema, MIGRATIONS)
-    pool = await create_pool(database_url, schema)
-    yield pool
-    await pool.close()
+def pool(database):
+    return database.pool
 
 
 class RecordingPublisher:
@@ -41,10 +43,10 @@ class RecordingPublisher:
         self._published.append((self._name, event.event_id))
 
 
-async def test_several_relays_publish_each_event_once_in_order(pool, database_url):
-    store = PostgresCatalogStore(pool)
+async def test_several_relays_publish_each_event_once_in_order(database, pool):
+    store = PostgresCatalogStore(database)
     published: list[tuple[str, int]] = []
-    outboxes = [PostgresOutbox(pool, database_url) for _ in range(3)]
+    outboxes = [PostgresOutbox(database) for _ in range(3)]
     relays = [
         OutboxRelay(outbox, RecordingPublisher(f"replica-{n}", published), poll_seconds=0.05, batch_size=5)
         for n, outbox in enumerate(outboxes)
@@ -118,9 +120,9 @@ async def last_event_id(store: PostgresCatalogStore) -> int:
         return await tx.last_event_id()
 
 
-async def test_old_published_events_are_pruned_in_batches_but_the_newest_stays(pool, database_url):
-    store = PostgresCatalogStore(pool)
-    outbox = PostgresOutbox(pool, database_url)
+async def test_old_published_events_are_pruned_in_batches_but_the_newest_stays(database, pool):
+    store = PostgresCatalogStore(database)
+    outbox = PostgresOutbox(database)
     source = CountingSource(outbox)
     relay = OutboxRelay(
         source, RecordingPublisher("relay", []), retention=timedelta(days=7), prune_batch_size=3
@@ -147,9 +149,9 @@ async def test_old_published_events_are_pruned_in_batches_but_the_newest_stays(p
         await outbox.close()
 
 
-async def test_the_running_relay_prunes_on_its_own(pool, database_url):
-    store = PostgresCatalogStore(pool)
-    outbox = PostgresOutbox(pool, database_url)
+async def test_the_running_relay_prunes_on_its_own(database, pool):
+    store = PostgresCatalogStore(database)
+    outbox = PostgresOutbox(database)
     published: list[tuple[str, int]] = []
     relay = OutboxRelay(
         outbox,
@@ -189,6 +191,8 @@ async def unpublished_count(pool) -> int:
 async def until(read: Callable[[], Awaitable[T]], wanted: T, timeout: float = 5.0) -> T:
     """What `read` answers once it answers `wanted`, or when `timeout` seconds have passed."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while (found := await read()) != wanted and asyncio.get_running_loop().time() < deadline:
+    while True:
+        found = await read()
+        if found == wanted or asyncio.get_running_loop().time() >= deadline:
+            return found
         await asyncio.sleep(0.05)
-    return found

@@ -13,9 +13,9 @@ from services.catalog.domain.access import (
     require_managed,
     visibility,
 )
-from services.catalog.domain.errors import Forbidden, NotFound
 from services.catalog.domain.servers import new_server
 from shared.contracts import PlanView, SendingLimits
+from shared.errors import Forbidden, NotFound
 
 ALICE, BOB = Actor(uuid4()), Actor(uuid4())
 

@@ -5,8 +5,9 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from services.catalog.domain.errors import InvalidInput
-from services.catalog.domain.identity import parse_dkim_key, validate_identity
+from services.catalog.domain.identity import validate_identity
+from shared.dkim_keys import parse_dkim_key
+from shared.errors import InvalidInput
 from tests.unit.catalog.dkim_keys import RSA_512_PEM, ec_key, ed25519_key, pem, rsa_key
 
 

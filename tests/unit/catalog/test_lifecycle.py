@@ -5,7 +5,6 @@ from uuid import uuid4
 
 import pytest
 
-from services.catalog.domain.errors import Conflict
 from services.catalog.domain.identity import Identity
 from services.catalog.domain.servers import (
     Edit,
@@ -29,6 +28,7 @@ from shared.contracts import (
     ServerState,
     WarmupSchedule,
 )
+from shared.errors import Conflict
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.openapi_doc import HTTP_APIS, openapi_document, openapi_text
+from ops.openapi_doc import HTTP_APIS, openapi_document, openapi_text
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "openapi"
 

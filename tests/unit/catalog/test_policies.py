@@ -4,10 +4,10 @@ from uuid import uuid4
 
 import pytest
 
-from services.catalog.domain.errors import Forbidden, InvalidInput
 from services.catalog.domain.plans import allows_own_servers
 from services.catalog.domain.policies import check_narrowing_allowed, check_selection, default_policy, widened
 from shared.contracts import PlanView, SendingPolicy, WeightedServer
+from shared.errors import Forbidden, InvalidInput
 
 MINE, GRANTED, FOREIGN = uuid4(), uuid4(), uuid4()
 USABLE = {MINE, GRANTED}

@@ -7,7 +7,6 @@ from pydantic import SecretStr
 
 from services.catalog.adapters import server_type_plugins
 from services.catalog.adapters.server_type_plugins import InvalidServerTypePlugin, installed_server_types
-from services.catalog.domain.errors import Conflict, InvalidInput
 from services.catalog.domain.server_forms import ServerSettingsModel
 from services.catalog.domain.server_types import (
     BUILT_IN_REGISTRY,
@@ -16,6 +15,7 @@ from services.catalog.domain.server_types import (
     ServerTypeRegistry,
     ServerTypeSpec,
 )
+from shared.errors import Conflict, InvalidInput
 
 
 def locs(exc: InvalidInput) -> list[tuple]:

@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.catalog.domain.errors import InvalidInput
 from services.catalog.domain.identity import Identity
 from services.catalog.domain.servers import Edit, edit, new_server
 from services.catalog.domain.trial_message import trial_message
 from shared.contracts import SendingLimits, ServerIdentity
+from shared.errors import InvalidInput
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

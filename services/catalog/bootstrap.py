@@ -1,0 +1,110 @@
+"""The catalog's composition root: everything the process runs, built from its settings.
+
+`bootstrap` does no I/O and needs no event loop (documentation generators call it too); the
+`CatalogRuntime` hooks, run by the process's lifecycle, reach PostgreSQL and RabbitMQ.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+from faststream.rabbit import RabbitBroker
+
+from services.catalog.adapters.fernet_secret_box import FernetSecretBox
+from services.catalog.adapters.postgres import PostgresCatalogStore, PostgresOutbox
+from services.catalog.adapters.publishers import CatalogPublishers, declare_publishers
+from services.catalog.adapters.rabbit import RabbitEventPublisher, RabbitProber
+from services.catalog.adapters.server_type_plugins import installed_server_types
+from services.catalog.app.catalog import CatalogUseCases
+from services.catalog.app.outbox_relay import OutboxRelay
+from services.catalog.app.policies import Policies
+from services.catalog.app.queries import CatalogQueries
+from services.catalog.app.servers import Servers
+from services.catalog.app.tenancy import Tenancy
+from services.catalog.app.views import ServerViews
+from services.catalog.domain.server_types import ServerTypeRegistry
+from services.catalog.entrypoints.http import create_http_api
+from services.catalog.entrypoints.rpc import register_rpc
+from services.catalog.settings import CatalogSettings
+from shared.auth import issue_tenant_token
+from shared.db import Database
+from shared.messaging import declare_dead_letters, service_broker
+from shared.rpc import RpcClient
+
+SCHEMA = "catalog"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def catalog_database(settings: CatalogSettings) -> Database:
+    """The catalog's schema; opening it waits for PostgreSQL and applies the pending migrations."""
+    return Database.for_service(settings, SCHEMA, MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class CatalogRuntime:
+    broker: RabbitBroker
+    database: Database
+    use_cases: CatalogUseCases
+    """Shared by the HTTP API and the RPC queue."""
+    http_api: FastAPI
+    publishers: CatalogPublishers
+    rpc: RpcClient
+    """Carries the connection probes, each waiting for its answer beside the others."""
+    outbox: PostgresOutbox
+    relay: OutboxRelay
+
+    async def open(self) -> None:
+        """Before the RPC queue is consumed: wait for PostgreSQL, migrate, open the pool."""
+        await self.database.open()
+
+    async def start(self) -> None:
+        """Once the broker is connected (its publisher declared sendpool.catalog): the dead-letter
+        queue the RPC queue dead-letters into, then the outbox relay."""
+        await declare_dead_letters(self.broker)
+        self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.outbox.close()
+
+    async def close(self) -> None:
+        """After the broker stopped, so that no RPC handler still needs the pool."""
+        await self.rpc.close()
+        await self.database.close()
+
+
+def bootstrap(settings: CatalogSettings) -> CatalogRuntime:
+    broker = service_broker(settings, SCHEMA)
+    database = catalog_database(settings)
+    store = PostgresCatalogStore(database)
+    secret_box = FernetSecretBox(settings.secret_keys)
+    server_types = ServerTypeRegistry.with_plugins(installed_server_types())
+    rpc = RpcClient(settings.amqp_url, name=SCHEMA)
+    use_cases = CatalogUseCases(
+        tenancy=Tenancy(store, lambda tenant_id: issue_tenant_token(settings.token_secret, tenant_id)),
+        servers=Servers(store, secret_box, RabbitProber(rpc, settings.probe_timeout_seconds), server_types),
+        policies=Policies(store),
+        queries=CatalogQueries(store, secret_box),
+        views=ServerViews(store),
+        server_types=server_types,
+    )
+    register_rpc(broker, use_cases)
+    publishers = declare_publishers(broker)
+    outbox = PostgresOutbox(database)
+    relay = OutboxRelay(
+        outbox,
+        RabbitEventPublisher(publishers.changes),
+        poll_seconds=settings.outbox_poll_seconds,
+        retention=timedelta(hours=settings.outbox_retention_hours),
+    )
+    return CatalogRuntime(
+        broker=broker,
+        database=database,
+        use_cases=use_cases,
+        http_api=create_http_api(settings, use_cases),
+        publishers=publishers,
+        rpc=rpc,
+        outbox=outbox,
+        relay=relay,
+    )
