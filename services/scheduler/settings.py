@@ -1,11 +1,15 @@
-"""The scheduler's settings (environment variables prefixed SENDPOOL_)."""
+"""The scheduler's settings: its own knobs are `SENDPOOL_SCHEDULER_<KNOB>`, the shared ones keep
+their `SENDPOOL_<KNOB>` names (`shared.settings`)."""
 
 from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ApiAuthSettings, ServiceSettings
 
 
-class SchedulerSettings(ServiceSettings):
+class SchedulerSettings(ApiAuthSettings, ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SENDPOOL_SCHEDULER_")
+
     expand_batch_size: int = Field(
         500,
         ge=1,
@@ -36,10 +40,10 @@ class SchedulerSettings(ServiceSettings):
     status_batch_size: int = Field(
         500, ge=1, description="Most status events folded into message states by one database write."
     )
-    status_batch_wait: float = Field(
+    status_batch_wait_seconds: float = Field(
         0.02,
         gt=0,
-        description="Seconds a status event waits for others to share its write; each event's ack waits for the write.",
+        description="How long a status event waits for others to share its write; each event's ack waits for the write.",
     )
     stale_after_seconds: float = Field(
         600.0,

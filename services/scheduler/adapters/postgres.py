@@ -15,7 +15,7 @@ from services.scheduler.domain.stale import StaleMessage
 from services.scheduler.domain.status import FINAL, IN_FLIGHT, OPEN, QUEUED, rank
 from shared import outbox
 from shared.contracts import CampaignEvent, MessageContent, MessageStatus, SendRequested, StatusEvent
-from shared.db import open_database
+from shared.db import Database, DbConnection
 from shared.topology import STATUS_EXCHANGE
 
 LIST_COLUMNS = "id, tenant_id, name, created_at"
@@ -203,50 +203,36 @@ SELECT lower(email) AS email, name FROM recipients WHERE list_id = $1 AND lower(
 SCHEMA = "scheduler"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 OUTBOX_CHANNEL = "scheduler_outbox"
+"""The NOTIFY channel that wakes the outbox relay once campaign events are committed."""
 
 
 class PostgresStore:
-    """The scheduler's database; `open()` when the service starts, `close()` when it stops."""
+    """The scheduler's tables, one transaction at a time, on the service's `Database` (opened at start-up)."""
 
-    def __init__(self, database_url: str, *, pool_size: int, startup_wait_seconds: float = 0.0) -> None:
-        self._database_url = database_url
-        self._pool_size = pool_size
-        self._startup_wait_seconds = startup_wait_seconds
-        self._pool: asyncpg.Pool | None = None
-
-    async def open(self) -> None:
-        """Migrate the schema and open the pool, waiting up to `startup_wait_seconds` for PostgreSQL."""
-        self._pool = await open_database(
-            self._database_url, SCHEMA, MIGRATIONS, self._pool_size, wait_seconds=self._startup_wait_seconds
-        )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        """For the outbox relay, which works on the pool rather than in a use case's transaction."""
-        if self._pool is None:
-            raise RuntimeError("the scheduler's database is not open yet")
-        return self._pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["PostgresRepository"]:
-        if self._pool is None:
-            raise RuntimeError("the scheduler's database is not open yet")
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._database.pool.acquire() as connection, connection.transaction():
             yield PostgresRepository(connection)
 
 
 class PostgresRepository:
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: DbConnection) -> None:
         self._db = connection
+
+    async def _returned(self, query: str, *args: object) -> asyncpg.Record:
+        """The row of a statement that always returns one (`INSERT … RETURNING`, an aggregate)."""
+        row = await self._db.fetchrow(query, *args)
+        if row is None:
+            raise RuntimeError(f"no row returned by: {query.split(chr(10))[0]}")
+        return row
 
     # ------------------------------------------------------------------ lists
 
     async def create_list(self, tenant_id: UUID, name: str) -> RecipientList:
-        return _recipient_list(await self._db.fetchrow(CREATE_LIST, tenant_id, name))
+        return _recipient_list(await self._returned(CREATE_LIST, tenant_id, name))
 
     async def find_list(self, list_id: UUID, tenant_id: UUID) -> RecipientList | None:
         row = await self._db.fetchrow(FIND_LIST, list_id, tenant_id)
@@ -255,10 +241,11 @@ class PostgresRepository:
     async def add_recipients(self, list_id: UUID, recipients: Sequence[NewRecipient]) -> int:
         emails = [recipient.email for recipient in recipients]
         names = [recipient.name for recipient in recipients]
-        return await self._db.fetchval(ADD_RECIPIENTS, list_id, emails, names)
+        added: int = await self._db.fetchval(ADD_RECIPIENTS, list_id, emails, names)
+        return added
 
     async def snapshot_list(self, list_id: UUID) -> ListSnapshot:
-        row = await self._db.fetchrow(SNAPSHOT_LIST, list_id)
+        row = await self._returned(SNAPSHOT_LIST, list_id)
         return ListSnapshot(total=row["total"], max_recipient_id=row["max_id"])
 
     # ------------------------------------------------------------------ campaigns and runs
@@ -266,9 +253,7 @@ class PostgresRepository:
     async def create_campaign(
         self, tenant_id: UUID, name: str, list_id: UUID, content: MessageContent
     ) -> Campaign:
-        row = await self._db.fetchrow(
-            CREATE_CAMPAIGN, tenant_id, name, list_id, content.model_dump(mode="json")
-        )
+        row = await self._returned(CREATE_CAMPAIGN, tenant_id, name, list_id, content.model_dump(mode="json"))
         return _campaign(row)
 
     async def find_campaign(
@@ -281,13 +266,14 @@ class PostgresRepository:
     async def set_campaign_state(
         self, campaign_id: UUID, state: CampaignState, stop_reason: str | None
     ) -> Campaign:
-        return _campaign(await self._db.fetchrow(SET_CAMPAIGN_STATE, campaign_id, state.value, stop_reason))
+        return _campaign(await self._returned(SET_CAMPAIGN_STATE, campaign_id, state.value, stop_reason))
 
     async def stop_campaign(self, campaign_id: UUID, tenant_id: UUID, stop_reason: str) -> bool:
-        return await self._db.execute(STOP_CAMPAIGN, campaign_id, tenant_id, stop_reason) == "UPDATE 1"
+        outcome: str = await self._db.execute(STOP_CAMPAIGN, campaign_id, tenant_id, stop_reason)
+        return outcome == "UPDATE 1"
 
     async def create_run(self, campaign_id: UUID, state: RunState, snapshot: ListSnapshot) -> Run:
-        row = await self._db.fetchrow(
+        row = await self._returned(
             CREATE_RUN, campaign_id, state.value, snapshot.total, snapshot.max_recipient_id
         )
         return _run(row)

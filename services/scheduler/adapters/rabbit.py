@@ -1,18 +1,35 @@
-"""The scheduler's side of RabbitMQ: what it publishes and the topology it relies on."""
+"""The scheduler's side of RabbitMQ: publishing send requests, and the topology it relies on.
+
+What it publishes is declared in `adapters/publishers.py`, from which the AsyncAPI document is generated.
+"""
+
+import asyncio
+from collections.abc import Sequence
 
 from faststream.rabbit import RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
 
 from shared.contracts import SendRequested
-from shared.messaging import declare_dead_letters, publish_model
+from shared.messaging import declare_dead_letters
 from shared.topology import SEND_EXCHANGE, SEND_QUEUE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
 
-class RabbitPublisher:
-    def __init__(self, broker: RabbitBroker) -> None:
-        self._broker = broker
+class RabbitSendPublisher:
+    """Send requests onto sendpool.send, for the router."""
 
-    async def publish_send(self, request: SendRequested) -> None:
-        await publish_model(self._broker, request, exchange=SEND_EXCHANGE, routing_key=SEND_ROUTING_KEY)
+    def __init__(self, publisher: RabbitPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
+        # All at once on the channel; each publish returns with the broker's confirm.
+        await asyncio.gather(
+            *(
+                self._publisher.publish(
+                    request.model_dump_json().encode(), content_type="application/json", persist=True
+                )
+                for request in requests
+            )
+        )
 
 
 async def declare_topology(broker: RabbitBroker) -> None:

@@ -6,8 +6,8 @@ from uuid import UUID
 import structlog
 
 from services.scheduler.app.completion import RunCompletion
-from services.scheduler.app.errors import NotFound
 from services.scheduler.app.expansion import ExpansionSupervisor
+from services.scheduler.app.lists import require_list
 from services.scheduler.app.ports import Repository, SchedulerMetrics, Store
 from services.scheduler.domain.campaign import (
     Campaign,
@@ -18,6 +18,7 @@ from services.scheduler.domain.campaign import (
     first_run_state,
 )
 from shared.contracts import CampaignEvent, CampaignEventKind, MessageContent
+from shared.errors import NotFound
 
 log = structlog.get_logger("scheduler.campaigns")
 
@@ -47,8 +48,7 @@ class Campaigns:
 
     async def create(self, tenant_id: UUID, name: str, list_id: UUID, content: MessageContent) -> Campaign:
         async with self._store.transaction() as repo:
-            if await repo.find_list(list_id, tenant_id) is None:
-                raise NotFound("list", list_id)
+            await require_list(repo, list_id, tenant_id)
             return await repo.create_campaign(tenant_id, name, list_id, content)
 
     async def launch(self, tenant_id: UUID, campaign_id: UUID) -> Run:
@@ -119,5 +119,5 @@ class Campaigns:
     ) -> Campaign:
         campaign = await repo.find_campaign(campaign_id, tenant_id, for_update=for_update)
         if campaign is None:
-            raise NotFound("campaign", campaign_id)
+            raise NotFound(f"campaign {campaign_id} not found")
         return campaign

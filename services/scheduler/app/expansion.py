@@ -53,7 +53,7 @@ class Expander:
                     await repo.finish_expansion(run_id)
                 break
             requests = batch.send_requests()
-            await asyncio.gather(*(self._publisher.publish_send(request) for request in requests))
+            await self._publisher.publish_sends(requests)
             async with self._store.transaction() as repo:
                 state = await repo.record_expansion(batch, requests)
             log.debug("batch expanded", run_id=str(run_id), cursor=batch.next_cursor, size=len(requests))

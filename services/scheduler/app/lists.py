@@ -3,9 +3,17 @@
 from collections.abc import Sequence
 from uuid import UUID
 
-from services.scheduler.app.errors import NotFound
-from services.scheduler.app.ports import Store
+from services.scheduler.app.ports import Repository, Store
 from services.scheduler.domain.recipients import NewRecipient, RecipientList, RecipientsAdded
+from shared.errors import NotFound
+
+
+async def require_list(repo: Repository, list_id: UUID, tenant_id: UUID) -> RecipientList:
+    """The tenant's list; another tenant's list does not exist for it."""
+    recipient_list = await repo.find_list(list_id, tenant_id)
+    if recipient_list is None:
+        raise NotFound(f"list {list_id} not found")
+    return recipient_list
 
 
 class RecipientLists:
@@ -21,8 +29,7 @@ class RecipientLists:
     ) -> RecipientsAdded:
         """Adds the addresses the list does not have yet (compared case-insensitively)."""
         async with self._store.transaction() as repo:
-            if await repo.find_list(list_id, tenant_id) is None:
-                raise NotFound("list", list_id)
+            await require_list(repo, list_id, tenant_id)
             added = await repo.add_recipients(list_id, recipients)
             snapshot = await repo.snapshot_list(list_id)
         return RecipientsAdded(added=added, total=snapshot.total)

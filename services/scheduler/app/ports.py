@@ -97,8 +97,9 @@ class Store(Protocol):
 
 
 class SendPublisher(Protocol):
-    async def publish_send(self, request: SendRequested) -> None:
-        """Returns once the broker has confirmed the message."""
+    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
+        """Publishes them all at once; returns once the broker has confirmed every one (and raises
+        if it refused any)."""
         ...
 
 

@@ -7,7 +7,7 @@ and when it last heard of it; one quiet for longer than its step should take is 
 with its own id, which every later step is idempotent on (see `domain.stale`).
 """
 
-import asyncio
+from collections import Counter
 
 import structlog
 
@@ -49,18 +49,13 @@ class StaleMessageSweeper:
                     routed_quiet_seconds=self._routed_quiet_seconds,
                     limit=self._batch_size,
                 )
-                await asyncio.gather(
-                    *(self._publisher.publish_send(message.send_request()) for message in stale)
-                )
+                await self._publisher.publish_sends([message.send_request() for message in stale])
             if stale:
                 self._metrics.stale_messages_resent(len(stale))
-                by_status: dict[str, int] = {}
-                for message in stale:
-                    by_status[message.status] = by_status.get(message.status, 0) + 1
                 log.warning(
                     "messages made no progress for too long; published them again",
                     count=len(stale),
-                    by_status=by_status,
+                    by_status=dict(Counter(message.status for message in stale)),
                     campaigns=sorted({str(message.campaign_id) for message in stale})[:10],
                 )
             resent += len(stale)

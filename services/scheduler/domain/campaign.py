@@ -7,6 +7,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from shared.contracts import Exclusion, MessageContent
+from shared.errors import Conflict
 
 
 class CampaignState(StrEnum):
@@ -23,7 +24,7 @@ class RunState(StrEnum):
     COMPLETED = "completed"
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(Conflict):
     """The campaign is not in a state that allows what was asked."""
 
 

@@ -3,13 +3,10 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 
 from services.scheduler.app.campaigns import Campaigns
-from services.scheduler.app.errors import NotFound
 from services.scheduler.app.lists import RecipientLists
-from services.scheduler.domain.campaign import InvalidTransition
 from services.scheduler.domain.recipients import NewRecipient
 from services.scheduler.entrypoints.schemas import (
     CampaignIn,
@@ -23,6 +20,8 @@ from services.scheduler.entrypoints.schemas import (
 )
 from services.scheduler.settings import SchedulerSettings
 from shared.auth import Principal, principal_dependency
+from shared.errors import Forbidden
+from shared.http_errors import install_error_handlers
 
 
 def _token_secrets(request: Request) -> tuple[str, str]:
@@ -35,10 +34,7 @@ Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
 
 def _acting_tenant(caller: Caller) -> UUID:
     if caller.tenant_id is None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "lists and campaigns belong to a tenant: call this with the tenant's token",
-        )
+        raise Forbidden("lists and campaigns belong to a tenant: call this with the tenant's token")
     return caller.tenant_id
 
 
@@ -46,11 +42,13 @@ ActingTenant = Annotated[UUID, Depends(_acting_tenant)]
 
 
 def _lists(request: Request) -> RecipientLists:
-    return request.app.state.lists
+    lists: RecipientLists = request.app.state.lists
+    return lists
 
 
 def _campaigns(request: Request) -> Campaigns:
-    return request.app.state.campaigns
+    campaigns: Campaigns = request.app.state.campaigns
+    return campaigns
 
 
 Lists = Annotated[RecipientLists, Depends(_lists)]
@@ -100,20 +98,11 @@ async def get_campaign(campaign_id: UUID, caller: Caller, campaigns: CampaignUse
     return CampaignReportOut.of(await campaigns.report(campaign_id, caller.tenant_id))
 
 
-async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-
-
-async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
-
 def create_http_api(settings: SchedulerSettings, lists: RecipientLists, campaigns: Campaigns) -> FastAPI:
     api = FastAPI(title="sendpool scheduler", summary="Recipient lists and campaigns")
     api.state.settings = settings
     api.state.lists = lists
     api.state.campaigns = campaigns
     api.include_router(router)
-    api.add_exception_handler(NotFound, _not_found)
-    api.add_exception_handler(InvalidTransition, _conflict)
+    install_error_handlers(api)
     return api

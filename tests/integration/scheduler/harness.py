@@ -1,10 +1,9 @@
 """Driving a running scheduler from tests: its HTTP API, and the queues around it."""
 
 import asyncio
-import json
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -12,14 +11,16 @@ import aio_pika
 import httpx
 from pydantic import BaseModel
 
-from shared.contracts import MessageStatus, SendRequested, StatusEvent
+from shared.contracts import SendRequested, StatusEvent
 from shared.topology import SEND_QUEUE, STATUS_EXCHANGE
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
+from tests.support.status_events import Heard, status_events
+from tests.support.waiting import eventually_async
 
 
 @contextmanager
 def own_infrastructure(service_env: dict[str, str], **settings: str):
-    """A database and vhost of their own, with extra SENDPOOL_ settings.
+    """A database and vhost of their own, with extra scheduler settings (`SENDPOOL_SCHEDULER_<NAME>`).
 
     These tests consume `router.send-requested` themselves and count what the scheduler left
     in its tables; a router or scheduler started by another test must not share them.
@@ -30,25 +31,15 @@ def own_infrastructure(service_env: dict[str, str], **settings: str):
             **service_env,
             "SENDPOOL_DATABASE_URL": database_url,
             "SENDPOOL_AMQP_URL": amqp_url,
-            **{f"SENDPOOL_{name.upper()}": value for name, value in settings.items()},
+            **{f"SENDPOOL_SCHEDULER_{name.upper()}": value for name, value in settings.items()},
         }
     finally:
         delete_vhost(amqp_url)
         drop_database(database_url)
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, every: float = 0.1
-) -> Any:
-    """Polls `probe` until it returns something truthy; fails with the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(every)
+POLL_SECONDS = 0.1
+"""How often the helpers below ask again: the scheduler answers within milliseconds."""
 
 
 class SchedulerApi:
@@ -103,7 +94,12 @@ class SchedulerApi:
             report = await self.campaign(campaign_id)
             return report if check(report) else None
 
-        return await eventually(probe, timeout=timeout)
+        return await eventually_async(
+            probe,
+            timeout_seconds=timeout,
+            interval_seconds=POLL_SECONDS,
+            what=f"campaign {campaign_id}'s report",
+        )
 
 
 def campaign_content(**overrides: Any) -> dict:
@@ -115,19 +111,6 @@ def campaign_content(**overrides: Any) -> dict:
         "html": "<p>Everything must go.</p>",
         **overrides,
     }
-
-
-class Heard:
-    """The JSON bodies a test's own queue received."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-
-    async def at_least(self, count: int) -> list[dict]:
-        async def enough() -> list[dict] | None:
-            return list(self.bodies) if len(self.bodies) >= count else None
-
-        return await eventually(enough)
 
 
 class Bus:
@@ -198,18 +181,9 @@ class Bus:
                         settle_until = time.monotonic() + linger
 
     @asynccontextmanager
-    async def listen(self, routing_key: str):
+    async def listen(self, routing_key: str) -> AsyncIterator[Heard]:
         """A private queue on sendpool.status, bound with `routing_key`, for as long as the block lasts."""
-        async with self.connection.channel() as channel:
-            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-            await queue.bind(STATUS_EXCHANGE.name, routing_key=routing_key)
-            heard = Heard()
-
-            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                async with message.process():
-                    heard.bodies.append(json.loads(message.body))
-
-            await queue.consume(on_message)
+        async with status_events(self.connection, routing_key) as heard:
             yield heard
 
     async def dead_letters(self) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -243,16 +217,6 @@ class Bus:
             counts = dict(line.split("\t") for line in listing.stdout.splitlines() if "\t" in line)
             return counts.get(queue) == "0"
 
-        await eventually(empty, timeout=timeout, every=0.2)
-
-
-def status_event(request: SendRequested, status: MessageStatus, **fields: Any) -> StatusEvent:
-    return StatusEvent(
-        status=status,
-        message_id=request.message_id,
-        tenant_id=request.tenant_id,
-        campaign_id=request.campaign_id,
-        run_id=request.run_id,
-        recipient=request.recipient,
-        **fields,
-    )
+        await eventually_async(
+            empty, timeout_seconds=timeout, interval_seconds=0.2, what=f"{queue} to be empty"
+        )

@@ -27,7 +27,7 @@ async def test_a_bad_address_is_refused_naming_its_entry(tenant: SchedulerApi):
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "recipients", 1, "email"]
-    assert error["input"] == "not-an-address"
+    assert "input" not in error, "a refused request is never echoed (shared.http_errors)"
     # Nothing of a refused request is kept.
     assert await tenant.add_recipients(recipient_list["id"], ["ann@example.com"]) == {"added": 1, "total": 1}
 

@@ -4,7 +4,8 @@ from uuid import uuid4
 
 from shared.contracts import CampaignEvent, CampaignEventKind, Exclusion, MessageStatus
 from shared.messaging import DEAD_REASON_HEADER
-from tests.integration.scheduler.harness import Bus, SchedulerApi, eventually, status_event
+from tests.integration.scheduler.harness import POLL_SECONDS, Bus, SchedulerApi
+from tests.support.waiting import eventually_async
 
 
 async def test_the_router_stopping_a_campaign_stops_it_until_the_tenant_resumes_it(
@@ -47,7 +48,7 @@ async def test_the_router_stopping_a_campaign_stops_it_until_the_tenant_resumes_
     assert (await tenant.campaign(campaign_id))["state"] == "running"
     assert (await tenant.request("POST", f"/campaigns/{campaign_id}/resume")).status_code == 409
 
-    await bus.publish_statuses(status_event(request, MessageStatus.SENT) for request in requests)
+    await bus.publish_statuses(request.status_event(MessageStatus.SENT) for request in requests)
     report = await tenant.wait_for(campaign_id, lambda r: r["state"] == "completed")
     assert report["counts"] == {"sent": 2}
 
@@ -57,7 +58,7 @@ async def test_a_stop_for_another_tenant_or_a_finished_campaign_changes_nothing(
 ):
     launched = await tenant.launched_campaign(1)
     [request] = await bus.collect_send_requests(launched["id"], 1, linger=0)
-    await bus.publish_statuses([status_event(request, MessageStatus.SENT)])
+    await bus.publish_statuses([request.status_event(MessageStatus.SENT)])
     await tenant.wait_for(launched["id"], lambda r: r["state"] == "completed")
     draft = await tenant.create_campaign((await tenant.create_list())["id"])
 
@@ -81,7 +82,7 @@ async def test_an_unreadable_event_is_dead_lettered_and_the_next_one_is_processe
 
     await bus.publish(b"{not json", "junk.junk.sent", message_id=not_json)
     await bus.publish(b'{"status": "sent", "message_id": "nope"}', "junk.junk.sent", message_id=wrong_shape)
-    await bus.publish_statuses([status_event(request, MessageStatus.SENT)])
+    await bus.publish_statuses([request.status_event(MessageStatus.SENT)])
 
     await tenant.wait_for(launched["id"], lambda r: r["state"] == "completed")
 
@@ -91,7 +92,9 @@ async def test_an_unreadable_event_is_dead_lettered_and_the_next_one_is_processe
         dead_letters.update({message.message_id: message for message in await bus.dead_letters()})
         return {not_json, wrong_shape} <= dead_letters.keys()
 
-    await eventually(both_dead_lettered)
+    await eventually_async(
+        both_dead_lettered, timeout_seconds=15.0, interval_seconds=POLL_SECONDS, what="both in sendpool.dead"
+    )
     for message_id in (not_json, wrong_shape):
         reason = dead_letters[message_id].headers[DEAD_REASON_HEADER]
         assert reason.startswith("malformed message"), reason

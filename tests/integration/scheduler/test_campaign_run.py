@@ -3,7 +3,7 @@
 from uuid import uuid4
 
 from shared.contracts import MessageStatus
-from tests.integration.scheduler.harness import Bus, SchedulerApi, status_event
+from tests.integration.scheduler.harness import Bus, SchedulerApi
 
 SIZE = 1_200
 
@@ -30,28 +30,25 @@ async def test_a_launched_campaign_is_expanded_then_completed_by_final_statuses(
     tenant_id = requests[0].tenant_id
     async with bus.listen(f"{tenant_id}.{campaign_id}.campaign_completed") as completed_events:
         await bus.publish_statuses(
-            status_event(request, MessageStatus.ROUTED, server_id=servers[i % 2])
+            request.status_event(MessageStatus.ROUTED, server_id=servers[i % 2])
             for i, request in enumerate(requests)
         )
         await bus.publish_statuses(
             [
-                status_event(request, MessageStatus.SENT, server_id=servers[i % 2])
+                request.status_event(MessageStatus.SENT, server_id=servers[i % 2])
                 for i, request in enumerate(sent)
             ]
-            + [status_event(request, MessageStatus.FAILED, server_id=servers[0]) for request in failed]
+            + [request.status_event(MessageStatus.FAILED, server_id=servers[0]) for request in failed]
         )
         # Redeliveries and stragglers once everything is final: neither may change a count.
         await bus.publish_statuses(
-            [status_event(request, MessageStatus.SENT, server_id=servers[0]) for request in sent[:100]]
-            + [
-                status_event(request, MessageStatus.ROUTED, server_id=servers[1])
-                for request in requests[:100]
-            ]
+            [request.status_event(MessageStatus.SENT, server_id=servers[0]) for request in sent[:100]]
+            + [request.status_event(MessageStatus.ROUTED, server_id=servers[1]) for request in requests[:100]]
         )
 
         report = await tenant.wait_for(campaign_id, lambda r: r["state"] == "completed")
         await bus.wait_until_consumed("scheduler.status")
-        events = list(completed_events.bodies)
+        events = list(completed_events.events)
 
     report = await tenant.campaign(campaign_id)
     assert report["state"] == "completed"
@@ -71,19 +68,19 @@ async def test_a_late_event_never_moves_a_message_back(tenant: SchedulerApi, bus
 
     await bus.publish_statuses(
         [
-            status_event(first, MessageStatus.SENT, server_id=server),
-            status_event(second, MessageStatus.DEFERRED, server_id=server),
-            status_event(third, MessageStatus.ROUTED, server_id=server),
+            first.status_event(MessageStatus.SENT, server_id=server),
+            second.status_event(MessageStatus.DEFERRED, server_id=server),
+            third.status_event(MessageStatus.ROUTED, server_id=server),
         ]
     )
     await bus.wait_until_consumed("scheduler.status")
     await bus.publish_statuses(
         [
-            status_event(first, MessageStatus.ROUTED, server_id=server),  # the straggler of a sent message
-            status_event(second, MessageStatus.ROUTED, server_id=server),  # routed again for a second try...
-            status_event(second, MessageStatus.ROUTED, server_id=server, attempt=2),  # ...which counts
-            status_event(third, MessageStatus.ROUTED, server_id=server),  # a redelivery
-            status_event(third, MessageStatus.BOUNCED, server_id=server),  # not a campaign state
+            first.status_event(MessageStatus.ROUTED, server_id=server),  # the straggler of a sent message
+            second.status_event(MessageStatus.ROUTED, server_id=server),  # routed again for a second try...
+            second.status_event(MessageStatus.ROUTED, server_id=server, attempt=2),  # ...which counts
+            third.status_event(MessageStatus.ROUTED, server_id=server),  # a redelivery
+            third.status_event(MessageStatus.BOUNCED, server_id=server),  # not a campaign state
         ]
     )
     await bus.wait_until_consumed("scheduler.status")
@@ -104,10 +101,10 @@ async def test_the_final_word_of_an_earlier_attempt_ends_a_message_routed_again(
     [request] = await bus.collect_send_requests(launched["id"], 1, linger=0)
     server, other = uuid4(), uuid4()
 
-    await bus.publish_statuses([status_event(request, MessageStatus.DEFERRED, server_id=server)])
-    await bus.publish_statuses([status_event(request, MessageStatus.ROUTED, server_id=other, attempt=2)])
+    await bus.publish_statuses([request.status_event(MessageStatus.DEFERRED, server_id=server)])
+    await bus.publish_statuses([request.status_event(MessageStatus.ROUTED, server_id=other, attempt=2)])
     await bus.wait_until_consumed("scheduler.status")
-    await bus.publish_statuses([status_event(request, MessageStatus.SENT, server_id=server, attempt=1)])
+    await bus.publish_statuses([request.status_event(MessageStatus.SENT, server_id=server, attempt=1)])
 
     report = await tenant.wait_for(launched["id"], lambda r: r["state"] == "completed")
     assert report["counts"] == {"sent": 1}
@@ -120,7 +117,7 @@ async def test_events_of_unknown_runs_are_ignored(tenant: SchedulerApi, bus: Bus
     stranger = request.model_copy(update={"run_id": uuid4(), "message_id": uuid4()})
 
     await bus.publish_statuses(
-        [status_event(stranger, MessageStatus.SENT), status_event(request, MessageStatus.SENT)]
+        [stranger.status_event(MessageStatus.SENT), request.status_event(MessageStatus.SENT)]
     )
 
     report = await tenant.wait_for(launched["id"], lambda r: r["state"] == "completed")

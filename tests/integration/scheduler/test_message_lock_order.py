@@ -3,14 +3,15 @@ order whatever plan PostgreSQL picks, or they deadlock (CI saw it: the expansion
 status batch was retried)."""
 
 import asyncio
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
 from services.scheduler.adapters.postgres import (
+    MIGRATIONS,
     RECORD_EXPANDED_MESSAGES,
+    SCHEMA,
     PostgresRepository,
     PostgresStore,
 )
@@ -18,20 +19,16 @@ from services.scheduler.domain.campaign import RunState
 from services.scheduler.domain.recipients import ListSnapshot
 from services.scheduler.domain.status import QUEUED, rank
 from shared.contracts import MessageContent, MessageStatus, SendRequested
-from shared.db import migrate
+from shared.db import Database
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scheduler" / "migrations"
 MESSAGES = 300
 ROUNDS = 15
 
 
 @pytest.fixture(scope="module")
 async def store(database_url):
-    await asyncio.to_thread(migrate, database_url, "scheduler", MIGRATIONS)
-    store = PostgresStore(database_url, pool_size=4)
-    await store.open()
-    yield store
-    await store.close()
+    async with Database(database_url, SCHEMA, MIGRATIONS, pool_size=4, wait_seconds=0) as database:
+        yield PostgresStore(database)
 
 
 async def test_status_batches_and_expansion_batches_never_deadlock(store):

@@ -1,7 +1,7 @@
 """The expansion use case against in-memory fakes of its store and publisher."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from uuid import UUID, uuid4
 
@@ -29,6 +29,8 @@ class FakeStore:
         self.after_seen_stopped: Callable[[], None] = lambda: None
         self.leases: list[str] = []
         self.released: list[str] = []
+        self.expanded = asyncio.Event()
+        """Set once the run is fully expanded."""
 
     @asynccontextmanager
     async def transaction(self):
@@ -53,11 +55,15 @@ class FakeStore:
         self.recorded.append([request.message_id for request in requests])
         self.cursor = batch.next_cursor
         if self.cursor >= self.recipients[-1].id:
-            self.state = RunState.EXPANDED
+            self._finish()
         return self.state
 
     async def finish_expansion(self, run_id: UUID) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
         self.state = RunState.EXPANDED
+        self.expanded.set()
 
     async def release_expansion(self, run_id: UUID, holder: str) -> None:
         self.released.append(holder)
@@ -73,7 +79,10 @@ class FakePublisher:
         self.attempts = 0
         self.before_publish = before_publish
 
-    async def publish_send(self, request: SendRequested) -> None:
+    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
+        await asyncio.gather(*(self._publish(request) for request in requests))
+
+    async def _publish(self, request: SendRequested) -> None:
         self.attempts += 1
         self.before_publish(self.attempts - 1)
         await asyncio.sleep(0)  # let the batch's other publishes start, as confirms would
@@ -140,7 +149,7 @@ async def test_a_failed_publish_records_nothing_and_the_supervisor_publishes_the
     supervisor = ExpansionSupervisor(_expander(store, publisher, completion), store, retry_pause=0.01)
 
     await supervisor.start_unfinished()
-    await _until(lambda: store.state is RunState.EXPANDED)
+    await asyncio.wait_for(store.expanded.wait(), timeout=2.0)
 
     assert [len(batch) for batch in store.recorded] == [4, 2]
     ids = [request.message_id for request in publisher.published]
@@ -162,13 +171,7 @@ async def test_a_resume_racing_the_pass_that_saw_the_stop_gets_another_pass():
 
     store.after_seen_stopped = resume_once
     supervisor.start(store.run_id)
-    await _until(lambda: store.state is RunState.EXPANDED)
+    await asyncio.wait_for(store.expanded.wait(), timeout=2.0)
 
     assert [len(batch) for batch in store.recorded] == [4, 4]
     await supervisor.stop()
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)

@@ -26,7 +26,7 @@ StatusBody = Annotated[
 ]
 
 
-def register_status_consumer(broker: RabbitBroker, statuses: StatusFolding, campaigns: Campaigns) -> None:
+def register_subscribers(broker: RabbitBroker, statuses: StatusFolding, campaigns: Campaigns) -> None:
     @broker.subscriber(status_queue("scheduler"), STATUS_EXCHANGE, title="scheduler.status")
     async def on_status(event: StatusBody) -> None:
         if isinstance(event, CampaignEvent):

@@ -1,0 +1,118 @@
+"""The scheduler's composition root: everything the process runs, built from its settings.
+
+`bootstrap` does no I/O and needs no event loop (documentation generators call it too); the
+`SchedulerRuntime` hooks, run by the process's lifecycle, reach PostgreSQL and RabbitMQ.
+"""
+
+from dataclasses import dataclass
+
+import structlog
+from fastapi import FastAPI
+from faststream.rabbit import RabbitBroker
+
+from services.scheduler.adapters.metrics import PrometheusSchedulerMetrics
+from services.scheduler.adapters.postgres import MIGRATIONS, OUTBOX_CHANNEL, SCHEMA, PostgresStore
+from services.scheduler.adapters.publishers import declare_publishers
+from services.scheduler.adapters.rabbit import RabbitSendPublisher, declare_topology
+from services.scheduler.app.campaigns import Campaigns
+from services.scheduler.app.completion import RunCompletion
+from services.scheduler.app.expansion import Expander, ExpansionSupervisor
+from services.scheduler.app.lists import RecipientLists
+from services.scheduler.app.ports import ExpansionLease
+from services.scheduler.app.stale import StaleMessageSweeper
+from services.scheduler.app.statuses import StatusFolding
+from services.scheduler.entrypoints.http import create_http_api
+from services.scheduler.entrypoints.subscribers import register_subscribers
+from services.scheduler.settings import SchedulerSettings
+from shared.background import BackgroundTasks
+from shared.db import Database
+from shared.messaging import service_broker
+from shared.outbox import OutboxRelay
+
+log = structlog.get_logger("scheduler")
+
+
+@dataclass(frozen=True)
+class SchedulerRuntime:
+    settings: SchedulerSettings
+    broker: RabbitBroker
+    database: Database
+    http_api: FastAPI
+    expansions: ExpansionSupervisor
+    stale_messages: StaleMessageSweeper
+    outbox_relay: OutboxRelay
+    """Publishes `campaign_resumed` and `campaign_completed` from the outbox, once committed."""
+    background: BackgroundTasks
+
+    async def open(self) -> None:
+        """Before the broker starts consuming: handlers need the tables, and publishes need the topology."""
+        await self.database.open()
+        await self.broker.connect()
+        await declare_topology(self.broker)
+        log.info("scheduler ready", expand_batch_size=self.settings.expand_batch_size)
+
+    async def start(self) -> None:
+        """Once consuming: the outbox relay and the periodic sweeps."""
+        self.outbox_relay.start()
+        self.background.repeat(
+            "scheduler-stale-messages",
+            self.stale_messages.sweep,
+            every_seconds=self.settings.stale_sweep_seconds,
+        )
+        # Runs left half expanded by a replica that died or stopped, taken over once their lease ran out.
+        self.background.repeat(
+            "scheduler-expansion-sweep",
+            self.expansions.start_unfinished,
+            every_seconds=self.settings.expansion_sweep_seconds,
+        )
+
+    async def stop(self) -> None:
+        await self.background.stop()
+        await self.outbox_relay.stop()
+        await self.expansions.stop()
+
+    async def close(self) -> None:
+        """After the consumers stopped."""
+        await self.database.close()
+
+
+def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
+    broker = service_broker(settings, SCHEMA)
+    publishers = declare_publishers(broker)
+    database = Database.for_service(settings, SCHEMA, MIGRATIONS)
+    store = PostgresStore(database)
+    send_publisher = RabbitSendPublisher(publishers.send_requests)
+    metrics = PrometheusSchedulerMetrics()
+
+    completion = RunCompletion(store, metrics)
+    lease = ExpansionLease(
+        holder=f"scheduler-{settings.instance_id}", seconds=settings.expansion_lease_seconds
+    )
+    expander = Expander(store, send_publisher, completion, batch_size=settings.expand_batch_size, lease=lease)
+    expansions = ExpansionSupervisor(expander, store, retry_pause=settings.expansion_retry_seconds)
+    campaigns = Campaigns(store, expansions, completion, metrics)
+    statuses = StatusFolding(
+        store,
+        completion,
+        metrics,
+        max_items=settings.status_batch_size,
+        max_wait=settings.status_batch_wait_seconds,
+    )
+    register_subscribers(broker, statuses, campaigns)
+
+    return SchedulerRuntime(
+        settings=settings,
+        broker=broker,
+        database=database,
+        http_api=create_http_api(settings, RecipientLists(store), campaigns),
+        expansions=expansions,
+        stale_messages=StaleMessageSweeper(
+            store,
+            send_publisher,
+            metrics,
+            quiet_seconds=settings.stale_after_seconds,
+            routed_quiet_seconds=settings.stale_routed_after_seconds,
+        ),
+        outbox_relay=OutboxRelay(database, publishers.campaign_events, schema=SCHEMA, channel=OUTBOX_CHANNEL),
+        background=BackgroundTasks(),
+    )
