@@ -7,9 +7,8 @@ holds however many replicas run; what a window has used is the sum of its slots 
 
 from datetime import datetime
 
-import asyncpg
-
 from services.router.domain.limits import Bucket, Window
+from shared.db import Database
 
 _USED_PER_WINDOW = """
     SELECT w.kind, coalesce(sum(c.used), 0)::int AS used
@@ -29,8 +28,8 @@ def _window_arrays(bucket: Bucket) -> tuple[list[str], list[datetime], list[date
 
 
 class PgCapacityStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def claim(self, bucket: Bucket, want: int) -> tuple[int, datetime | None]:
         """Take up to `want` sends from every window of the bucket at once.
@@ -39,7 +38,7 @@ class PgCapacityStore:
         are wholly free again (waiting messages come back then, not at every freed slot).
         """
         kinds, counted_from, slots = _window_arrays(bucket)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO capacity (bucket, kind, window_start, used)
                    SELECT $1, k, s, 0 FROM unnest($2::text[], $3::timestamptz[]) AS t(k, s)
@@ -80,7 +79,7 @@ class PgCapacityStore:
         """Uncount sends claimed in those windows' slots and never spent."""
         if not windows or count <= 0:
             return
-        await self._pool.execute(
+        await self._database.pool.execute(
             """UPDATE capacity SET used = greatest(used - $4, 0)
                WHERE bucket = $1 AND (kind, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))""",
             bucket.key,
@@ -91,10 +90,10 @@ class PgCapacityStore:
 
     async def remaining(self, bucket: Bucket) -> dict[str, int]:
         """Room left in each window now, without claiming any (for dry runs)."""
-        rows = await self._pool.fetch(_USED_PER_WINDOW, bucket.key, *_window_arrays(bucket))
+        rows = await self._database.pool.fetch(_USED_PER_WINDOW, bucket.key, *_window_arrays(bucket))
         used = {row["kind"]: row["used"] for row in rows}
         return {w.kind: max(0, w.limit - used[w.kind]) for w in bucket.windows}
 
     async def forget_before(self, cutoff: datetime) -> int:
-        result = await self._pool.execute("DELETE FROM capacity WHERE window_start < $1", cutoff)
+        result = await self._database.pool.execute("DELETE FROM capacity WHERE window_start < $1", cutoff)
         return int(result.split()[-1])

@@ -1,10 +1,10 @@
-"""Requests to the catalog over RabbitMQ RPC (queue catalog.rpc)."""
+"""Requests to the catalog over RabbitMQ RPC (queue catalog.rpc), each with a time-out of its own."""
 
 import asyncio
-import json
 from uuid import UUID
 
 import structlog
+from pydantic import BaseModel
 
 from shared.contracts import CatalogSnapshot, PolicyRequest, SendingPolicy, SnapshotRequest
 from shared.rpc import RpcClient
@@ -14,27 +14,31 @@ log = structlog.get_logger("router.catalog")
 
 
 class CatalogClient:
-    def __init__(self, rpc: RpcClient, timeout: float) -> None:
+    def __init__(
+        self, rpc: RpcClient, *, snapshot_timeout_seconds: float, policy_timeout_seconds: float
+    ) -> None:
         self._rpc = rpc
-        self._timeout = timeout
+        self._snapshot_timeout = snapshot_timeout_seconds
+        self._policy_timeout = policy_timeout_seconds
 
-    async def _ask(self, request) -> dict:
-        reply = await self._rpc.request(
-            request.model_dump_json().encode(), queue=CATALOG_RPC_QUEUE_NAME, timeout=self._timeout
+    async def _ask(self, request: BaseModel, timeout: float) -> bytes:
+        return await self._rpc.request(
+            request.model_dump_json().encode(), queue=CATALOG_RPC_QUEUE_NAME, timeout=timeout
         )
-        return json.loads(reply)
 
     async def snapshot(self, attempts: int = 30) -> CatalogSnapshot:
         """The catalog's routing view; waits for the catalog if it is still starting."""
         for attempt in range(1, attempts + 1):
             try:
-                return CatalogSnapshot.model_validate(await self._ask(SnapshotRequest()))
+                return CatalogSnapshot.model_validate_json(
+                    await self._ask(SnapshotRequest(), self._snapshot_timeout)
+                )
             except TimeoutError:
                 log.warning("catalog did not answer the snapshot request; retrying", attempt=attempt)
                 await asyncio.sleep(min(attempt, 5))
         raise RuntimeError(f"the catalog did not answer a snapshot request after {attempts} attempts")
 
     async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy:
-        return SendingPolicy.model_validate(
-            await self._ask(PolicyRequest(campaign_id=campaign_id, tenant_id=tenant_id))
+        return SendingPolicy.model_validate_json(
+            await self._ask(PolicyRequest(campaign_id=campaign_id, tenant_id=tenant_id), self._policy_timeout)
         )

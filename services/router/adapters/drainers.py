@@ -1,51 +1,69 @@
 """Consumers that empty the queues of servers that can no longer send, back into routing."""
 
 import asyncio
+import contextlib
+from typing import Protocol
 from uuid import UUID
 
 import structlog
 from faststream.rabbit import RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
 
-from services.router.app.routing import Router
+from services.router.domain.view import RoutingView
 from shared.background import until_done
 from shared.contracts import DeliveryRequested
-from shared.messaging import stop_consuming
+from shared.server_queues import ServerQueueConsumers
 from shared.topology import delivery_queue
 
 log = structlog.get_logger("router.failover")
 
 
+class Rerouting(Protocol):
+    """What the drainers need of the router: its view of the servers, and where drained messages go."""
+
+    @property
+    def view(self) -> RoutingView: ...
+
+    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, redelivered: bool) -> None: ...
+
+
 class QueueDrainers:
     """One consumer per server that is paused, disabled, inactive or unhealthy, while it is.
 
-    Delivery workers stop sending through such a server; what is already queued for it is
-    consumed here and routed again among the other servers of each message's campaign.
+    Delivery workers stop sending through such a server (`ServerView.refusal`, the rule both
+    follow); what is already queued for it is consumed here and routed again among the other
+    servers of each message's campaign.
     """
 
-    def __init__(self, broker: RabbitBroker, router: Router) -> None:
+    def __init__(self, broker: RabbitBroker, router: Rerouting) -> None:
         self._broker = broker
         self._router = router
-        self._subscribers: dict[UUID, object] = {}
-        self._running: set[UUID] = set()
+        self._consumers = ServerQueueConsumers(
+            broker, router.reroute_from, purpose="draining a server that cannot send"
+        )
         self._vendors: dict[UUID, str] = {}
-        self._retiring: dict[UUID, asyncio.Task] = {}
-        # Event handlers call sync() concurrently; two starts of one subscriber would leak a consumer.
-        self._lock = asyncio.Lock()
+        self._retiring: dict[UUID, asyncio.Task[None]] = {}
+
+    def draining(self, server_id: UUID) -> bool:
+        """Whether this replica consumes the server's queue now."""
+        return self._consumers.consuming(server_id)
 
     async def sync(self) -> None:
-        async with self._lock:
-            await self._sync()
+        """Drain every server that cannot send now, and stop draining those that can again.
 
-    async def _sync(self) -> None:
+        Event handlers call this concurrently; each server's consumer starts and stops under a
+        lock of its own, in the order the decisions were taken. So each server is decided on as
+        the view has it when its turn comes, not as it was when this call began.
+        """
         view = self._router.view
-        for server_id, server in list(view.servers.items()):
+        for server_id in list(view.servers):
+            server = view.servers.get(server_id)
+            if server is None:  # deleted meanwhile: its retirement (below) drains its queue
+                continue
             self._vendors[server_id] = server.vendor
-            should_drain = not view.is_sendable(server_id)
-            if should_drain and server_id not in self._running:
-                await self._start(server_id, server.vendor)
-            elif not should_drain and server_id in self._running:
-                await self._stop(server_id)
+            if view.refusal(server) is not None:
+                await self._consumers.consume(server.vendor, server_id)
+            else:
+                await self._consumers.stop(server_id)
         for deleted in set(self._vendors) - set(view.servers) - set(self._retiring):
             self._retiring[deleted] = asyncio.create_task(self._retire(deleted))
 
@@ -64,45 +82,23 @@ class QueueDrainers:
 
     async def _retire_once(self, server_id: UUID, poll_seconds: float) -> None:
         vendor = self._vendors[server_id]
-        async with self._lock:
-            if server_id not in self._running:
-                await self._start(server_id, vendor)
+        await self._consumers.consume(vendor, server_id)
         while True:
             queue = await self._broker.declare_queue(delivery_queue(vendor, server_id))
             if queue.declaration_result.message_count == 0:
                 break
             await asyncio.sleep(poll_seconds)
-        async with self._lock:
-            await self._stop(server_id)
+        await self._consumers.stop(server_id)
         await queue.delete(if_unused=False, if_empty=True)
         self._vendors.pop(server_id, None)
         self._retiring.pop(server_id, None)
         log.info("removed the queue of a deleted server", server_id=str(server_id), queue=queue.name)
 
-    async def _start(self, server_id: UUID, vendor: str) -> None:
-        subscriber = self._subscribers.get(server_id)
-        if subscriber is None:
-            subscriber = self._broker.subscriber(delivery_queue(vendor, server_id), persistent=False)
-
-            @subscriber
-            async def drain(request: DeliveryRequested, message: RabbitMessage) -> None:
-                await self._router.reroute_from(
-                    server_id, request, redelivered=message.raw_message.redelivered
-                )
-
-            self._subscribers[server_id] = subscriber
-        await subscriber.start()
-        self._running.add(server_id)
-        log.info("draining the queue of a server that cannot send", server_id=str(server_id))
-
-    async def _stop(self, server_id: UUID) -> None:
-        await stop_consuming(self._subscribers[server_id])
-        self._running.discard(server_id)
-        log.info("stopped draining; the server can send again", server_id=str(server_id))
-
     async def stop_all(self) -> None:
-        for task in self._retiring.values():
+        retiring = list(self._retiring.values())
+        for task in retiring:
             task.cancel()
-        async with self._lock:
-            for server_id in list(self._running):
-                await self._stop(server_id)
+        for task in retiring:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._consumers.stop_all()

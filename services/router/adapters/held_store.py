@@ -8,11 +8,9 @@ a stop is never recorded without being announced, nor announced without being re
 from collections.abc import Sequence
 from uuid import UUID
 
-import asyncpg
-from pydantic import BaseModel
-
-from services.router.app.routing import HoldOutcome, Release
-from shared.contracts import SendRequested
+from services.router.app.ports import HoldOutcome, Release
+from shared.contracts import CampaignEvent, SendRequested, StatusEvent
+from shared.db import Database, DbConnection
 from shared.outbox import record
 from shared.topology import STATUS_EXCHANGE
 
@@ -35,22 +33,22 @@ class PgHeldMessages:
     never has to chase messages held again behind it.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, release_batch: int = RELEASE_BATCH) -> None:
-        self._pool = pool
+    def __init__(self, database: Database, *, release_batch: int = RELEASE_BATCH) -> None:
+        self._database = database
         self._release_batch = release_batch
 
     async def stopped_campaigns(self) -> set[UUID]:
-        rows = await self._pool.fetch(
+        rows = await self._database.pool.fetch(
             "SELECT campaign_id FROM stopped_campaigns WHERE resuming_since IS NULL"
         )
         return {row["campaign_id"] for row in rows}
 
     async def stop_and_hold(
-        self, message: SendRequested, reason: str, stopped: BaseModel, held: BaseModel
+        self, message: SendRequested, reason: str, stopped: CampaignEvent, held: StatusEvent
     ) -> HoldOutcome:
         """Record the stop and hold the message in one transaction, with their announcements:
         `stopped` only if this call recorded the stop first, `held` whenever the message is held."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             # A campaign being resumed is stopped again (its resume stops releasing at the next batch).
             recorded = await conn.fetchval(
                 """INSERT INTO stopped_campaigns (campaign_id, reason) VALUES ($1, $2)
@@ -67,20 +65,20 @@ class PgHeldMessages:
             await conn.execute(
                 _HOLD, message.message_id, message.campaign_id, message.model_dump(mode="json")
             )
-            await self._announce(conn, [stopped, held] if recorded else [held])
+            await _announce(conn, [stopped, held] if recorded else [held])
             return HoldOutcome(recorded_stop=bool(recorded), held=True)
 
-    async def hold(self, message: SendRequested, held: BaseModel) -> bool:
+    async def hold(self, message: SendRequested, held: StatusEvent) -> bool:
         # The share lock orders this against a resume, which marks the stop under a row lock:
         # either the message is held before the mark commits (and that resume releases it), or
         # the campaign is resuming and nothing is held.
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(_LOCK_STOP, message.campaign_id):
                 return False
             await conn.execute(
                 _HOLD, message.message_id, message.campaign_id, message.model_dump(mode="json")
             )
-            await self._announce(conn, [held])
+            await _announce(conn, [held])
             return True
 
     async def resume(self, campaign_id: UUID, release: Release) -> int:
@@ -91,7 +89,7 @@ class PgHeldMessages:
         batch, under the same message ids), and the stop goes last, so the resume's redelivered
         event, or the sweeper, finishes what a dead replica started.
         """
-        await self._pool.execute(
+        await self._database.pool.execute(
             """UPDATE stopped_campaigns SET resuming_since = coalesce(resuming_since, now())
                WHERE campaign_id = $1""",
             campaign_id,
@@ -101,7 +99,7 @@ class PgHeldMessages:
     async def orphaned_campaigns(self) -> list[UUID]:
         """Campaigns with held messages that are not stopped: no stop any more (left by a release
         that died after it went) or one being lifted (by a resume that may have died)."""
-        rows = await self._pool.fetch(
+        rows = await self._database.pool.fetch(
             """SELECT DISTINCT h.campaign_id FROM held_messages h
                WHERE NOT EXISTS (SELECT 1 FROM stopped_campaigns s
                                  WHERE s.campaign_id = h.campaign_id AND s.resuming_since IS NULL)"""
@@ -115,7 +113,7 @@ class PgHeldMessages:
     async def _release(self, campaign_id: UUID, release: Release) -> int:
         released = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._database.pool.acquire() as conn, conn.transaction():
                 # Stopped again meanwhile: the rest stays held for the next resume.
                 if await conn.fetchval(_LOCK_STOP, campaign_id):
                     return released
@@ -141,6 +139,7 @@ class PgHeldMessages:
                 )
                 released += len(rows)
 
-    @staticmethod
-    async def _announce(conn: asyncpg.Connection, events: Sequence[BaseModel]) -> None:
-        await record(conn, STATUS_EXCHANGE.name, events, channel=OUTBOX_CHANNEL)
+
+async def _announce(conn: DbConnection, events: Sequence[CampaignEvent | StatusEvent]) -> None:
+    """Record what others must hear of a stop or a hold, in the transaction that makes it."""
+    await record(conn, STATUS_EXCHANGE.name, events, channel=OUTBOX_CHANNEL)

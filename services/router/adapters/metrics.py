@@ -4,7 +4,7 @@ from uuid import UUID
 
 from prometheus_client import Counter
 
-from services.router.app.routing import Decision
+from services.router.app.ports import Decision
 from shared.metrics import REGISTRY
 
 DECISIONS = Counter(

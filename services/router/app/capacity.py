@@ -8,14 +8,9 @@ slot ends, the unspent part is given back, so idle leases do not starve the othe
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
+from services.router.app.ports import CapacityStore
 from services.router.domain.limits import Bucket, Window, claim_size
-
-
-class CapacityStore(Protocol):
-    async def claim(self, bucket: Bucket, want: int) -> tuple[int, datetime | None]: ...
-    async def give_back(self, bucket: Bucket, windows: tuple[Window, ...], count: int) -> None: ...
 
 
 @dataclass
@@ -29,9 +24,18 @@ class Lease:
 
 @dataclass(frozen=True)
 class Verdict:
-    ok: bool
+    """A send taken (`until` is None), or refused because of `reason` until `until`, when the cap
+    has room again."""
+
     until: datetime | None = None
     reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.until is None
+
+
+TAKEN = Verdict()
 
 
 class CapacityLedger:
@@ -53,9 +57,9 @@ class CapacityLedger:
             if granted == 0:
                 until = until or max(w.all_counted_free_at for w in bucket.windows)
                 self._capped_until[bucket.key] = (_limits_of(bucket), until)
-                return Verdict(False, until, self._cap_reason(bucket))
+                return Verdict(until, self._cap_reason(bucket))
             self._leases[bucket.key] = Lease(bucket.windows, granted - 1)
-            return Verdict(True)
+            return TAKEN
 
     def put_back(self, bucket: Bucket) -> None:
         """Return a send taken for a message that then went elsewhere (kept locally, spent next)."""
@@ -80,12 +84,12 @@ class CapacityLedger:
             limits, until = capped
             # Slots move on every second, but nothing frees before `until` unless the limits change.
             if limits == _limits_of(bucket) and now < until:
-                return Verdict(False, until, self._cap_reason(bucket))
+                return Verdict(until, self._cap_reason(bucket))
             del self._capped_until[bucket.key]
         lease = self._leases.get(bucket.key)
         if lease is not None and lease.covers(bucket) and lease.tokens > 0:
             lease.tokens -= 1
-            return Verdict(True)
+            return TAKEN
         return None
 
     async def _end_lease(self, bucket: Bucket) -> None:

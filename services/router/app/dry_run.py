@@ -1,17 +1,14 @@
 """Simulate a campaign's routing for N messages under the current limits, claiming nothing."""
 
 from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
+from services.router.app.ports import RoomReader
 from services.router.app.routing import Router
 from services.router.domain.dry_run import Forecast, WindowRoom, forecast
-from services.router.domain.limits import Bucket, server_bucket
+from services.router.domain.limits import server_bucket
 from services.router.domain.selection import Candidates, eligible_servers
-
-
-class RoomReader(Protocol):
-    async def remaining(self, bucket: Bucket) -> dict[str, int]: ...
+from shared.errors import NotFound
 
 
 async def dry_run(
@@ -19,7 +16,7 @@ async def dry_run(
 ) -> tuple[Candidates, Forecast]:
     policy = await router.catalog.policy(campaign_id, tenant_id)
     if policy.tenant_id != tenant_id:
-        raise LookupError(f"campaign {campaign_id} not found")
+        raise NotFound(f"campaign {campaign_id} not found")
     candidates = eligible_servers(policy, router.view)
     if not candidates.weights:
         # As routing does before it stops a campaign: events may lag a server enabled a moment ago.

@@ -14,16 +14,15 @@ sweeper releases what a resume that died (or a release from before this scheme) 
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from services.router.app.capacity import CapacityLedger, Verdict
+from services.router.app.capacity import TAKEN, CapacityLedger, Verdict
+from services.router.app.ports import CatalogSource, Decision, HeldMessages, Outbound, RoutingMetrics
 from services.router.domain.limits import Bucket, destination_bucket, server_bucket
 from services.router.domain.selection import Candidates, eligible_servers, pick_by_weight, stop_reason
 from services.router.domain.view import RoutingView
@@ -32,96 +31,34 @@ from shared.contracts import (
     AdmissionRequest,
     CampaignEvent,
     CampaignEventKind,
-    CatalogSnapshot,
     DeliveryRequested,
     Exclusion,
     MessageStatus,
-    RoutingDecision,
     SendingPolicy,
     SendRequested,
     ServerView,
-    StatusEvent,
 )
 from shared.messaging import MalformedMessage
 
 log = structlog.get_logger("router")
 
 
-class CatalogSource(Protocol):
-    async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy: ...
-    async def snapshot(self) -> CatalogSnapshot: ...
-
-
-class Outbound(Protocol):
-    async def to_server(self, vendor: str, server_id: UUID, message: DeliveryRequested) -> None: ...
-    async def status(self, event: StatusEvent) -> None: ...
-    async def back_to_routing(self, message: SendRequested) -> None: ...
-    async def wait(self, message: SendRequested, seconds: float) -> float:
-        """Put the message in a delay queue that ends by `seconds`; returns how long it waits there."""
-
-
-@dataclass(frozen=True)
-class HoldOutcome:
-    recorded_stop: bool
-    """This call recorded the campaign's stop first (and announced `campaign_stopped`)."""
-    held: bool
-    """The message is held (and `held` announced); False if the stop was lifted meanwhile."""
-
-
-Release = Callable[[SendRequested], Awaitable[None]]
-
-
-class HeldMessages(Protocol):
-    async def stopped_campaigns(self) -> set[UUID]: ...
-    async def stop_and_hold(
-        self, message: SendRequested, reason: str, stopped: CampaignEvent, held: StatusEvent
-    ) -> HoldOutcome:
-        """Record the stop and hold the message, with their announcements, in one transaction."""
-
-    async def hold(self, message: SendRequested, held: StatusEvent) -> bool:
-        """Keep the message with its stopped campaign and announce `held`, in one transaction;
-        False, holding nothing, if it was resumed."""
-
-    async def resume(self, campaign_id: UUID, release: Release) -> int:
-        """Lift the stop: from now on nothing is held for the campaign; hand every held message
-        to `release` (deleting each batch once released), then forget the stop. Repeatable
-        after a crash at any point."""
-
-    async def orphaned_campaigns(self) -> list[UUID]:
-        """Campaigns that have held messages but are not stopped (any more)."""
-
-    async def release_orphans(self, campaign_id: UUID, release: Release) -> int:
-        """Release the campaign's held messages unless it is stopped (again); never lifts a stop."""
-
-
-class Decision(StrEnum):
-    """What routing did with one message, each time it came through."""
-
-    ROUTED = "routed"
-    HELD = "held"
-    WAITING = "waiting"
-    """Every eligible server was at its cap: it waits in a delay queue and comes back."""
-    REROUTED = "rerouted"
-    """Drained from the queue of a server that cannot send, back through routing."""
-    ADMITTED_LATE = "admitted_late"
-    """A counted message reached its worker late; its count moved to the time it is sent."""
-    LATE_AT_CAP = "late_at_cap"
-    """A late message's server is at its cap now: its worker waits before sending it."""
-
-
-class RoutingMetrics(Protocol):
-    def decided(self, decision: Decision, server_id: UUID | None = None) -> None:
-        """Count one decision; `server_id` is the server a routed message went to."""
-        ...
-
-
 @dataclass(frozen=True)
 class Pick:
-    server: ServerView | None
+    """The server the message goes to, after the servers that were at their caps."""
+
+    server: ServerView
     capped: list[Exclusion]
-    wait_until: datetime | None
-    counted: bool = False
+    counted: bool
     """The send through `server` was counted against its limits or a receiver's rule."""
+
+
+@dataclass(frozen=True)
+class AllCapped:
+    """Every eligible server is at its cap; the first has room again at `wait_until`."""
+
+    capped: list[Exclusion]
+    wait_until: datetime
 
 
 @dataclass
@@ -139,6 +76,10 @@ class Router:
     _policy_locks: dict[UUID, asyncio.Lock] = field(default_factory=dict)
     _refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _refreshed_at: float = 0.0
+
+    async def load_stops(self) -> None:
+        """Learn which campaigns are stopped (before any message of theirs is routed)."""
+        self.stopped = await self.held.stopped_campaigns()
 
     async def start(self) -> None:
         """Load the catalog's snapshot; routing waits until this is done."""
@@ -161,28 +102,18 @@ class Router:
             return
         now = self.clock()
         pick = await self._pick_with_capacity(message, candidates, now)
-        if pick.server is None:
+        decision = candidates.decision(pick.capped)
+        if isinstance(pick, AllCapped):
             # Every eligible server is at its cap: the message waits, it is neither dropped nor failed,
             # and says so, with when it comes back, so that nobody takes it for stuck.
             waits = await self.outbound.wait(message, (pick.wait_until - now).total_seconds())
             await self.outbound.status(
                 message.status_event(
-                    MessageStatus.WAITING,
-                    retry_at=now + timedelta(seconds=waits),
-                    decision=RoutingDecision(
-                        mode=candidates.mode,
-                        weights={str(k): v for k, v in candidates.weights.items()},
-                        excluded=[*candidates.excluded, *pick.capped],
-                    ),
+                    MessageStatus.WAITING, retry_at=now + timedelta(seconds=waits), decision=decision
                 )
             )
             self.metrics.decided(Decision.WAITING)
             return
-        decision = RoutingDecision(
-            mode=candidates.mode,
-            weights={str(k): v for k, v in candidates.weights.items()},
-            excluded=[*candidates.excluded, *pick.capped],
-        )
         server = pick.server
         await self.outbound.to_server(
             server.vendor,
@@ -215,22 +146,23 @@ class Router:
 
     async def _pick_with_capacity(
         self, message: SendRequested, candidates: Candidates, now: datetime
-    ) -> Pick:
-        """Pick by weight; a server at its cap gives its share to the others."""
+    ) -> Pick | AllCapped:
+        """Pick by weight; a server at its cap gives its share to the others. `candidates` has
+        at least one server."""
         weights = dict(candidates.weights)
         capped: list[Exclusion] = []
-        wait_until: datetime | None = None
+        free_again: list[datetime] = []
         avoid = frozenset(message.avoid_server_ids)
         while weights:
             server = self.view.servers[pick_by_weight(weights, self.rng, avoid)]
             buckets = _buckets(server, message.recipient, now)
             verdict = await self._take_capacity(buckets, now)
-            if verdict.ok:
-                return Pick(server, capped, None, counted=bool(buckets))
+            if verdict.until is None:
+                return Pick(server, capped, counted=bool(buckets))
             capped.append(Exclusion(server_id=server.id, reason=verdict.reason))
-            wait_until = verdict.until if wait_until is None else min(wait_until, verdict.until)
+            free_again.append(verdict.until)
             del weights[server.id]
-        return Pick(None, capped, wait_until)
+        return AllCapped(capped, min(free_again))
 
     async def _take_capacity(self, buckets: list[Bucket], now: datetime) -> Verdict:
         """One send from each bucket (see `_buckets`), or none if any of them is at its cap."""
@@ -242,7 +174,7 @@ class Router:
                     self.capacity.put_back(earlier)
                 return verdict
             taken.append(bucket)
-        return Verdict(True)
+        return TAKEN
 
     # ------------------------------------------------------------------ late sends
 
@@ -378,7 +310,7 @@ class Router:
 
     # ------------------------------------------------------------------ failover
 
-    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, *, redelivered: bool) -> None:
+    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, redelivered: bool) -> None:
         """A message queued for a server that can no longer send goes back through routing.
 
         Routing sees its campaign's policy again, so it moves to another server of the same

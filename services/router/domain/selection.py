@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.router.domain.view import RoutingView
-from shared.contracts import Exclusion, RoutingDecision, SendingPolicy, ServerState
+from shared.contracts import Exclusion, RoutingDecision, SendingPolicy, ServerState, ServerView
 
 _STATE_REASONS = {
     ServerState.INACTIVE: "inactive: not tested since its connection settings last changed, or not enabled",
@@ -22,9 +22,13 @@ class Candidates:
     weights: dict[UUID, float]
     excluded: list[Exclusion]
 
-    def decision(self) -> RoutingDecision:
+    def decision(self, capped: list[Exclusion]) -> RoutingDecision:
+        """What routing says it decided: these candidates, with the servers found at their caps
+        (`capped`) named among the excluded."""
         return RoutingDecision(
-            mode=self.mode, weights={str(k): v for k, v in self.weights.items()}, excluded=self.excluded
+            mode=self.mode,
+            weights={str(k): v for k, v in self.weights.items()},
+            excluded=[*self.excluded, *capped],
         )
 
 
@@ -54,13 +58,17 @@ def eligible_servers(policy: SendingPolicy, view: RoutingView) -> Candidates:
             excluded.append(
                 Exclusion(server_id=server_id, reason="not granted to the tenant (own or plan) any more")
             )
-        elif server.state != ServerState.ACTIVE:
-            excluded.append(Exclusion(server_id=server_id, reason=_STATE_REASONS[server.state]))
-        elif server_id in view.unhealthy:
-            excluded.append(Exclusion(server_id=server_id, reason=f"unhealthy: {view.unhealthy[server_id]}"))
+        elif view.refusal(server) is not None:
+            excluded.append(Exclusion(server_id=server_id, reason=_ineligible_because(server, view)))
         else:
             weights[server_id] = weight
     return Candidates(mode=mode, weights=weights, excluded=excluded)
+
+
+def _ineligible_because(server: ServerView, view: RoutingView) -> str:
+    """Why a server that cannot send is left out, in the words a `campaign_stopped` event names
+    it with: its state, or why delivery reported its circuit open."""
+    return _STATE_REASONS.get(server.state) or f"unhealthy: {view.unhealthy[server.id]}"
 
 
 def pick_by_weight(

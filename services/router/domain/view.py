@@ -6,6 +6,7 @@ so every entity remembers the id of the event that last set it and older news is
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from shared.contracts import (
@@ -14,7 +15,7 @@ from shared.contracts import (
     CatalogSnapshot,
     PlanView,
     SendingPolicy,
-    ServerState,
+    ServerHealthEvent,
     ServerView,
     TenantView,
 )
@@ -64,9 +65,19 @@ class RoutingView:
         if known is None or policy.version >= known.version:
             self.policies[policy.campaign_id] = policy
 
-    def is_sendable(self, server_id: UUID) -> bool:
-        server = self.servers.get(server_id)
-        return server is not None and server.state == ServerState.ACTIVE and server_id not in self.unhealthy
+    def apply_health(self, event: ServerHealthEvent) -> None:
+        """Delivery reported a server's circuit breaker open (with why) or closed again."""
+        if event.healthy:
+            self.unhealthy.pop(event.server_id, None)
+        else:
+            self.unhealthy[event.server_id] = (
+                event.reason or f"{event.consecutive_failures} connection failures"
+            )
+
+    def refusal(self, server: ServerView) -> str | None:
+        """Why nothing may be sent through the server now, or None (`ServerView.refusal`, with the
+        circuit delivery reported open)."""
+        return server.refusal(open_circuit=self.unhealthy.get(server.id))
 
     def usable_server_ids(self, tenant_id: UUID) -> list[UUID]:
         """Servers the tenant may send through: its own and those its plan grants."""
@@ -76,7 +87,7 @@ class RoutingView:
         granted = [sid for sid in plan.server_ids if sid not in own] if plan else []
         return own + granted
 
-    def _put(self, kind: str, key: UUID, event_id: int, store: dict, value: object | None) -> None:
+    def _put(self, kind: str, key: UUID, event_id: int, store: dict[UUID, Any], value: object | None) -> None:
         if event_id < self._set_by.get((kind, key), 0):
             return
         self._set_by[(kind, key)] = event_id

@@ -4,14 +4,17 @@ import math
 from datetime import UTC, datetime
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 
 from services.router.app.dry_run import dry_run
+from services.router.app.ports import RoomReader
 from services.router.app.routing import Router
 from services.router.settings import RouterSettings
 from shared.auth import Principal, principal_dependency
 from shared.contracts import Exclusion
+from shared.errors import InvalidInput
+from shared.http_errors import install_error_handlers
 
 
 class DryRunRequest(BaseModel):
@@ -38,8 +41,10 @@ class DryRunResult(BaseModel):
     )
 
 
-def create_http_api(settings: RouterSettings, router: Router, resources: dict) -> FastAPI:
+def create_http_api(settings: RouterSettings, router: Router, rooms: RoomReader) -> FastAPI:
+    """The API; `rooms` tells a dry run how much room each server's limits have left."""
     api = FastAPI(title="sendpool router", version="1", description="Routing decisions you can preview.")
+    install_error_handlers(api)
     principal = principal_dependency(lambda _request: (settings.token_secret, settings.operator_token))
 
     @api.post("/campaigns/{campaign_id}/dry-run", response_model=DryRunResult, tags=["routing"])
@@ -52,14 +57,13 @@ def create_http_api(settings: RouterSettings, router: Router, resources: dict) -
         """Where N messages of the campaign would go now, and how long the current caps need to send them."""
         owner = tenant_id if caller.is_operator else caller.tenant_id
         if owner is None:
-            raise HTTPException(422, "tenant_id: the operator must name the campaign's tenant")
-        await router.ready.wait()
-        try:
-            candidates, result = await dry_run(
-                router, resources["capacity_store"], owner, campaign_id, body.messages, datetime.now(UTC)
+            raise InvalidInput.field(
+                "tenant_id", "the operator must name the campaign's tenant", location="query"
             )
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        await router.ready.wait()
+        candidates, result = await dry_run(
+            router, rooms, owner, campaign_id, body.messages, datetime.now(UTC)
+        )
         seconds = result.seconds_to_send
         return DryRunResult(
             campaign_id=campaign_id,

@@ -1,14 +1,20 @@
-"""The router's schema in this run's database."""
+"""The router's schema in this run's database, and a vhost and database of a test's own."""
 
 import pytest
 
-from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database, migrated_pool
+from tests.integration.router.harness import RouterStack, router_database
+from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 
 
 @pytest.fixture(scope="module")
-async def pool(database_url):
-    async with migrated_pool(database_url, "router") as pool:
-        yield pool
+async def database(database_url):
+    async with router_database(database_url) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def pool(database):
+    return database.pool
 
 
 @pytest.fixture
@@ -21,11 +27,16 @@ def own_vhost():
 
 
 @pytest.fixture
-async def own_pool():
+async def own_database():
     """A database of the test's own, so that sweepers see only this test's held messages."""
     url = create_database()
     try:
-        async with migrated_pool(url, "router") as pool:
-            yield pool
+        async with router_database(url) as database:
+            yield database
     finally:
         drop_database(url)
+
+
+@pytest.fixture
+def stack(own_vhost, own_database) -> RouterStack:
+    return RouterStack(own_vhost, own_database)

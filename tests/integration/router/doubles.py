@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from services.router.app.routing import Decision
+from services.router.app.ports import Decision
 
 
 class Unused:

@@ -1,9 +1,8 @@
-"""Router replicas in the test process, wired as `create_app` wires them (the same `register`,
-held store, outbox relay and background tasks), against real RabbitMQ and PostgreSQL, with the
-catalog replaced by a double whose servers a test changes."""
+"""Router replicas in the test process, built by `bootstrap` as the service builds itself (the same
+subscribers, held store, outbox relay and background tasks), against real RabbitMQ and
+PostgreSQL, with the catalog replaced by a double whose servers a test changes."""
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,20 +11,16 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import aio_pika
-import asyncpg
+from pydantic import BaseModel
 
-from services.router.adapters.capacity_store import PgCapacityStore
-from services.router.adapters.drainers import QueueDrainers
-from services.router.adapters.held_store import OUTBOX_CHANNEL, PgHeldMessages
+from services.router.adapters.held_store import PgHeldMessages
 from services.router.adapters.outbound import RabbitOutbound
-from services.router.app.capacity import CapacityLedger
-from services.router.app.routing import Router
-from services.router.domain.view import RoutingView
-from services.router.entrypoints.main import register, start_background
+from services.router.bootstrap import MIGRATIONS, SCHEMA, RouterRuntime, bootstrap
 from services.router.settings import RouterSettings
-from shared import topology
-from shared.background import BackgroundTasks
 from shared.contracts import (
+    CampaignEvent,
+    CatalogEvent,
+    CatalogEventKind,
     CatalogSnapshot,
     MessageContent,
     SendingPolicy,
@@ -33,10 +28,17 @@ from shared.contracts import (
     ServerState,
     ServerView,
 )
-from shared.messaging import make_broker, publish_model
-from shared.outbox import OutboxRelay
-from shared.topology import SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
-from tests.integration.router.doubles import CountingMetrics
+from shared.db import Database
+from shared.messaging import make_broker
+from shared.topology import CATALOG_EXCHANGE, SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
+from tests.support.status_events import Heard, status_events
+
+
+@asynccontextmanager
+async def router_database(database_url: str) -> AsyncIterator[Database]:
+    """The router's schema in that database, migrated and open, as the service opens it."""
+    async with Database(database_url, SCHEMA, MIGRATIONS, pool_size=5, wait_seconds=0.0) as database:
+        yield database
 
 
 class FakeCatalog:
@@ -46,9 +48,11 @@ class FakeCatalog:
         self.servers = {s.id: s for s in servers}
         self._event_id = 1
 
-    def set_state(self, server_id: UUID, state: ServerState) -> None:
+    def set_state(self, server_id: UUID, state: ServerState) -> CatalogEvent:
+        """Change the server; returns the event the catalog announces the change with."""
         self._event_id += 1
-        self.servers[server_id] = self.servers[server_id].model_copy(update={"state": state})
+        server = self.servers[server_id] = self.servers[server_id].model_copy(update={"state": state})
+        return CatalogEvent(event_id=self._event_id, kind=CatalogEventKind.SERVER_CHANGED, server=server)
 
     async def snapshot(self) -> CatalogSnapshot:
         return CatalogSnapshot(
@@ -59,32 +63,6 @@ class FakeCatalog:
         return SendingPolicy(campaign_id=campaign_id, tenant_id=tenant_id)
 
 
-class RecordingOutbound(RabbitOutbound):
-    """The real outbound, remembering what went where; `fail_release` makes releases fail."""
-
-    def __init__(self, broker, released: list[UUID], routed: list[UUID]) -> None:
-        super().__init__(broker)
-        self.released, self.routed = released, routed
-        self.fail_release: Callable[[SendRequested], bool] = lambda _message: False
-
-    async def back_to_routing(self, message: SendRequested) -> None:
-        if self.fail_release(message):
-            raise ConnectionResetError("the broker connection broke while releasing held messages")
-        await super().back_to_routing(message)
-        self.released.append(message.message_id)
-
-    async def to_server(self, vendor, server_id, message) -> None:
-        await super().to_server(vendor, server_id, message)
-        self.routed.append(message.send.message_id)
-
-
-@dataclass
-class Replica:
-    router: Router
-    broker: object
-    outbound: RecordingOutbound
-
-
 @dataclass
 class Traffic:
     """What every replica of one test released and routed (a message twice is a duplicate)."""
@@ -93,94 +71,114 @@ class Traffic:
     routed: list[UUID] = field(default_factory=list)
 
 
-@asynccontextmanager
-async def router_replica(
-    amqp_url: str,
-    pool: asyncpg.Pool,
-    catalog: FakeCatalog,
-    traffic: Traffic,
-    *,
-    release_batch: int = 500,
-    sweep_seconds: float = 3600.0,
-    background: bool = True,
-) -> AsyncIterator[Replica]:
-    """One router replica: a process of its own, as far as RabbitMQ can tell (own instance queues)."""
-    saved_instance = topology.INSTANCE_ID
-    topology.INSTANCE_ID = uuid.uuid4().hex[:12]  # read by instance_queue() as `register` subscribes
-    broker = make_broker(amqp_url, "router")
-    outbound = RecordingOutbound(broker, traffic.released, traffic.routed)
-    router = Router(
-        view=RoutingView(),
-        catalog=catalog,
-        outbound=outbound,
-        held=PgHeldMessages(pool, release_batch=release_batch),
-        capacity=CapacityLedger(PgCapacityStore(pool)),
-        metrics=CountingMetrics(),
-    )
-    drainers = QueueDrainers(broker, router)
-    try:
-        register(broker, router, drainers)
-    finally:
-        topology.INSTANCE_ID = saved_instance
-    relay = OutboxRelay(pool, broker, schema="router", channel=OUTBOX_CHANNEL, poll_seconds=0.2)
-    tasks = BackgroundTasks()
-    router.stopped = await router.held.stopped_campaigns()
-    await broker.start()
-    try:
-        relay.start()
-        if background:
-            settings = RouterSettings(held_sweep_seconds=sweep_seconds)
-            start_background(tasks, router, PgCapacityStore(pool), settings)
-        await router.start()
-        yield Replica(router, broker, outbound)
-    finally:
-        await tasks.stop()
-        await relay.stop()
-        await drainers.stop_all()
-        await broker.stop()
+class RecordingOutbound(RabbitOutbound):
+    """The real outbound, remembering what went where; `fail_release` makes releases fail."""
+
+    def __init__(self, runtime: RouterRuntime, traffic: Traffic) -> None:
+        super().__init__(runtime.broker, runtime.publishers)
+        self.traffic = traffic
+        self.fail_release: Callable[[SendRequested], bool] = lambda _message: False
+
+    async def back_to_routing(self, message: SendRequested) -> None:
+        if self.fail_release(message):
+            raise ConnectionResetError("the broker connection broke while releasing held messages")
+        await super().back_to_routing(message)
+        self.traffic.released.append(message.message_id)
+
+    async def to_server(self, vendor, server_id, message) -> None:
+        await super().to_server(vendor, server_id, message)
+        self.traffic.routed.append(message.send.message_id)
 
 
-class Heard:
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    def of(self, status: str) -> list[dict]:
-        return [e for e in self.events if e.get("status", e.get("kind")) == status]
+@dataclass
+class Replica:
+    runtime: RouterRuntime
+    outbound: RecordingOutbound
 
 
-@asynccontextmanager
-async def listening(amqp_url: str, binding: str = "#") -> AsyncIterator[Heard]:
-    """Every event on sendpool.status matching `binding`, while the block lasts."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(STATUS_EXCHANGE.name, type="topic", durable=True)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=binding)
-        heard = Heard()
+@dataclass
+class RouterStack:
+    """A virtual host and a database of the test's own: the replicas it starts consume the shared
+    work queues (router.send-requested, router.campaign-resumed), and sweepers see every held
+    message, so no other test may share them."""
 
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process():
-                heard.events.append(json.loads(message.body))
+    amqp_url: str
+    database: Database
 
-        await queue.consume(on_message)
-        yield heard
+    @property
+    def pool(self):
+        """For the test's own look at the router's tables."""
+        return self.database.pool
 
+    @asynccontextmanager
+    async def replica(
+        self,
+        catalog: FakeCatalog,
+        traffic: Traffic,
+        *,
+        release_batch: int = 500,
+        sweep_seconds: float = 3600.0,
+    ) -> AsyncIterator[Replica]:
+        """One router replica, started and stopped through the runtime's hooks as `ServiceApp` calls
+        them; a process of its own, as far as RabbitMQ can tell (its own instance id)."""
+        runtime = bootstrap(
+            RouterSettings(
+                amqp_url=self.amqp_url,
+                database_url=self.database.url,
+                instance_id=uuid.uuid4().hex[:12],
+                db_pool_size=5,
+                outbox_poll_seconds=0.2,
+                held_sweep_seconds=sweep_seconds,
+            )
+        )
+        runtime.router.catalog = catalog
+        runtime.router.held = PgHeldMessages(runtime.database, release_batch=release_batch)
+        outbound = runtime.router.outbound = RecordingOutbound(runtime, traffic)
+        await runtime.open()
+        try:
+            await runtime.broker.start()
+            try:
+                await runtime.start()
+                yield Replica(runtime, outbound)
+            finally:
+                await runtime.stop()
+                await runtime.broker.stop()
+        finally:
+            await runtime.close()
 
-async def publish_sends(amqp_url: str, messages: list[SendRequested]) -> None:
-    """As the scheduler publishes them, to the send exchange."""
-    broker = make_broker(amqp_url, "scheduler-double")
-    async with broker:
-        await broker.connect()
-        for message in messages:
-            await publish_model(broker, message, exchange=SEND_EXCHANGE, routing_key=SEND_ROUTING_KEY)
+    @asynccontextmanager
+    async def listening(self, binding: str = "#") -> AsyncIterator[Heard]:
+        """Every event on sendpool.status matching `binding`, while the block lasts."""
+        async with (
+            await aio_pika.connect(self.amqp_url) as connection,
+            status_events(connection, binding) as heard,
+        ):
+            yield heard
 
+    async def publish_sends(self, messages: list[SendRequested]) -> None:
+        """As the scheduler publishes them, to the send exchange."""
+        await self._publish(SEND_EXCHANGE.name, [(SEND_ROUTING_KEY, message) for message in messages])
 
-async def publish_status(amqp_url: str, event) -> None:
-    broker = make_broker(amqp_url, "scheduler-double")
-    async with broker:
-        await broker.connect()
-        await publish_model(broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
+    async def publish_status(self, event: CampaignEvent) -> None:
+        """As the scheduler announces a campaign decision."""
+        await self._publish(STATUS_EXCHANGE.name, [(event.routing_key, event)])
+
+    async def publish_catalog(self, event: CatalogEvent) -> None:
+        """As the catalog announces a change (to the replicas running, or gone a short while)."""
+        await self._publish(CATALOG_EXCHANGE.name, [(event.kind.value, event)])
+
+    async def _publish(self, exchange: str, messages: list[tuple[str, BaseModel]]) -> None:
+        broker = make_broker(self.amqp_url, "scheduler-double")
+        async with broker:
+            await broker.connect()
+            for routing_key, message in messages:
+                await broker.publish(
+                    message.model_dump_json().encode(),
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    content_type="application/json",
+                    persist=True,
+                )
 
 
 def message_of(tenant_id: UUID, campaign_id: UUID, recipient: str = "reader@inbox.example") -> SendRequested:

@@ -6,14 +6,15 @@ from uuid import uuid4
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.app.capacity import CapacityLedger
-from services.router.app.routing import Decision, Router
+from services.router.app.ports import Decision
+from services.router.app.routing import Router
 from services.router.domain.limits import server_bucket
 from services.router.domain.view import RoutingView
 from shared.contracts import AdmissionRequest, CatalogSnapshot, SendingLimits, ServerState, ServerView
 from tests.integration.router.doubles import CountingMetrics, Unused
 
 
-async def test_a_late_send_moves_its_count_to_now_and_waits_when_the_server_is_at_its_cap(pool):
+async def test_a_late_send_moves_its_count_to_now_and_waits_when_the_server_is_at_its_cap(database):
     now = datetime.now(UTC)
     routed_at = now - timedelta(seconds=30)
     server = ServerView(
@@ -27,7 +28,7 @@ async def test_a_late_send_moves_its_count_to_now_and_waits_when_the_server_is_a
     )
     view = RoutingView()
     view.load(CatalogSnapshot(last_event_id=1, servers=[server], plans=[], tenants=[]))
-    store, metrics = PgCapacityStore(pool), CountingMetrics()
+    store, metrics = PgCapacityStore(database), CountingMetrics()
     router = Router(
         view=view,
         catalog=Unused(),
@@ -60,13 +61,13 @@ async def test_a_late_send_moves_its_count_to_now_and_waits_when_the_server_is_a
     assert metrics.decisions == [Decision.ADMITTED_LATE] * 3 + [Decision.LATE_AT_CAP]
 
 
-async def test_a_server_without_limits_or_unknown_admits_at_once(pool):
+async def test_a_server_without_limits_or_unknown_admits_at_once(database):
     router = Router(
         view=RoutingView(),
         catalog=Unused(),
         outbound=Unused(),
         held=Unused(),
-        capacity=CapacityLedger(PgCapacityStore(pool)),
+        capacity=CapacityLedger(PgCapacityStore(database)),
         metrics=CountingMetrics(),
     )
     router.ready.set()

@@ -8,8 +8,8 @@ from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.held_store import PgHeldMessages
 from services.router.app.capacity import CapacityLedger
 from services.router.app.routing import Router
+from services.router.bootstrap import start_background
 from services.router.domain.view import RoutingView
-from services.router.entrypoints.main import start_background
 from services.router.settings import RouterSettings
 from shared.background import BackgroundTasks
 from shared.metrics import REGISTRY
@@ -20,8 +20,8 @@ from tests.integration.router.harness import eventually
 class FailsOnce(PgCapacityStore):
     """The database goes away during the first clean-up round."""
 
-    def __init__(self, pool) -> None:
-        super().__init__(pool)
+    def __init__(self, database) -> None:
+        super().__init__(database)
         self.rounds = 0
 
     async def forget_before(self, cutoff: datetime) -> int:
@@ -35,19 +35,19 @@ def failures(task: str) -> float:
     return REGISTRY.get_sample_value("sendpool_background_task_failures_total", {"task": task}) or 0.0
 
 
-async def test_a_capacity_clean_up_that_fails_is_retried_and_counted(own_pool):
+async def test_a_capacity_clean_up_that_fails_is_retried_and_counted(own_database):
     """The clean-up used to be a bare task whose loop ended at its first database error, and
     the counters then grew for ever without a word."""
     old = datetime.now(UTC) - timedelta(days=3)
-    await own_pool.execute(
+    await own_database.pool.execute(
         "INSERT INTO capacity (bucket, kind, window_start, used) VALUES ('server:old', 'day', $1, 5)", old
     )
-    store = FailsOnce(own_pool)
+    store = FailsOnce(own_database)
     router = Router(
         view=RoutingView(),
         catalog=Unused(),
         outbound=Unused(),
-        held=PgHeldMessages(own_pool),
+        held=PgHeldMessages(own_database),
         capacity=CapacityLedger(store),
         metrics=CountingMetrics(),
     )
@@ -57,7 +57,9 @@ async def test_a_capacity_clean_up_that_fails_is_retried_and_counted(own_pool):
     try:
 
         async def cleaned() -> bool:
-            return not await own_pool.fetchval("SELECT count(*) FROM capacity WHERE bucket = 'server:old'")
+            return not await own_database.pool.fetchval(
+                "SELECT count(*) FROM capacity WHERE bucket = 'server:old'"
+            )
 
         await eventually(cleaned, timeout=10, what="the old counters deleted by a later round")
         await asyncio.sleep(0.3)

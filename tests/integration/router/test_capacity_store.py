@@ -1,8 +1,8 @@
 """The shared counters against real PostgreSQL: two ledgers (two replicas) racing for one cap."""
 
 import asyncio
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -10,37 +10,33 @@ from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.app.capacity import CapacityLedger
 from services.router.domain.limits import Bucket, windows_for
 from shared.contracts import SendingLimits
-from shared.db import create_pool, migrate
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "router" / "migrations"
+from tests.integration.router.harness import router_database
 
 
 @pytest.fixture(scope="module")
-async def pools(database_url):
-    await asyncio.to_thread(migrate, database_url, "router", MIGRATIONS)
-    pools = [await create_pool(database_url, "router", 5) for _ in range(2)]
-    yield pools
-    for pool in pools:
-        await pool.close()
+async def replicas(database_url):
+    """The databases of two router replicas: a pool each."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(router_database(database_url)) for _ in range(2)]
 
 
-async def test_two_replicas_racing_never_exceed_a_cap(pools):
+async def test_two_replicas_racing_never_exceed_a_cap(replicas):
     now = datetime.now(UTC)
     bucket = Bucket(
         "server:race", windows_for(SendingLimits(per_minute=50, per_day=70), now), "server limits"
     )
-    ledgers = [CapacityLedger(PgCapacityStore(pool)) for pool in pools]
+    ledgers = [CapacityLedger(PgCapacityStore(replica)) for replica in replicas]
     verdicts = await asyncio.gather(*(ledgers[i % 2].take(bucket, now) for i in range(300)))
     assert sum(v.ok for v in verdicts) == 50
     assert {v.until for v in verdicts if not v.ok} == {bucket.windows[0].all_counted_free_at}
 
-    remaining = await PgCapacityStore(pools[0]).remaining(bucket)
+    remaining = await PgCapacityStore(replicas[0]).remaining(bucket)
     assert remaining == {"minute": 0, "day": 20}
 
 
-async def test_unspent_sends_go_back_to_the_day(pools):
+async def test_unspent_sends_go_back_to_the_day(replicas):
     now = datetime.now(UTC)
-    store = PgCapacityStore(pools[0])
+    store = PgCapacityStore(replicas[0])
     ledger = CapacityLedger(store)
     limits = SendingLimits(per_minute=100, per_day=1000)
     bucket = Bucket("server:giveback", windows_for(limits, now), "")
@@ -52,10 +48,10 @@ async def test_unspent_sends_go_back_to_the_day(pools):
     assert await store.forget_before(now + timedelta(days=2)) >= 2
 
 
-async def test_a_minute_cap_counts_the_last_60_seconds_across_replicas(pools):
+async def test_a_minute_cap_counts_the_last_60_seconds_across_replicas(replicas):
     """50 taken at 12:00:59 leave nothing at 12:01:00, nor at 12:01:59; at 12:02:00 all is free."""
     late = datetime(2026, 11, 22, 12, 0, 59, tzinfo=UTC)
-    stores = [PgCapacityStore(pool) for pool in pools]
+    stores = [PgCapacityStore(replica) for replica in replicas]
 
     def bucket(now: datetime) -> Bucket:
         return Bucket("server:rolling", windows_for(SendingLimits(per_minute=50), now), "server limits")

@@ -31,7 +31,7 @@ class RecordingRouter:
         self.view.load(CatalogSnapshot(last_event_id=1, servers=[server], plans=[], tenants=[]))
         self.rerouted: list[tuple[UUID, bool]] = []
 
-    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, *, redelivered: bool) -> None:
+    async def reroute_from(self, server_id: UUID, message: DeliveryRequested, redelivered: bool) -> None:
         self.rerouted.append((message.send.message_id, redelivered))
 
 

@@ -13,7 +13,7 @@ from services.router.app.dry_run import dry_run
 from services.router.app.routing import Router
 from services.router.domain.view import RoutingView
 from shared.contracts import ServerState, ServerView
-from tests.integration.router.doubles import CountingMetrics
+from tests.integration.router.doubles import CountingMetrics, Unused
 from tests.integration.router.harness import FakeCatalog
 
 
@@ -35,9 +35,9 @@ async def test_a_dry_run_refreshes_a_view_that_has_not_heard_of_the_servers_yet(
     router = Router(
         view=RoutingView(),  # loaded before the server was enabled; its event is still on the way
         catalog=FakeCatalog(server),
-        outbound=None,
-        held=None,
-        capacity=None,
+        outbound=Unused(),
+        held=Unused(),
+        capacity=Unused(),
         metrics=CountingMetrics(),
         rng=random.Random(1),
     )

@@ -7,7 +7,8 @@ from uuid import UUID, uuid4
 
 from services.router.adapters.held_store import PgHeldMessages
 from services.router.app.capacity import CapacityLedger
-from services.router.app.routing import Decision, Router
+from services.router.app.ports import Decision
+from services.router.app.routing import Router
 from services.router.domain.view import RoutingView
 from shared.contracts import (
     CampaignEvent,
@@ -63,8 +64,8 @@ async def outbox_keys(pool, campaign_id: UUID) -> list[str]:
     return [row["routing_key"].rsplit(".", 1)[1] for row in rows]
 
 
-async def test_a_message_is_held_only_while_its_campaign_is_stopped(pool):
-    held, campaign = PgHeldMessages(pool), uuid4()
+async def test_a_message_is_held_only_while_its_campaign_is_stopped(database, pool):
+    held, campaign = PgHeldMessages(database), uuid4()
     first = await stop(held, campaign)
     before, after = message_of(campaign), message_of(campaign)
 
@@ -79,8 +80,8 @@ async def test_a_message_is_held_only_while_its_campaign_is_stopped(pool):
     assert await outbox_keys(pool, campaign) == ["campaign_stopped", "held", "held"]
 
 
-async def test_a_second_stop_is_not_announced_again(pool):
-    held, campaign = PgHeldMessages(pool), uuid4()
+async def test_a_second_stop_is_not_announced_again(database, pool):
+    held, campaign = PgHeldMessages(database), uuid4()
     await stop(held, campaign)
     again = message_of(campaign)
 
@@ -92,10 +93,10 @@ async def test_a_second_stop_is_not_announced_again(pool):
     assert await outbox_keys(pool, campaign) == ["campaign_stopped", "held", "held"]
 
 
-async def test_holds_racing_a_resume_are_all_released_or_refused(pool):
+async def test_holds_racing_a_resume_are_all_released_or_refused(database, pool):
     """Before holds checked the stop under a lock, the holds that landed after the resume's last
     batch stayed in the table, waiting for a resume that might never come."""
-    held, campaign = PgHeldMessages(pool), uuid4()
+    held, campaign = PgHeldMessages(database), uuid4()
     first = await stop(held, campaign)
     messages = [message_of(campaign) for _ in range(300)]
     released: list[UUID] = []
@@ -150,7 +151,7 @@ class CurrentPolicies:
         return SendingPolicy(campaign_id=campaign_id, tenant_id=tenant_id)
 
 
-async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(pool):
+async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(database):
     """The replica still lists the campaign as stopped, but PostgreSQL says it was resumed."""
     campaign = uuid4()
     server = ServerView(
@@ -164,7 +165,7 @@ async def test_a_replica_that_missed_the_resume_routes_instead_of_holding(pool):
         view=view,
         catalog=CurrentPolicies(),
         outbound=outbound,
-        held=PgHeldMessages(pool),
+        held=PgHeldMessages(database),
         capacity=CapacityLedger(Unused()),
         metrics=metrics,
         stopped={campaign},

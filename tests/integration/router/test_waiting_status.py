@@ -5,20 +5,12 @@ from datetime import datetime, timedelta
 from uuid import uuid4
 
 from shared.contracts import SendingLimits, ServerState, ServerView
-from tests.integration.router.harness import (
-    FakeCatalog,
-    Traffic,
-    eventually,
-    listening,
-    message_of,
-    publish_sends,
-    router_replica,
-)
+from tests.integration.router.harness import FakeCatalog, Traffic, message_of
 
 TENANT = uuid4()
 
 
-async def test_a_message_waiting_for_capacity_is_announced_with_when_it_comes_back(own_vhost, own_pool):
+async def test_a_message_waiting_for_capacity_is_announced_with_when_it_comes_back(stack):
     server = ServerView(
         id=uuid4(),
         tenant_id=TENANT,
@@ -31,13 +23,13 @@ async def test_a_message_waiting_for_capacity_is_announced_with_when_it_comes_ba
     campaign, traffic = uuid4(), Traffic()
     first, second = message_of(TENANT, campaign), message_of(TENANT, campaign, "other@inbox.example")
     async with (
-        listening(own_vhost) as heard,
-        router_replica(own_vhost, own_pool, FakeCatalog(server), traffic),
+        stack.listening() as heard,
+        stack.replica(FakeCatalog(server), traffic),
     ):
-        await publish_sends(own_vhost, [first])
-        await eventually(lambda: _heard(heard, "routed", 1), what="the first message routed")
-        await publish_sends(own_vhost, [second])
-        await eventually(lambda: _heard(heard, "waiting", 1), what="the second message's waiting status")
+        await stack.publish_sends([first])
+        await heard.at_least(1, "routed")
+        await stack.publish_sends([second])
+        await heard.at_least(1, "waiting")
 
     (waiting,) = heard.of("waiting")
     assert waiting["message_id"] == str(second.message_id)
@@ -48,7 +40,3 @@ async def test_a_message_waiting_for_capacity_is_announced_with_when_it_comes_ba
     assert [e["server_id"] for e in waiting["decision"]["excluded"]] == [str(server.id)]
     assert "1 per minute" in waiting["decision"]["excluded"][0]["reason"]
     assert traffic.routed == [first.message_id]
-
-
-async def _heard(heard, status: str, count: int) -> bool:
-    return len(heard.of(status)) >= count

@@ -1,0 +1,109 @@
+"""What the router's use cases need from the world, and the words they say it in.
+
+The adapters (`services.router.adapters`) implement these; tests stand in for them.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+from services.router.domain.limits import Bucket, Window
+from shared.contracts import (
+    CampaignEvent,
+    CatalogSnapshot,
+    DeliveryRequested,
+    SendingPolicy,
+    SendRequested,
+    StatusEvent,
+)
+
+
+class CatalogSource(Protocol):
+    async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy: ...
+    async def snapshot(self) -> CatalogSnapshot: ...
+
+
+class Outbound(Protocol):
+    async def to_server(self, vendor: str, server_id: UUID, message: DeliveryRequested) -> None: ...
+    async def status(self, event: StatusEvent) -> None: ...
+    async def back_to_routing(self, message: SendRequested) -> None: ...
+    async def wait(self, message: SendRequested, seconds: float) -> float:
+        """Put the message in a delay queue that ends by `seconds`; returns how long it waits there."""
+        ...
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    recorded_stop: bool
+    """This call recorded the campaign's stop first (and announced `campaign_stopped`)."""
+    held: bool
+    """The message is held (and `held` announced); False if the stop was lifted meanwhile."""
+
+
+Release = Callable[[SendRequested], Awaitable[None]]
+"""Sends one held message back to routing."""
+
+
+class HeldMessages(Protocol):
+    async def stopped_campaigns(self) -> set[UUID]: ...
+    async def stop_and_hold(
+        self, message: SendRequested, reason: str, stopped: CampaignEvent, held: StatusEvent
+    ) -> HoldOutcome:
+        """Record the stop and hold the message, with their announcements, in one transaction."""
+        ...
+
+    async def hold(self, message: SendRequested, held: StatusEvent) -> bool:
+        """Keep the message with its stopped campaign and announce `held`, in one transaction;
+        False, holding nothing, if it was resumed."""
+        ...
+
+    async def resume(self, campaign_id: UUID, release: Release) -> int:
+        """Lift the stop: from now on nothing is held for the campaign; hand every held message
+        to `release` (deleting each batch once released), then forget the stop. Repeatable
+        after a crash at any point."""
+        ...
+
+    async def orphaned_campaigns(self) -> list[UUID]:
+        """Campaigns that have held messages but are not stopped (any more)."""
+        ...
+
+    async def release_orphans(self, campaign_id: UUID, release: Release) -> int:
+        """Release the campaign's held messages unless it is stopped (again); never lifts a stop."""
+        ...
+
+
+class CapacityStore(Protocol):
+    """The send counters every replica shares."""
+
+    async def claim(self, bucket: Bucket, want: int) -> tuple[int, datetime | None]: ...
+    async def give_back(self, bucket: Bucket, windows: tuple[Window, ...], count: int) -> None: ...
+
+
+class RoomReader(Protocol):
+    async def remaining(self, bucket: Bucket) -> dict[str, int]:
+        """Room left in each of the bucket's windows now, claiming none."""
+        ...
+
+
+class Decision(StrEnum):
+    """What routing did with one message, each time it came through."""
+
+    ROUTED = "routed"
+    HELD = "held"
+    WAITING = "waiting"
+    """Every eligible server was at its cap: it waits in a delay queue and comes back."""
+    REROUTED = "rerouted"
+    """Drained from the queue of a server that cannot send, back through routing."""
+    ADMITTED_LATE = "admitted_late"
+    """A counted message reached its worker late; its count moved to the time it is sent."""
+    LATE_AT_CAP = "late_at_cap"
+    """A late message's server is at its cap now: its worker waits before sending it."""
+
+
+class RoutingMetrics(Protocol):
+    def decided(self, decision: Decision, server_id: UUID | None = None) -> None:
+        """Count one decision; `server_id` is the server a routed message went to."""
+        ...

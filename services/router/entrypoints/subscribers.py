@@ -1,0 +1,69 @@
+"""What the router consumes: each handler decodes a message and hands it to one use case."""
+
+from faststream.rabbit import RabbitBroker, RabbitResponse
+
+from services.router.adapters.drainers import QueueDrainers
+from services.router.app.routing import Router
+from shared.contracts import AdmissionRequest, CampaignEvent, CatalogEvent, SendRequested, ServerHealthEvent
+from shared.messaging import rpc_reply
+from shared.topology import (
+    CATALOG_EXCHANGE,
+    HEALTH_EXCHANGE,
+    ROUTER_ADMISSIONS_QUEUE,
+    SEND_EXCHANGE,
+    SEND_QUEUE,
+    STATUS_EXCHANGE,
+    catalog_events_queue,
+    instance_queue,
+    work_queue,
+)
+
+CAMPAIGN_RESUMED_QUEUE = work_queue("router.campaign-resumed", routing_key="*.*.campaign_resumed")
+"""Shared by every replica and durable: one replica releases a resumed campaign's held messages,
+whichever replicas restart meanwhile, and a resume that fails half way is delivered again."""
+
+
+def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers, instance_id: str) -> None:
+    """Subscribe the router's handlers; `instance_id` names the queues of this process alone."""
+
+    @broker.subscriber(SEND_QUEUE, SEND_EXCHANGE)
+    async def on_send_requested(message: SendRequested) -> None:
+        await router.route(message)
+
+    @broker.subscriber(
+        ROUTER_ADMISSIONS_QUEUE,
+        title="router.admissions",
+        description="Counts a late message's send now, if its server's limits have room (any replica answers).",
+    )
+    async def on_admission(request: AdmissionRequest) -> RabbitResponse:
+        return rpc_reply(await router.admit(request))
+
+    # A change to a server may make it unable to send, or able again: its queue is drained, or not.
+    @broker.subscriber(catalog_events_queue("router", instance_id), CATALOG_EXCHANGE)
+    async def on_catalog_event(event: CatalogEvent) -> None:
+        router.view.apply(event)
+        await drainers.sync()
+
+    @broker.subscriber(instance_queue("router", "health", "server.*", instance_id), HEALTH_EXCHANGE)
+    async def on_server_health(event: ServerHealthEvent) -> None:
+        router.view.apply_health(event)
+        await drainers.sync()
+
+    # Topic wildcards match whole words only, so each campaign decision gets a binding of its own.
+    @broker.subscriber(
+        instance_queue("router", "campaign-stopped", "*.*.campaign_stopped", instance_id), STATUS_EXCHANGE
+    )
+    async def on_campaign_stopped(event: CampaignEvent) -> None:
+        router.campaign_stopped(event.campaign_id)
+
+    # A replica that did not take the resume learns of it from PostgreSQL when it next routes a
+    # message of the campaign (its stop is gone or being lifted), so only one replica needs to hear of it.
+    @broker.subscriber(
+        CAMPAIGN_RESUMED_QUEUE,
+        STATUS_EXCHANGE,
+        title="router.campaign-resumed",
+        description="Releases a resumed campaign's held messages back to routing (any one replica); "
+        "acknowledged once all are released.",
+    )
+    async def on_campaign_resumed(event: CampaignEvent) -> None:
+        await router.campaign_resumed(event.campaign_id)
