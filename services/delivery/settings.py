@@ -1,34 +1,36 @@
-"""Settings of the delivery worker (environment variables `SENDPOOL_*`)."""
+"""Settings of the delivery worker: its own knobs are `SENDPOOL_DELIVERY_*`, the shared ones `SENDPOOL_*`."""
 
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, VerpSettings
 
 
-class DeliverySettings(ServiceSettings):
+class DeliverySettings(VerpSettings, ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SENDPOOL_DELIVERY_")
+
     vendor: str = Field(
         "smtp",
         description="The vendor this worker sends for: it consumes the queue of every active server of this "
         "vendor (one Deployment per vendor).",
     )
-    delivery_max_attempts: int = Field(
+    max_attempts: int = Field(
         5, ge=1, description="Attempts before a message that keeps being deferred is reported failed."
     )
-    delivery_retry_base_seconds: float = Field(
+    retry_base_seconds: float = Field(
         30,
         gt=0,
         description="Wait before the first retry of a deferred message; each further retry waits twice as long "
         "(rounded up to the next delay queue step).",
     )
-    delivery_max_age_seconds: float = Field(
+    max_age_seconds: float = Field(
         86400,
         gt=0,
         description="A message still deferred this long after its first attempt is reported failed.",
     )
-    delivery_record_retry_seconds: float = Field(
+    record_retry_seconds: float = Field(
         600,
         gt=0,
         description="How long a worker keeps trying to record a send's outcome while the database cannot be "
@@ -43,14 +45,14 @@ class DeliverySettings(ServiceSettings):
     smtp_helo_hostname: str | None = Field(
         None, description="Name this worker gives in EHLO; by default the machine's fully qualified name."
     )
-    delivery_sends_per_server: int = Field(
+    sends_per_server: int = Field(
         8,
         ge=1,
         description="Messages one worker sends through one server at a time. A message is claimed only "
         "when its turn comes, so a worker that dies leaves at most this many per server whose outcome is "
         "unknown; above the server's connections, the extra ones wait with their claim already made.",
     )
-    delivery_late_after_seconds: float = Field(
+    late_after_seconds: float = Field(
         2,
         gt=0,
         description="A message counted against its server's limits that reaches the worker later than this "
@@ -69,16 +71,33 @@ class DeliverySettings(ServiceSettings):
         description="How long an open circuit waits before the worker probes the server again; "
         "a successful probe closes it and the server is sent through again.",
     )
-    delivery_dns_servers: Annotated[list[str], NoDecode] = Field(
+    dns_servers: Annotated[list[str], NoDecode] = Field(
         [],
         description="DNS servers that direct-to-MX delivery asks for MX records, comma-separated "
         "(`10.0.0.2,10.0.0.3:5353`); by default the system's resolvers.",
     )
-    delivery_mx_port: int = Field(
+    mx_port: int = Field(
         25, ge=1, le=65535, description="Port of the MX hosts that direct-to-MX delivery connects to."
     )
+    catalog_snapshot_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long to wait for the catalog's snapshot of every server (asked again until it comes).",
+    )
+    server_settings_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long to wait for the catalog to hand over one server's connection settings; the "
+        "message waiting for them is retried like any transient fault.",
+    )
+    admission_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long to wait for a router to admit a late message under its server's limits; "
+        "the message keeps waiting and the worker asks again.",
+    )
 
-    @field_validator("delivery_dns_servers", mode="before")
+    @field_validator("dns_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,7 +8,7 @@ the vendor may have accepted it, so it must not be sent again blindly).
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -62,11 +62,19 @@ class VendorReply:
 
 
 class VendorApi(Protocol):
-    vendor: str
-    """The vendor's name as people know it, for messages: "SendGrid"."""
-    base_url: str
-    rules: tuple[HttpRule, ...]
-    auth: httpx.Auth
+    @property
+    def vendor(self) -> str:
+        """The vendor's name as people know it, for messages: "SendGrid"."""
+        ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def rules(self) -> tuple[HttpRule, ...]: ...
+
+    @property
+    def auth(self) -> httpx.Auth: ...
 
     def send_call(self, message: OutgoingMessage) -> ApiCall: ...
 
@@ -88,7 +96,7 @@ class HeaderAuth(httpx.Auth):
         self._header = header
         self._value = value
 
-    def auth_flow(self, request: httpx.Request):
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers[self._header] = self._value
         yield request
 

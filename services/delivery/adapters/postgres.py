@@ -31,6 +31,7 @@ import structlog
 
 from services.delivery.domain.attempts import AttemptRecord, AttemptState, Claimed, ClaimResult
 from shared.batching import Batcher
+from shared.db import Database
 
 log = structlog.get_logger("delivery.attempts")
 
@@ -116,7 +117,7 @@ class _Waiting:
 class PostgresAttempts:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        database: Database,
         *,
         max_wait: float = 0.02,
         record_retry_seconds: float = 600.0,
@@ -124,7 +125,7 @@ class PostgresAttempts:
     ) -> None:
         """`max_wait`: how long a claim waits for others to share its write. `record_retry_seconds`:
         how long an outcome is tried again while the database cannot be reached."""
-        self._pool = pool
+        self._database = database
         self._claims: Batcher[_Claim, ClaimResult] = Batcher(self._claim_batch, max_wait=max_wait)
         self._record_retry_seconds = record_retry_seconds
         self._clock = clock
@@ -250,7 +251,7 @@ class PostgresAttempts:
         # one claim, and the other copy finds the record that claim wrote.
         first_claims = {claim.message_id: claim for claim in reversed(claims)}
         unique = list(first_claims.values())
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 _CLAIM,
                 [claim.message_id for claim in unique],
@@ -273,7 +274,7 @@ class PostgresAttempts:
         ]
 
     async def _write_rows(self, records: list[AttemptRecord]) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._database.pool.acquire() as conn:
             await conn.execute(
                 _RECORD,
                 [record.message_id for record in records],

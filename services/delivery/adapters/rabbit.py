@@ -3,25 +3,23 @@ through routing (now or after a delay), and server health."""
 
 from faststream.rabbit import RabbitBroker
 
+from services.delivery.adapters.publishers import DeliveryPublishers
 from shared.contracts import SendRequested, ServerHealthEvent, StatusEvent
-from shared.messaging import publish_model
-from shared.topology import (
-    HEALTH_EXCHANGE,
-    SEND_EXCHANGE,
-    SEND_ROUTING_KEY,
-    STATUS_EXCHANGE,
-    delay_queue,
-    delay_step,
-)
+from shared.topology import delay_queue, delay_step
+
+JSON = "application/json"
 
 
 class RabbitOutbound:
-    def __init__(self, broker: RabbitBroker) -> None:
+    def __init__(self, broker: RabbitBroker, publishers: DeliveryPublishers) -> None:
         self._broker = broker
+        self._publishers = publishers
         self._declared_delays: set[int] = set()
 
     async def publish_status(self, event: StatusEvent) -> None:
-        await publish_model(self._broker, event, exchange=STATUS_EXCHANGE, routing_key=event.routing_key)
+        await self._publishers.status.publish(
+            event.model_dump_json().encode(), routing_key=event.routing_key, content_type=JSON, persist=True
+        )
 
     async def retry_later(self, send: SendRequested, wait_seconds: float) -> float:
         """Park the message in the delay queue of the next step up; when its TTL expires RabbitMQ
@@ -31,21 +29,23 @@ class RabbitOutbound:
         if step not in self._declared_delays:
             await self._broker.declare_queue(queue)
             self._declared_delays.add(step)
-        await publish_model(self._broker, send, queue=queue)
+        await self._publishers.delayed.publish(
+            send.model_dump_json().encode(), queue=queue, content_type=JSON, persist=True
+        )
         return float(step)
 
     async def hand_back(self, send: SendRequested) -> None:
-        await publish_model(
-            self._broker,
-            send,
-            exchange=SEND_EXCHANGE,
-            routing_key=SEND_ROUTING_KEY,
-            message_id=str(send.message_id),
+        await self._publishers.back_to_routing.publish(
+            send.model_dump_json().encode(), message_id=str(send.message_id), content_type=JSON, persist=True
         )
 
     async def publish_health(self, event: ServerHealthEvent) -> None:
         # Not mandatory: health is news for whoever listens (each router replica binds a queue of
         # its own), and with no router running there is nobody to tell, which is no error.
-        await publish_model(
-            self._broker, event, exchange=HEALTH_EXCHANGE, routing_key=event.routing_key, mandatory=False
+        await self._publishers.health.publish(
+            event.model_dump_json().encode(),
+            routing_key=event.routing_key,
+            content_type=JSON,
+            persist=True,
+            mandatory=False,
         )

@@ -3,7 +3,7 @@
 from aio_pika.exceptions import AMQPError
 from pydantic import ValidationError
 
-from services.delivery.app.late_sends import AdmissionUnavailable
+from services.delivery.app.ports import AdmissionUnavailable
 from shared.contracts import AdmissionReply, AdmissionRequest
 from shared.rpc import RpcClient
 from shared.topology import ROUTER_ADMISSIONS_QUEUE_NAME

@@ -55,9 +55,12 @@ class SendmailSender:
             return Unknown(
                 f"{self._path} did not finish within {self._timeout:g}s; it may have queued the message"
             )
-        return outcome_of_exit(process.returncode, stderr.decode(errors="replace"))
+        return outcome_of_exit(await process.wait(), stderr.decode(errors="replace"))
 
     async def probe(self) -> ProbeResult:
+        return await asyncio.to_thread(self._check_program)  # the file system may be slow: off the loop
+
+    def _check_program(self) -> ProbeResult:
         if not os.path.isfile(self._path):
             return ProbeResult(ok=False, message=f"Connection failed: {self._path} does not exist")
         if not os.access(self._path, os.X_OK):

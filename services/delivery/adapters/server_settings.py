@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.delivery.app.sender import UnusableServer
+from services.delivery.app.ports import UnusableServer
 
 
 class AdapterSettings(BaseModel):
@@ -20,9 +20,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_server_settings(model: type[M], settings: dict[str, Any], server_type: str) -> M:
-    """`settings` as `model`; raises `UnusableServer` naming each field that is wrong, never its value."""
+    """`settings` (the values of the server's type) as `model`; raises `UnusableServer` naming each
+    field that is wrong, never its value."""
     try:
         return model.model_validate(settings)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UnusableServer(f"invalid {server_type} settings: {problems}") from None
+        raise UnusableServer(f"invalid {server_type} settings: {problems_of(exc)}") from None
+
+
+def problems_of(error: ValidationError) -> str:
+    """Each field a validation refused and why, without the values: settings hold credentials."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())

@@ -7,6 +7,7 @@ whether the account may send at all.
 
 import base64
 import re
+from collections.abc import Generator
 from typing import Any
 
 import httpx
@@ -40,7 +41,7 @@ class AwsSigV4(httpx.Auth):
     def __init__(self, access_key_id: str, secret_access_key: str, region: str) -> None:
         self._signer = SigV4Auth(Credentials(access_key_id, secret_access_key), SIGNING_NAME, region)
 
-    def auth_flow(self, request: httpx.Request):
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         headers = (
             {"Content-Type": request.headers["Content-Type"]} if "Content-Type" in request.headers else {}
         )

@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr
 from services.delivery.adapters.server_settings import AdapterSettings, parse_server_settings
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
-from services.delivery.domain.smtp_codes import Verdict, classify, enhanced_code_of, queue_id_of
+from services.delivery.domain.smtp_codes import ReplyClass, classify, enhanced_code_of, queue_id_of
 from shared.contracts import ProbeResult
 
 IDLE_CONNECTION_SECONDS = 30.0
@@ -297,11 +297,11 @@ def _interpret(reply_code: int, reply_text: str) -> tuple[SendOutcome, bool]:
     """The outcome a reply means, and whether the connection must be closed after it."""
     enhanced_code = enhanced_code_of(reply_text)
     rule = classify(reply_code, enhanced_code)
-    match rule.verdict:
-        case Verdict.SENT:
+    match rule.reply_class:
+        case ReplyClass.ACCEPTED:
             outcome: SendOutcome = Sent(queue_id_of(reply_text), reply_code, reply_text)
-        case Verdict.DEFERRED:
+        case ReplyClass.TRANSIENT:
             outcome = Deferred(reply_code, enhanced_code, reply_text)
-        case Verdict.FAILED:
+        case ReplyClass.PERMANENT:
             outcome = Failed(reply_code, enhanced_code, reply_text)
     return outcome, rule.close_connection

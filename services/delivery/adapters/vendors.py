@@ -2,7 +2,7 @@
 (docs/architecture.md, "Server types")."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from services.delivery.adapters.direct_mx import DirectMxSender, DirectMxSettings, MxOptions
 from services.delivery.adapters.elasticemail_api import ElasticemailApi, ElasticemailApiSettings
@@ -23,9 +23,13 @@ from services.delivery.adapters.vendor_smtp import (
     SesSmtpSettings,
     SparkpostSmtpSettings,
 )
-from services.delivery.app.sender import Sender, UnusableServer
+from services.delivery.app.ports import Sender, UnusableServer
+from shared.contracts import ServerConnectionSettings
 
 Build = Callable[[dict[str, Any]], Sender]
+"""Builds a sender from the values of the server's type (`ServerConnectionSettings.type_settings`)."""
+
+A = TypeVar("A", bound=AdapterSettings)
 
 
 class VendorSenders:
@@ -42,9 +46,7 @@ class VendorSenders:
                 parse_server_settings(model, settings, server_type).smtp_settings(), smtp
             )
 
-        def api(
-            server_type: str, model: type[AdapterSettings], make_api: Callable[[Any], VendorApi]
-        ) -> Build:
+        def api(server_type: str, model: type[A], make_api: Callable[[A], VendorApi]) -> Build:
             return lambda settings: HttpApiSender(
                 make_api(parse_server_settings(model, settings, server_type)), http
             )
@@ -77,7 +79,7 @@ class VendorSenders:
     def server_types(self) -> frozenset[str]:
         return frozenset(self._builders)
 
-    def __call__(self, server_type: str, settings: dict[str, Any]) -> Sender:
+    def __call__(self, server_type: str, settings: ServerConnectionSettings) -> Sender:
         try:
             build = self._builders[server_type]
         except KeyError:
@@ -85,4 +87,4 @@ class VendorSenders:
             raise UnusableServer(
                 f"no sender for server type {server_type!r} (this worker knows: {known})"
             ) from None
-        return build(settings)
+        return build(settings.type_settings)

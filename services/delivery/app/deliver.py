@@ -28,19 +28,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from services.delivery.app.sender import Sender, UnusableServer
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import (
+    AttemptStore,
+    ConnectionHealth,
+    DeliveryMetrics,
+    Outbound,
+    Sender,
+    SenderLookup,
+    ServerCapacity,
+    ServerGate,
+    UnusableServer,
+)
 from services.delivery.domain.attempts import (
     MAYBE_DELIVERED_BEFORE,
     AttemptRecord,
     AttemptState,
     Claimed,
-    ClaimResult,
     DuplicateAction,
     after_maybe_delivered,
     in_doubt,
@@ -58,65 +65,9 @@ from services.delivery.domain.retry import (
     plan_retry,
 )
 from services.delivery.domain.verp import with_return_path
-from shared.contracts import DeliveryRequested, MessageStatus, SendRequested, StatusEvent, utcnow
+from shared.contracts import DeliveryRequested, MessageStatus, StatusEvent, utcnow
 
 log = structlog.get_logger("delivery.deliver")
-
-
-class AttemptStore(Protocol):
-    async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> ClaimResult:
-        """Record `sending` for the message unless its record forbids it (already sent, being sent,
-        or deferred at a later attempt). Returns the claim, else the record in the way."""
-        ...
-
-    async def record(self, record: AttemptRecord) -> None:
-        """Return once `record` is durable: until then its message may be sent again by whoever
-        finds the claim. Raises only when it could not be written at all."""
-        ...
-
-
-class Outbound(Protocol):
-    async def publish_status(self, event: StatusEvent) -> None: ...
-
-    async def retry_later(self, send: SendRequested, wait_seconds: float) -> float:
-        """Send the message back through routing after at least `wait_seconds`; returns the actual wait."""
-        ...
-
-    async def hand_back(self, send: SendRequested) -> None:
-        """Send the message back through routing now."""
-        ...
-
-
-class SenderLookup(Protocol):
-    async def sender_for(self, server_id: UUID) -> ServerSender: ...
-
-
-class ServerGate(Protocol):
-    def refusal(self, server_id: UUID) -> str | None:
-        """Why messages must not be sent through the server now, or None if they may."""
-        ...
-
-
-class ServerCapacity(Protocol):
-    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
-        """Return when the message may go out now under its server's limits."""
-        ...
-
-
-class ConnectionHealth(Protocol):
-    def observe(self, server_id: UUID, outcome: SendOutcome) -> None:
-        """Count what a send through the server came to, for its circuit breaker."""
-        ...
-
-
-class DeliveryMetrics(Protocol):
-    def send_took(self, vendor: str, seconds: float) -> None:
-        """How long handing one message to a server took."""
-        ...
-
-    def concluded(self, vendor: str, server_id: UUID, status: MessageStatus) -> None:
-        """An attempt's outcome was recorded: sent, deferred, failed or unknown."""
-        ...
 
 
 _STATUS_OF_STATE = {

@@ -4,34 +4,24 @@ The worker learns its servers from a catalog snapshot when it starts, then from 
 events, so a server added later is served without a restart. Applying a server twice is
 harmless, because the snapshot and the events may overlap.
 
-A server may send while it is `active` and its circuit breaker is closed. The queue of any
-other server is left alone: the router drains it back into routing, so its messages move to
-the other servers of their campaigns. A message this worker already holds for such a server
-is handed back to routing unsent (see `refusal`).
+A server may send while `ServerView.refusal` finds nothing against it (the rule the router
+follows too): it is `active` and its circuit breaker is closed. The queue of any other server
+is left alone: the router drains it back into routing, so its messages move to the other
+servers of their campaigns. A message this worker already holds for such a server is handed
+back to routing unsent (see `refusal`).
 """
 
 import asyncio
 from collections import defaultdict
-from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from services.delivery.app.catalog import Catalog, CatalogUnavailable
-from services.delivery.app.senders import SenderCache
-from shared.contracts import CatalogEvent, CatalogEventKind, ServerState, ServerView
+from services.delivery.app.ports import Catalog, CatalogUnavailable, ServerQueues
+from services.delivery.app.sender_cache import SenderCache
+from shared.contracts import CatalogEvent, CatalogEventKind, ServerView
 
 log = structlog.get_logger("delivery.fleet")
-
-
-class ServerQueues(Protocol):
-    async def consume(self, server_id: UUID) -> None:
-        """Start consuming the server's queue; does nothing if it is consumed already."""
-        ...
-
-    async def stop(self, server_id: UUID) -> None:
-        """Stop consuming the server's queue; messages being handled are finished first."""
-        ...
 
 
 class ServerFleet:
@@ -84,11 +74,9 @@ class ServerFleet:
         moment earlier, and the sender asks the catalog for its settings anyway.
         """
         server = self._servers.get(server_id)
-        if server is not None and server.state is not ServerState.ACTIVE:
-            return f"the server is {server.state.value}"
-        if server_id in self._open_circuits:
-            return f"the server's circuit breaker is open: {self._open_circuits[server_id]}"
-        return None
+        if server is None:
+            return None
+        return server.refusal(open_circuit=self._open_circuits.get(server_id))
 
     def serves(self, server_id: UUID) -> bool:
         return server_id in self._servers
@@ -116,7 +104,7 @@ class ServerFleet:
         """Consume the server's queue if, and only if, it may send now."""
         async with self._locks[server_id]:
             if server_id in self._servers and self.refusal(server_id) is None:
-                await self._queues.consume(server_id)
+                await self._queues.consume(self._vendor, server_id)
             else:
                 await self._queues.stop(server_id)
 

@@ -16,14 +16,18 @@ and tried again after a pause; a probe that raises counts as a failed probe.
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from services.delivery.app.catalog import CatalogUnavailable
-from services.delivery.app.sender import UnusableServer
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import (
+    CatalogUnavailable,
+    CircuitMetrics,
+    CircuitSwitch,
+    HealthPublisher,
+    SenderLookup,
+    UnusableServer,
+)
 from services.delivery.domain.circuit import Circuit, CircuitPolicy, CircuitState
 from services.delivery.domain.outcomes import SendOutcome
 from shared.contracts import ProbeResult, ServerHealthEvent
@@ -35,40 +39,6 @@ MAX_RECOVERY_PAUSE_SECONDS = 300.0
 """The longest pause before a recovery that went wrong starts again."""
 
 
-class HealthPublisher(Protocol):
-    async def publish_health(self, event: ServerHealthEvent) -> None: ...
-
-
-class CircuitSwitch(Protocol):
-    """Where an open circuit takes effect: the queues this worker consumes."""
-
-    async def circuit_opened(self, server_id: UUID, reason: str) -> None: ...
-
-    async def circuit_closed(self, server_id: UUID) -> None: ...
-
-    def serves(self, server_id: UUID) -> bool: ...
-
-
-class ProbeLookup(Protocol):
-    async def sender_for(self, server_id: UUID) -> ServerSender: ...
-
-
-class CircuitMetrics(Protocol):
-    """Which servers' circuits are open, for monitoring."""
-
-    def circuit_opened(self, server_id: UUID) -> None: ...
-
-    def circuit_closed(self, server_id: UUID) -> None: ...
-
-    def circuit_forgotten(self, server_id: UUID) -> None:
-        """The server is no longer served here: nothing more to report about it."""
-        ...
-
-    def background_task_failed(self, task: str) -> None:
-        """A background task (`task` names which) hit an error; it goes on after a pause."""
-        ...
-
-
 class ServerHealth:
     def __init__(
         self,
@@ -77,7 +47,7 @@ class ServerHealth:
         *,
         publisher: HealthPublisher,
         switch: CircuitSwitch,
-        senders: ProbeLookup,
+        senders: SenderLookup,
         metrics: CircuitMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -12,27 +12,17 @@ the queue drains at the server's rate.
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
-from shared.contracts import AdmissionReply, AdmissionRequest, DeliveryRequested, utcnow
+from services.delivery.app.ports import Admissions, AdmissionUnavailable
+from shared.contracts import AdmissionRequest, DeliveryRequested, utcnow
 
 log = structlog.get_logger("delivery.late_sends")
 
 UNAVAILABLE_RETRY_SECONDS = 1.0
 LONGEST_SLEEP_SECONDS = 30.0
 """Ask again at least this often, so a paused or changed server is noticed while waiting."""
-
-
-class AdmissionUnavailable(Exception):
-    """No router answered; the message keeps waiting and the worker asks again."""
-
-
-class Admissions(Protocol):
-    async def admit(self, request: AdmissionRequest) -> AdmissionReply:
-        """Raises `AdmissionUnavailable` when no router answers."""
-        ...
 
 
 class LateSends:

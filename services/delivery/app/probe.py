@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import structlog
 
-from services.delivery.app.sender import Sender, SenderFactory, UnusableServer
+from services.delivery.app.ports import Sender, SenderFactory, UnusableServer
 from services.delivery.domain.dkim import dkim_signed
 from services.delivery.domain.identity import InvalidIdentity, SenderIdentity, identity_from_settings
 from services.delivery.domain.mime import InvalidMessage, compose
@@ -34,14 +34,14 @@ class ProbeServer:
 
     async def __call__(self, request: ProbeRequest) -> ProbeResult:
         try:
-            identity = identity_from_settings(request.settings)
+            identity = identity_from_settings(request.settings.identity)
             sender = self._build_sender(request.type, request.settings)
         except (UnusableServer, InvalidIdentity) as exc:
             return ProbeResult(ok=False, message=f"Connection failed: {exc}")
         try:
             result = await sender.probe()
             if result.ok and request.test_recipient is not None:
-                result = await self._send_test_message(sender, identity, request)
+                result = await self._send_test_message(sender, identity, request, request.test_recipient)
         except Exception as exc:  # the catalog waits for an answer: a bug must still produce one
             log.exception("probe failed unexpectedly", server_id=str(request.server_id))
             result = ProbeResult(ok=False, message=f"Connection failed: unexpected error: {exc!r}")
@@ -51,9 +51,8 @@ class ProbeServer:
         return result
 
     async def _send_test_message(
-        self, sender: Sender, identity: SenderIdentity | None, request: ProbeRequest
+        self, sender: Sender, identity: SenderIdentity | None, request: ProbeRequest, recipient: str
     ) -> ProbeResult:
-        recipient = request.test_recipient
         if request.test_content is None:
             return ProbeResult(
                 ok=False,

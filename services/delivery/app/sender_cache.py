@@ -13,19 +13,10 @@ from uuid import UUID
 
 import structlog
 
-from services.delivery.app.catalog import Catalog
-from services.delivery.app.sender import Sender, SenderFactory, UnusableServer
-from services.delivery.domain.identity import InvalidIdentity, SenderIdentity, identity_from_settings
+from services.delivery.app.ports import Catalog, Sender, SenderFactory, ServerSender, UnusableServer
+from services.delivery.domain.identity import InvalidIdentity, identity_from_settings
 
 log = structlog.get_logger("delivery.senders")
-
-
-@dataclass(frozen=True)
-class ServerSender:
-    """What sends through one server: its sender, and who its messages are from (None: unsigned)."""
-
-    sender: Sender
-    identity: SenderIdentity | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +49,7 @@ class SenderCache:
                 return entry.server
             reply = await self._catalog.server_settings(server_id)
             try:
-                identity = identity_from_settings(reply.settings)
+                identity = identity_from_settings(reply.settings.identity)
             except InvalidIdentity as exc:
                 raise UnusableServer(str(exc)) from None
             server = ServerSender(self._build_sender(reply.type, reply.settings), identity)

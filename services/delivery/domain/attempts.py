@@ -61,21 +61,13 @@ class AttemptRecord:
                     reply_text=text,
                     vendor_message_id=vendor_id,
                 )
-            case Deferred(reply_code=code, enhanced_code=enhanced, reply_text=text):
+            case Deferred() | Failed():
                 return replace(
                     attempt,
-                    state=AttemptState.DEFERRED,
-                    reply_code=code,
-                    enhanced_code=enhanced,
-                    reply_text=text,
-                )
-            case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
-                return replace(
-                    attempt,
-                    state=AttemptState.FAILED,
-                    reply_code=code,
-                    enhanced_code=enhanced,
-                    reply_text=text,
+                    state=AttemptState.DEFERRED if isinstance(outcome, Deferred) else AttemptState.FAILED,
+                    reply_code=outcome.reply_code,
+                    enhanced_code=outcome.enhanced_code,
+                    reply_text=outcome.reply_text,
                 )
             case Unknown(reason=reason):
                 return replace(attempt, state=AttemptState.UNKNOWN, reply_text=reason)
@@ -118,6 +110,9 @@ def on_duplicate(record: AttemptRecord, *, redelivered: bool, in_flight_here: bo
     return DuplicateAction.IGNORE
 
 
+FIRST_SENDER_STOPPED = "the worker that first sent this message stopped before recording what became of it"
+
+
 def in_doubt(resent: Sent | Failed | Unknown) -> Unknown | Failed:
     """What to report for a message sent again after its first sender stopped without a record.
 
@@ -126,14 +121,11 @@ def in_doubt(resent: Sent | Failed | Unknown) -> Unknown | Failed:
     so it is `failed`, its reason saying the first attempt may have arrived. (Refused for now, it
     is retried instead, remembered as maybe delivered: see `after_maybe_delivered`.)
     """
-    first = "the worker that first sent this message stopped before recording what became of it"
-    match resent:
-        case Sent():
-            return Unknown(f"{first}; it was sent again and accepted, so the recipient may have it twice")
-        case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
-            return Failed(code, enhanced, f"{text} ({first}; the first attempt may have arrived)")
-        case Unknown(reason=reason):
-            return Unknown(f"{first}; sending it again ended in doubt too: {reason}")
+    return _after_an_earlier_copy(
+        resent,
+        FIRST_SENDER_STOPPED,
+        refused_note=f"{FIRST_SENDER_STOPPED}; the first attempt may have arrived",
+    )
 
 
 MAYBE_DELIVERED_BEFORE = (
@@ -150,12 +142,18 @@ def after_maybe_delivered(outcome: Sent | Failed | Unknown) -> Unknown | Failed:
     arrived the first time. (A message that is only ever deferred until its retries run out is
     reported failed too, with the same note.)
     """
+    return _after_an_earlier_copy(outcome, MAYBE_DELIVERED_BEFORE, refused_note=MAYBE_DELIVERED_BEFORE)
+
+
+def _after_an_earlier_copy(
+    outcome: Sent | Failed | Unknown, earlier: str, *, refused_note: str
+) -> Unknown | Failed:
+    """What to report for an attempt that ended after an earlier copy of its message may have arrived
+    (`earlier` says how); a refusal keeps its own text, followed by `refused_note`."""
     match outcome:
         case Sent():
-            return Unknown(
-                f"{MAYBE_DELIVERED_BEFORE}; it was sent again and accepted, so the recipient may have it twice"
-            )
+            return Unknown(f"{earlier}; it was sent again and accepted, so the recipient may have it twice")
         case Failed(reply_code=code, enhanced_code=enhanced, reply_text=text):
-            return Failed(code, enhanced, f"{text} ({MAYBE_DELIVERED_BEFORE})")
+            return Failed(code, enhanced, f"{text} ({refused_note})")
         case Unknown(reason=reason):
-            return Unknown(f"{MAYBE_DELIVERED_BEFORE}; sending it again ended in doubt too: {reason}")
+            return Unknown(f"{earlier}; sending it again ended in doubt too: {reason}")

@@ -30,7 +30,9 @@ CANONICALIZATION = (b"relaxed", b"relaxed")
 def dkim_signed(message: OutgoingMessage, identity: SenderIdentity | None) -> OutgoingMessage:
     """The message with a DKIM-Signature on top when the identity can sign for its From domain;
     otherwise the message as it is. Raises `InvalidIdentity` if dkimpy refuses the key."""
-    domain = identity.signing_domain(message.from_domain) if identity is not None else None
+    if identity is None or identity.dkim_selector is None or identity.dkim_private_key is None:
+        return message
+    domain = identity.signing_domain(message.from_domain)
     if domain is None:
         return message
     headers = [name.lower().encode() for name in SIGNED_HEADERS if name.lower() in message.header_names]

@@ -1,4 +1,4 @@
-"""Vendor HTTP API answers mapped to what they mean for a message: sent, deferred or failed.
+"""Vendor HTTP API answers mapped to what they mean for a message: accepted, refused for now or for good.
 
 One explicit table per vendor, most specific row first, so that every decision can be read and
 tested row by row, like the SMTP reply table. A row matches the HTTP status and, for vendors
@@ -16,7 +16,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
-from services.delivery.domain.smtp_codes import Verdict
+from services.delivery.domain.smtp_codes import ReplyClass
 
 CREDENTIALS_REFUSED = "5.7.8"
 """Enhanced code of every refusal of a server's credentials, by an API (401/403) as by SMTP AUTH (535)."""
@@ -30,7 +30,7 @@ class HttpRule:
     statuses: Collection[int]
     error_code: str | None
     """The vendor's name for the error; None matches any or none."""
-    verdict: Verdict
+    reply_class: ReplyClass
     enhanced_code: str | None
     why: str
 
@@ -47,84 +47,88 @@ CLIENT_ERROR = range(400, 500)
 SERVER_ERROR = range(500, 600)
 
 SES_RULES: tuple[HttpRule, ...] = (
-    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(SUCCESS, None, ReplyClass.ACCEPTED, None, "accepted"),
     HttpRule(
         _status(401, 403),
         None,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         CREDENTIALS_REFUSED,
         "SES refused the credentials (unknown access key, wrong secret, or no permission to send)",
     ),
-    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SES throttled the request (sending rate exceeded)"),
+    HttpRule(
+        _status(429), None, ReplyClass.TRANSIENT, None, "SES throttled the request (sending rate exceeded)"
+    ),
     HttpRule(
         _status(400),
         "LimitExceededException",
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         None,
         "the account's sending quota is used up",
     ),
     HttpRule(
         _status(400),
         "SendingPausedException",
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         ACCOUNT_PAUSED,
         "sending is paused for this SES account",
     ),
     HttpRule(
         _status(400),
         "AccountSuspendedException",
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         ACCOUNT_SUSPENDED,
         "this SES account is suspended",
     ),
-    HttpRule(_status(400), "MessageRejected", Verdict.FAILED, None, "SES refused the message"),
+    HttpRule(_status(400), "MessageRejected", ReplyClass.PERMANENT, None, "SES refused the message"),
     HttpRule(
         _status(400),
         "MailFromDomainNotVerifiedException",
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         None,
         "the sender's MAIL FROM domain is not verified in SES",
     ),
     HttpRule(
         _status(404),
         "NotFoundException",
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         None,
         "SES does not know a resource the server names (its configuration set?)",
     ),
-    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SES refused the request as invalid"),
-    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SES is failing or unavailable"),
+    HttpRule(CLIENT_ERROR, None, ReplyClass.PERMANENT, None, "SES refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, ReplyClass.TRANSIENT, None, "SES is failing or unavailable"),
 )
 
 SENDGRID_RULES: tuple[HttpRule, ...] = (
-    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(SUCCESS, None, ReplyClass.ACCEPTED, None, "accepted"),
     HttpRule(
         _status(401, 403),
         None,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         CREDENTIALS_REFUSED,
         "SendGrid refused the API key (invalid, revoked, or not allowed to send from this address)",
     ),
-    HttpRule(_status(413), None, Verdict.FAILED, None, "the message is larger than SendGrid accepts"),
-    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SendGrid's rate limit was reached"),
-    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SendGrid refused the request as invalid"),
-    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SendGrid is failing or unavailable"),
+    HttpRule(_status(413), None, ReplyClass.PERMANENT, None, "the message is larger than SendGrid accepts"),
+    HttpRule(_status(429), None, ReplyClass.TRANSIENT, None, "SendGrid's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, ReplyClass.PERMANENT, None, "SendGrid refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, ReplyClass.TRANSIENT, None, "SendGrid is failing or unavailable"),
 )
 
 MAILGUN_RULES: tuple[HttpRule, ...] = (
-    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(SUCCESS, None, ReplyClass.ACCEPTED, None, "accepted"),
     HttpRule(
         _status(401, 403),
         None,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         CREDENTIALS_REFUSED,
         "Mailgun refused the API key (invalid, or not allowed to send for this domain)",
     ),
-    HttpRule(_status(404), None, Verdict.FAILED, None, "Mailgun does not know the server's sending domain"),
-    HttpRule(_status(413), None, Verdict.FAILED, None, "the message is larger than Mailgun accepts"),
-    HttpRule(_status(429), None, Verdict.DEFERRED, None, "Mailgun's rate limit was reached"),
-    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "Mailgun refused the request as invalid"),
-    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "Mailgun is failing or unavailable"),
+    HttpRule(
+        _status(404), None, ReplyClass.PERMANENT, None, "Mailgun does not know the server's sending domain"
+    ),
+    HttpRule(_status(413), None, ReplyClass.PERMANENT, None, "the message is larger than Mailgun accepts"),
+    HttpRule(_status(429), None, ReplyClass.TRANSIENT, None, "Mailgun's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, ReplyClass.PERMANENT, None, "Mailgun refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, ReplyClass.TRANSIENT, None, "Mailgun is failing or unavailable"),
 )
 
 SPARKPOST_RECIPIENTS_REJECTED = "recipients_rejected"
@@ -135,46 +139,46 @@ SPARKPOST_RULES: tuple[HttpRule, ...] = (
     HttpRule(
         _status(200),
         SPARKPOST_RECIPIENTS_REJECTED,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         None,
         "SparkPost rejected the recipient (on a suppression list?)",
     ),
-    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(SUCCESS, None, ReplyClass.ACCEPTED, None, "accepted"),
     HttpRule(
         _status(401, 403),
         None,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         CREDENTIALS_REFUSED,
         "SparkPost refused the API key (invalid, or without the Transmissions permission)",
     ),
     HttpRule(
         _status(420),
         None,
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         None,
         "the account's sending limit is reached (SparkPost then sends nothing of the transmission)",
     ),
-    HttpRule(_status(429), None, Verdict.DEFERRED, None, "SparkPost's rate limit was reached"),
-    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "SparkPost refused the request as invalid"),
-    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "SparkPost is failing or unavailable"),
+    HttpRule(_status(429), None, ReplyClass.TRANSIENT, None, "SparkPost's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, ReplyClass.PERMANENT, None, "SparkPost refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, ReplyClass.TRANSIENT, None, "SparkPost is failing or unavailable"),
 )
 
 ELASTICEMAIL_RULES: tuple[HttpRule, ...] = (
-    HttpRule(SUCCESS, None, Verdict.SENT, None, "accepted"),
+    HttpRule(SUCCESS, None, ReplyClass.ACCEPTED, None, "accepted"),
     HttpRule(
         _status(401, 403),
         None,
-        Verdict.FAILED,
+        ReplyClass.PERMANENT,
         CREDENTIALS_REFUSED,
         "Elastic Email refused the API key (invalid, or without the SendHttp access level)",
     ),
-    HttpRule(_status(429), None, Verdict.DEFERRED, None, "Elastic Email's rate limit was reached"),
-    HttpRule(CLIENT_ERROR, None, Verdict.FAILED, None, "Elastic Email refused the request as invalid"),
-    HttpRule(SERVER_ERROR, None, Verdict.DEFERRED, None, "Elastic Email is failing or unavailable"),
+    HttpRule(_status(429), None, ReplyClass.TRANSIENT, None, "Elastic Email's rate limit was reached"),
+    HttpRule(CLIENT_ERROR, None, ReplyClass.PERMANENT, None, "Elastic Email refused the request as invalid"),
+    HttpRule(SERVER_ERROR, None, ReplyClass.TRANSIENT, None, "Elastic Email is failing or unavailable"),
 )
 
 _UNDOCUMENTED = HttpRule(
-    range(0), None, Verdict.FAILED, None, "an answer the vendor does not document (a wrong base URL?)"
+    range(0), None, ReplyClass.PERMANENT, None, "an answer the vendor does not document (a wrong base URL?)"
 )
 
 
@@ -204,12 +208,12 @@ def describe(rule: HttpRule, answer: VendorAnswer) -> str:
 
 def outcome_of(rules: tuple[HttpRule, ...], answer: VendorAnswer) -> SendOutcome:
     rule = classify_http(rules, answer.status, answer.error_code)
-    match rule.verdict:
-        case Verdict.SENT:
+    match rule.reply_class:
+        case ReplyClass.ACCEPTED:
             return Sent(answer.message_id, answer.status, f"accepted by {answer.vendor} ({answer.status})")
-        case Verdict.DEFERRED:
+        case ReplyClass.TRANSIENT:
             return Deferred(answer.status, rule.enhanced_code, describe(rule, answer), answer.retry_after)
-        case Verdict.FAILED:
+        case ReplyClass.PERMANENT:
             return Failed(answer.status, rule.enhanced_code, describe(rule, answer))
 
 

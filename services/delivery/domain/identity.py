@@ -1,19 +1,17 @@
 """Who a server sends as: the domains it may put in From, its DKIM key, its Return-Path domain.
 
-The catalog hands the identity over with a server's connection settings, under `identity`.
-It is read defensively: a server without one, or without a DKIM selector and key, simply sends
-unsigned with the From domain as Return-Path domain. What is there must be usable, though: a
-domain or selector that could break a header or an SMTP command, or a key that cannot sign,
-makes the identity invalid rather than quietly ignored.
+The catalog hands the identity over with a server's connection settings (`ServerConnectionSettings.identity`).
+A server without one, or without a DKIM selector and key, simply sends unsigned with the From
+domain as Return-Path domain. What is there must be usable, though: a domain or selector that
+could break a header or an SMTP command, or a key that cannot sign, makes the identity invalid
+rather than quietly ignored.
 """
 
-import base64
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from shared.contracts import ServerIdentitySettings
+from shared.dkim_keys import DkimKey, parse_dkim_key
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
@@ -56,68 +54,42 @@ class SenderIdentity:
         return max(matching, key=len) if matching else None
 
 
-def identity_from_settings(settings: dict[str, Any]) -> SenderIdentity | None:
-    """The identity in a server's settings, None when it has none. Raises `InvalidIdentity`."""
-    raw = settings.get("identity")
-    if not isinstance(raw, dict):
+def identity_from_settings(identity: ServerIdentitySettings | None) -> SenderIdentity | None:
+    """The identity a server's settings give, None when they give none. Raises `InvalidIdentity`."""
+    if identity is None:
         return None
-    from_domains = raw.get("from_domains") or []
-    if not isinstance(from_domains, list):
-        raise InvalidIdentity("identity.from_domains must be a list of domains")
-    selector = _text(raw, "dkim_selector")
-    key = _text(raw, "dkim_private_key")
-    return_path_domain = _text(raw, "return_path_domain")
+    selector = _present(identity.dkim_selector)
+    key = _present(identity.dkim_private_key)
+    return_path_domain = _present(identity.return_path_domain)
     if selector is not None and not _SELECTOR.match(selector):
         raise InvalidIdentity(f"identity.dkim_selector {selector!r} is not a DNS label")
-    algorithm, signing_key = (
-        _signing_key(key) if key is not None and selector is not None else ("rsa-sha256", None)
-    )
+    # A selector without a key (or the reverse) signs nothing; the catalog refuses either alone.
+    dkim_key = _dkim_key(key) if selector is not None and key is not None else None
     return SenderIdentity(
-        from_domains=tuple(_domain("identity.from_domains", value) for value in from_domains),
-        # A selector without a key (or the reverse) signs nothing; the catalog refuses either alone.
-        dkim_selector=selector if key is not None else None,
-        dkim_private_key=signing_key,
-        dkim_algorithm=algorithm,
+        from_domains=tuple(_domain("identity.from_domains", value) for value in identity.from_domains),
+        dkim_selector=selector if dkim_key is not None else None,
+        dkim_private_key=dkim_key.signing_key if dkim_key is not None else None,
+        dkim_algorithm=dkim_key.signature_algorithm if dkim_key is not None else "rsa-sha256",
         return_path_domain=None
         if return_path_domain is None
         else _domain("identity.return_path_domain", return_path_domain),
     )
 
 
-def _text(raw: dict[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise InvalidIdentity(f"identity.{name} must be a string")
-    return value.strip()
+def _present(value: str | None) -> str | None:
+    """The value without surrounding blanks; None for a blank one, which counts as absent."""
+    return (value.strip() or None) if value is not None else None
 
 
-def _domain(field_name: str, value: object) -> str:
-    domain = value.lower().rstrip(".") if isinstance(value, str) else ""
+def _domain(field_name: str, value: str) -> str:
+    domain = value.lower().rstrip(".")
     if not _DOMAIN.match(domain) or len(domain) > 253:
         raise InvalidIdentity(f"{field_name}: {value!r} is not a domain name")
     return domain
 
 
-def _signing_key(pem: str) -> tuple[str, bytes]:
-    """The DKIM algorithm and the key as dkimpy signs with it."""
-    # dkimpy finds the key between the PEM armour lines by LF; keys pasted from elsewhere may have CRLF.
-    normalized = pem.replace("\r\n", "\n").encode()
+def _dkim_key(pem: str) -> DkimKey:
     try:
-        key = serialization.load_pem_private_key(normalized, password=None)
-    except (TypeError, ValueError) as exc:
-        raise InvalidIdentity("identity.dkim_private_key is not an unencrypted PEM private key") from exc
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "rsa-sha256", key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        seed = key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-        return "ed25519-sha256", base64.b64encode(seed)
-    raise InvalidIdentity(
-        f"identity.dkim_private_key is an {type(key).__name__.lstrip('_')}; DKIM signs with RSA or "
-        "Ed25519 keys only"
-    )
+        return parse_dkim_key(pem)
+    except ValueError as exc:  # its text completes "the key ..." and never echoes the key
+        raise InvalidIdentity(f"identity.dkim_private_key {exc}") from None

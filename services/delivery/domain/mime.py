@@ -18,7 +18,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cached_property, lru_cache
-from typing import cast
 from uuid import UUID
 
 import idna
@@ -27,6 +26,8 @@ from shared.contracts import MessageContent
 
 SMTP_POLICY = policy.SMTP.clone(cte_type="7bit")
 """CRLF line endings, as the SMTP wire format requires."""
+_FOLD_AT = SMTP_POLICY.max_line_length
+"""Header lines longer than this are folded (by the email package); None: never."""
 
 SENDPOOL_ID_HEADER = "X-Sendpool-Message-Id"
 
@@ -77,7 +78,7 @@ class OutgoingMessage:
     @cached_property
     def email(self) -> EmailMessage:
         """The message parsed back, for vendor APIs that take its parts rather than its bytes."""
-        return cast(EmailMessage, message_from_bytes(self.content, policy=SMTP_POLICY))
+        return message_from_bytes(self.content, policy=SMTP_POLICY)
 
 
 def _refuse_header_breaking(header: str, value: str) -> str:
@@ -167,7 +168,7 @@ def _to_line(recipient: str, recipient_name: str) -> tuple[str, bytes]:
     )
     if plain_name and _PLAIN_ADDRESS.fullmatch(recipient):
         line = f"To: {recipient_name} <{recipient}>\r\n" if recipient_name else f"To: {recipient}\r\n"
-        if len(line) <= SMTP_POLICY.max_line_length:
+        if _FOLD_AT is None or len(line) <= _FOLD_AT:
             return recipient, line.encode("ascii")
     to = _address("To", recipient, recipient_name)
     return to.addr_spec, _header_line("To", to)

@@ -1,4 +1,4 @@
-"""SMTP replies mapped to what they mean for a message: sent, deferred (try later) or failed.
+"""SMTP replies mapped to what they mean for a message: accepted, refused for now (try later) or for good.
 
 One explicit table, most specific row first, so that every decision can be read and tested row
 by row. A reply is matched on its basic code (RFC 5321) and, when the server gave one, its
@@ -10,10 +10,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Verdict(StrEnum):
-    SENT = "sent"
-    DEFERRED = "deferred"
-    FAILED = "failed"
+class ReplyClass(StrEnum):
+    """What a server's (or a vendor API's) reply says of the message it answers. The adapter turns
+    it into the attempt's outcome: accepted into `Sent`, transient into `Deferred`, permanent into `Failed`."""
+
+    ACCEPTED = "accepted"
+    TRANSIENT = "transient"
+    """Refused for now: the same message may be accepted later."""
+    PERMANENT = "permanent"
+    """Refused for good: sending the message again would be refused again."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class ReplyRule:
     reply_codes: range
     enhanced_code: str | None
     """`class.subject.detail`, with `*` for "any class" (e.g. `*.2.2`); None matches any or none."""
-    verdict: Verdict
+    reply_class: ReplyClass
     close_connection: bool
     why: str
 
@@ -45,33 +50,33 @@ REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(
         _code(421),
         None,
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         True,
         "service not available: the server is closing the connection (RFC 5321 3.8)",
     ),
     ReplyRule(
         _code(552),
         "*.2.2",
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         False,
         "mailbox full: RFC 3463 calls X.2.2 a persistent transient failure",
     ),
     ReplyRule(
         _code(552),
         "*.5.3",
-        Verdict.DEFERRED,
+        ReplyClass.TRANSIENT,
         False,
         "too many recipients: RFC 5321 4.5.3.1.10 asks clients to treat it as temporary",
     ),
-    ReplyRule(range(200, 300), None, Verdict.SENT, False, "accepted"),
-    ReplyRule(range(400, 500), None, Verdict.DEFERRED, False, "transient negative completion"),
-    ReplyRule(range(500, 600), None, Verdict.FAILED, False, "permanent negative completion"),
+    ReplyRule(range(200, 300), None, ReplyClass.ACCEPTED, False, "accepted"),
+    ReplyRule(range(400, 500), None, ReplyClass.TRANSIENT, False, "transient negative completion"),
+    ReplyRule(range(500, 600), None, ReplyClass.PERMANENT, False, "permanent negative completion"),
 )
 
 _UNEXPECTED = ReplyRule(
     range(0),
     None,
-    Verdict.FAILED,
+    ReplyClass.PERMANENT,
     True,
     "not a completion reply: the conversation is out of step, so start afresh",
 )

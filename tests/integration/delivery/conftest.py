@@ -63,12 +63,12 @@ async def worker(bus, server_id, service_env, worker_amqp_url, logs_dir):
     env = {
         **service_env,
         "SENDPOOL_AMQP_URL": worker_amqp_url,
-        "SENDPOOL_VENDOR": "smtp",
+        "SENDPOOL_DELIVERY_VENDOR": "smtp",
         "SENDPOOL_DELIVERY_RETRY_BASE_SECONDS": "1",
         "SENDPOOL_DELIVERY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-        "SENDPOOL_SMTP_TIMEOUT_SECONDS": "5",
-        "SENDPOOL_CIRCUIT_FAILURE_THRESHOLD": str(CIRCUIT_FAILURE_THRESHOLD),
-        "SENDPOOL_CIRCUIT_COOLDOWN_SECONDS": str(CIRCUIT_COOLDOWN_SECONDS),
+        "SENDPOOL_DELIVERY_SMTP_TIMEOUT_SECONDS": "5",
+        "SENDPOOL_DELIVERY_CIRCUIT_FAILURE_THRESHOLD": str(CIRCUIT_FAILURE_THRESHOLD),
+        "SENDPOOL_DELIVERY_CIRCUIT_COOLDOWN_SECONDS": str(CIRCUIT_COOLDOWN_SECONDS),
         "SENDPOOL_VERP_SECRET": VERP_SECRET,
     }
     process = ServiceProcess("delivery", free_port(), env, logs_dir / "delivery.log")

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
@@ -16,6 +16,9 @@ from shared.contracts import (
     CatalogEvent,
     CatalogEventKind,
     CatalogSnapshot,
+    DeliveryRequested,
+    ProbeRequest,
+    ProbeResult,
     SendRequested,
     ServerHealthEvent,
     ServerSettingsReply,
@@ -33,9 +36,12 @@ from shared.topology import (
     SEND_EXCHANGE,
     SEND_QUEUE,
     STATUS_EXCHANGE,
+    delivery_queue_name,
     instance_queue,
+    probe_queue,
     status_queue,
 )
+from tests.integration.delivery.messages import delivery_requested
 
 T = TypeVar("T")
 
@@ -157,12 +163,28 @@ class Bus:
         async def record_rerouted(send: SendRequested) -> None:
             self.rerouted.add(send)
 
-        @self.broker.subscriber(instance_queue("delivery-tests", "health", "server.*"), HEALTH_EXCHANGE)
+        @self.broker.subscriber(
+            instance_queue("delivery-tests", "health", "server.*", uuid4().hex[:12]), HEALTH_EXCHANGE
+        )
         async def record_health(event: ServerHealthEvent) -> None:
             self.health.add(event)
 
     async def publish_to_queue(self, model, queue: str) -> None:
         await publish_model(self.broker, model, queue=queue)
+
+    async def send(self, server_id: UUID, to: str, **changes) -> DeliveryRequested:
+        """A fresh message to `to`, put on the server's queue as a router routes it there."""
+        request = delivery_requested(server_id, to, **changes)
+        await self.publish_to_queue(request, delivery_queue_name("smtp", server_id))
+        return request
+
+    async def probe(self, settings: dict[str, Any], *, server_type: str = "smtp", **request) -> ProbeResult:
+        """Ask the worker to probe a server with `settings`, as the catalog does before it is enabled."""
+        body = ProbeRequest(server_id=uuid4(), type=server_type, settings=settings, **request)
+        reply = await self.broker.request(
+            body.model_dump(mode="json"), queue=probe_queue("smtp").name, timeout=20
+        )
+        return ProbeResult.model_validate(await reply.decode())
 
     async def publish_catalog_event(self, event: CatalogEvent) -> None:
         await publish_model(self.broker, event, exchange=CATALOG_EXCHANGE, routing_key=event.kind.value)
@@ -219,8 +241,25 @@ class Bus:
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    async def check() -> bool:
+        return condition()
+
+    await polled(check, bool, timeout, what, interval=0.05)
+
+
+async def polled(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    timeout: float = 10.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.01,
+) -> T:
+    """`await probe()` again and again until `until` holds for its answer (a row in the worker's
+    database, say, which nothing notifies), and that answer."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
+    while not until(answer := await probe()):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} still not true after {timeout}s")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval)
+    return answer

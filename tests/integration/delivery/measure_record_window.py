@@ -13,12 +13,13 @@ import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 from services.delivery.adapters.postgres import PostgresAttempts
 from services.delivery.adapters.smtp import SmtpOptions, SmtpSender, SmtpSettings
 from services.delivery.app.deliver import DeliverMessage
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import ServerSender
 from services.delivery.domain.attempts import AttemptRecord
 from services.delivery.domain.retry import RetryPolicy
 from shared.batching import Batcher
@@ -110,7 +111,9 @@ async def measure(database_url: str, messages: int, *, batched: bool) -> list[fl
         async with migrated_pool(database_url, "delivery", 4) as pool:
             quiet = Quiet()
             deliver = DeliverMessage(
-                attempts=TimedAttempts(PostgresAttempts(pool), timings, batched=batched),
+                attempts=TimedAttempts(
+                    PostgresAttempts(SimpleNamespace(pool=pool)), timings, batched=batched
+                ),
                 senders=Senders(TimedSender(smtp, timings)),
                 outbound=quiet,
                 retry_policy=RetryPolicy(max_attempts=3, base_seconds=30, max_age_seconds=3600),

@@ -4,6 +4,7 @@ with it, and a database that cannot be reached is waited out, within a bound."""
 import asyncio
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 from uuid import uuid4
 
 import asyncpg
@@ -20,6 +21,11 @@ async def pool(database_url):
         yield pool
 
 
+def attempts_over(pool: asyncpg.Pool, **options) -> PostgresAttempts:
+    """The store over `pool`, as over an opened `shared.db.Database` (the store reads only its pool)."""
+    return PostgresAttempts(SimpleNamespace(pool=pool), **options)
+
+
 async def claimed(store: PostgresAttempts, count: int) -> list[AttemptRecord]:
     claims = await asyncio.gather(*(store.claim(uuid4(), uuid4(), 1) for _ in range(count)))
     assert all(isinstance(claim, Claimed) for claim in claims)
@@ -27,7 +33,7 @@ async def claimed(store: PostgresAttempts, count: int) -> list[AttemptRecord]:
 
 
 async def test_a_row_the_database_refuses_does_not_keep_the_others_of_its_group_from_their_record(pool):
-    store = PostgresAttempts(pool)
+    store = attempts_over(pool)
     records = [
         replace(record, state=AttemptState.SENT, reply_code=250, reply_text=f"2.0.0 Ok: queued as Q{n}")
         for n, record in enumerate(await claimed(store, 6))
@@ -56,7 +62,7 @@ async def test_a_row_the_database_refuses_does_not_keep_the_others_of_its_group_
 
 
 async def test_maybe_delivered_is_kept_from_one_attempt_to_the_next(pool):
-    store = PostgresAttempts(pool)
+    store = attempts_over(pool)
     [first] = await claimed(store, 1)
     await store.record(replace(first, state=AttemptState.DEFERRED, maybe_delivered=True))
 
@@ -68,7 +74,7 @@ async def test_maybe_delivered_is_kept_from_one_attempt_to_the_next(pool):
 
 async def test_a_database_that_stays_unreachable_fails_the_write_once_the_bound_has_passed():
     nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
-    store = PostgresAttempts(nowhere, record_retry_seconds=1.0)
+    store = attempts_over(nowhere, record_retry_seconds=1.0)
     record = AttemptRecord(uuid4(), uuid4(), 1, AttemptState.SENT)
     started = time.monotonic()
 
@@ -81,7 +87,7 @@ async def test_a_database_that_stays_unreachable_fails_the_write_once_the_bound_
 
 async def test_a_stopping_worker_stops_waiting_for_the_database():
     nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0)
-    store = PostgresAttempts(nowhere, record_retry_seconds=600)
+    store = attempts_over(nowhere, record_retry_seconds=600)
     writing = asyncio.create_task(store.record(AttemptRecord(uuid4(), uuid4(), 1, AttemptState.SENT)))
     await asyncio.sleep(0.3)
     started = time.monotonic()

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 from services.delivery.adapters.metrics import PrometheusDeliveryMetrics
 from services.delivery.adapters.smtp import SmtpOptions, SmtpSender, SmtpSettings
 from services.delivery.app.health import ServerHealth
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import ServerSender
 from services.delivery.domain.circuit import CircuitPolicy, CircuitState
 from services.delivery.domain.outcomes import Deferred
 from shared.contracts import ServerHealthEvent

@@ -2,19 +2,19 @@
 the message, through the worker process and a real SMTP server."""
 
 import base64
-from uuid import uuid4
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from shared.contracts import ProbeRequest, ProbeResult
-from shared.topology import delivery_queue_name, probe_queue
+from shared.contracts import DeliveryRequested, StatusEvent
+from shared.topology import delivery_queue_name
 from shared.verp import parse_verp
 from tests.integration.delivery.conftest import VERP_SECRET
-from tests.integration.delivery.messages import CONTENT, delivery_requested, recipient
+from tests.integration.delivery.messages import CONTENT, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
+from tests.support.smtp import Received
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -45,14 +45,24 @@ def pem(key) -> str:
     ).decode()
 
 
-async def server_with(bus, catalog, sink: ScriptedSink, identity: dict | None):
-    settings = {"host": "127.0.0.1", "port": sink.port, "encryption": "none"}
-    if identity is not None:
-        settings["identity"] = identity
-    server = catalog.put_server(settings)
-    await bus.publish_catalog_event(catalog.changed_event(server))
-    await bus.wait_until_consumed(delivery_queue_name("smtp", server.id))
-    return server
+async def sent_through_a_server_with(
+    bus, catalog, identity: dict | None, status: str
+) -> tuple[DeliveryRequested, StatusEvent, list[Received]]:
+    """A message sent through a new server with `identity` (and a sink of its own) until it is
+    `status`: the request, its status event, and what the sink received for it."""
+    with ScriptedSink() as sink:
+        settings = {"host": "127.0.0.1", "port": sink.port, "encryption": "none"}
+        if identity is not None:
+            settings["identity"] = identity
+        server = catalog.put_server(settings)
+        await bus.publish_catalog_event(catalog.changed_event(server))
+        await bus.wait_until_consumed(delivery_queue_name("smtp", server.id))
+        to = recipient()
+
+        request = await bus.send(server.id, to)
+        event = await bus.wait_for_status(request.send.message_id, status)
+
+        return request, event, sink.to(to)
 
 
 async def test_a_message_from_a_server_with_an_identity_is_signed_and_bounces_to_its_return_path(
@@ -64,41 +74,26 @@ async def test_a_message_from_a_server_with_an_identity_is_signed_and_bounces_to
         "dkim_private_key": pem(KEY),
         "return_path_domain": "bounces.shop.example",
     }
-    with ScriptedSink() as sink:
-        server = await server_with(bus, catalog, sink, identity)
-        to = recipient()
-        request = delivery_requested(server.id, to)
 
-        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
-        await bus.wait_for_status(request.send.message_id, "sent")
+    request, _, [received] = await sent_through_a_server_with(bus, catalog, identity, "sent")
 
-        [received] = sink.to(to)
-        assert received.mail_from.startswith("bounces+")
-        assert received.mail_from.endswith("@bounces.shop.example")
-        assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
-        assert parse_verp(received.mail_from, "another secret") is None
-        assert received.data.startswith(
-            b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.example;"
-        )
-        assert dkim.verify(received.data, dnsfunc=dns)
-        assert not dkim.verify(received.data.replace(b"20%", b"90%"), dnsfunc=dns)
+    assert received.mail_from.startswith("bounces+")
+    assert received.mail_from.endswith("@bounces.shop.example")
+    assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
+    assert parse_verp(received.mail_from, "another secret") is None
+    assert received.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.example;")
+    assert dkim.verify(received.data, dnsfunc=dns)
+    assert not dkim.verify(received.data.replace(b"20%", b"90%"), dnsfunc=dns)
 
 
 async def test_a_server_without_an_identity_sends_unsigned_with_a_return_path_at_the_from_domain(
     bus, catalog
 ):
-    with ScriptedSink() as sink:
-        server = await server_with(bus, catalog, sink, None)
-        to = recipient()
-        request = delivery_requested(server.id, to)
+    request, _, [received] = await sent_through_a_server_with(bus, catalog, None, "sent")
 
-        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
-        await bus.wait_for_status(request.send.message_id, "sent")
-
-        [received] = sink.to(to)
-        assert received.mail_from.endswith("@shop.example")
-        assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
-        assert b"DKIM-Signature" not in received.data
+    assert received.mail_from.endswith("@shop.example")
+    assert parse_verp(received.mail_from, VERP_SECRET) == request.send.message_id
+    assert b"DKIM-Signature" not in received.data
 
 
 async def test_a_key_the_worker_cannot_sign_with_defers_the_message_naming_the_field(bus, catalog):
@@ -107,23 +102,12 @@ async def test_a_key_the_worker_cannot_sign_with_defers_the_message_naming_the_f
         "dkim_selector": "mail2026",
         "dkim_private_key": pem(ec.generate_private_key(ec.SECP256R1())),
     }
-    with ScriptedSink() as sink:
-        server = await server_with(bus, catalog, sink, identity)
-        to = recipient()
-        request = delivery_requested(server.id, to)
 
-        await bus.publish_to_queue(request, delivery_queue_name("smtp", server.id))
-        deferred = await bus.wait_for_status(request.send.message_id, "deferred")
+    _, deferred, received = await sent_through_a_server_with(bus, catalog, identity, "deferred")
 
-        assert "identity.dkim_private_key" in deferred.reply_text
-        assert "DKIM signs with RSA or Ed25519 keys only" in deferred.reply_text
-        assert sink.to(to) == [], "never sent unsigned when the server is meant to sign"
-
-
-async def probe(bus, settings: dict, **request) -> ProbeResult:
-    body = ProbeRequest(server_id=uuid4(), type="smtp", settings=settings, **request).model_dump(mode="json")
-    reply = await bus.broker.request(body, queue=probe_queue("smtp").name, timeout=20)
-    return ProbeResult.model_validate(await reply.decode())
+    assert "identity.dkim_private_key" in deferred.reply_text
+    assert "DKIM signs with RSA or Ed25519 keys only" in deferred.reply_text
+    assert received == [], "never sent unsigned when the server is meant to sign"
 
 
 async def test_a_server_whose_key_cannot_sign_fails_its_test_so_it_is_never_enabled(bus, sink):
@@ -138,7 +122,7 @@ async def test_a_server_whose_key_cannot_sign_fails_its_test_so_it_is_never_enab
         },
     }
 
-    result = await probe(bus, settings)
+    result = await bus.probe(settings)
 
     assert not result.ok
     assert result.message.startswith("Connection failed: identity.dkim_private_key is an ECPrivateKey")
@@ -160,7 +144,7 @@ async def test_a_test_message_is_signed_and_carries_a_verp_return_path(bus, sink
     }
     to = recipient()
 
-    result = await probe(bus, settings, test_recipient=to, test_content=CONTENT)
+    result = await bus.probe(settings, test_recipient=to, test_content=CONTENT)
 
     assert result.ok, result.message
     [received] = sink.to(to)

@@ -10,7 +10,7 @@ import pytest
 
 from shared.topology import delivery_queue_name
 from tests.integration.delivery.conftest import MAX_ATTEMPTS
-from tests.integration.delivery.harness import eventually
+from tests.integration.delivery.harness import eventually, polled
 from tests.integration.delivery.messages import delivery_requested, recipient, routed_again
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -66,29 +66,26 @@ async def test_an_outcome_write_the_database_drops_is_written_again_and_the_mess
     bus, sink, server_id, database
 ):
     to = recipient("slow")  # the sink answers after a second: time to get in the way of the write
-    request = delivery_requested(server_id, to)
-    message_id = request.send.message_id
-
-    await bus.publish_to_queue(request, queue_of(server_id))
+    message_id = (await bus.send(server_id, to)).send.message_id
     await eventually(lambda: bool(sink.handler.ehlo_count), what="the worker connected")
-    async with asyncio.timeout(10):
-        while await recorded_state(database, message_id) != "sending":
-            await asyncio.sleep(0.01)
+    await polled(
+        lambda: recorded_state(database, message_id), lambda state: state == "sending", what="claimed"
+    )
     # Hold the claim's row, so the outcome's write waits on it; then end that write's connection.
     blocker = database.transaction()
     await blocker.start()
     await database.execute("SELECT 1 FROM delivery.attempts WHERE message_id = $1 FOR UPDATE", message_id)
-    async with asyncio.timeout(10):
-        while not (
-            writers := await database.fetch(
-                # (Its `query` may still show the pool's reset of the connection: asyncpg's
-                # extended protocol does not always update it.)
-                """SELECT pid FROM pg_stat_activity
-                    WHERE datname = current_database() AND wait_event_type = 'Lock'
-                      AND application_name = 'sendpool-delivery'"""
-            )
-        ):
-            await asyncio.sleep(0.01)
+    writers = await polled(
+        # (Its `query` may still show the pool's reset of the connection: asyncpg's extended
+        # protocol does not always update it.)
+        lambda: database.fetch(
+            """SELECT pid FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND application_name = 'sendpool-delivery'"""
+        ),
+        bool,
+        what="the outcome's write waits on the lock",
+    )
     for writer in writers:
         await database.execute("SELECT pg_terminate_backend($1)", writer["pid"])
     await blocker.rollback()
@@ -105,10 +102,7 @@ async def test_a_connection_lost_after_data_is_retried_and_reported_unknown_once
     bus, sink, server_id, database
 ):
     to = recipient("dropfirst")
-    request = delivery_requested(server_id, to)
-    message_id = request.send.message_id
-
-    await bus.publish_to_queue(request, queue_of(server_id))
+    message_id = (await bus.send(server_id, to)).send.message_id
     deferred = await bus.wait_for_status(message_id, "deferred")
     retry = await bus.rerouted.wait_for(lambda send: send.message_id == message_id)
     assert "connection lost after the message was transmitted" in deferred.reply_text
@@ -132,10 +126,7 @@ async def test_a_server_that_always_drops_after_data_gets_the_message_retried_un
     bus, sink, server_id
 ):
     to = recipient("dropalways")
-    request = delivery_requested(server_id, to)
-    message_id = request.send.message_id
-
-    await bus.publish_to_queue(request, queue_of(server_id))
+    message_id = (await bus.send(server_id, to)).send.message_id
     for attempt in range(2, MAX_ATTEMPTS + 1):
         retry = await bus.rerouted.wait_for(
             lambda send, n=attempt: send.message_id == message_id and send.attempt == n
@@ -156,10 +147,9 @@ async def test_a_copy_published_again_while_the_first_is_being_sent_or_after_is_
     # As the scheduler does for a message that made no progress for long: same message id, a
     # fresh publish (not a redelivery).
     to = recipient("slow")
-    request = delivery_requested(server_id, to)
+    request = await bus.send(server_id, to)
     message_id = request.send.message_id
 
-    await bus.publish_to_queue(request, queue_of(server_id))
     await eventually(lambda: sink.handler.ehlo_count > 0, what="the worker connected")
     await asyncio.sleep(0.3)  # the first copy is claimed, its answer a second away
     await bus.publish_to_queue(request, queue_of(server_id))

@@ -1,11 +1,8 @@
 """Probing a server through the worker's RPC queue, as the catalog does before a server is enabled."""
 
-from uuid import uuid4
-
 import pytest
 
-from shared.contracts import ProbeRequest, ProbeResult
-from shared.topology import probe_queue
+from shared.contracts import ProbeResult
 from tests.integration.delivery.messages import CONTENT, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
 from tests.support.infra import free_port
@@ -17,12 +14,6 @@ pytestmark = pytest.mark.usefixtures("worker")
 def secure_sink(tls_context):
     with ScriptedSink(auth=("mailer", "s3cret"), starttls=tls_context, require_starttls=True) as server:
         yield server
-
-
-async def probe(bus, settings: dict, **request) -> ProbeResult:
-    body = ProbeRequest(server_id=uuid4(), type="smtp", settings=settings, **request).model_dump(mode="json")
-    reply = await bus.broker.request(body, queue=probe_queue("smtp").name, timeout=20)
-    return ProbeResult.model_validate(await reply.decode())
 
 
 def secure_settings(sink, **changes) -> dict:
@@ -38,13 +29,13 @@ def secure_settings(sink, **changes) -> dict:
 
 
 async def test_starttls_with_authentication_succeeds(bus, secure_sink):
-    result = await probe(bus, secure_settings(secure_sink))
+    result = await bus.probe(secure_settings(secure_sink))
 
     assert result == ProbeResult(ok=True, message="Connection successful.")
 
 
 async def test_a_wrong_password_fails_with_the_servers_reason(bus, secure_sink):
-    result = await probe(bus, secure_settings(secure_sink, password="not-it"))
+    result = await bus.probe(secure_settings(secure_sink, password="not-it"))
 
     assert not result.ok
     assert result.message.startswith("Connection failed: authentication failed: 535")
@@ -52,7 +43,7 @@ async def test_a_wrong_password_fails_with_the_servers_reason(bus, secure_sink):
 
 
 async def test_starttls_required_but_not_offered_fails(bus, sink):
-    result = await probe(bus, {"host": "127.0.0.1", "port": sink.port, "encryption": "tls"})
+    result = await bus.probe({"host": "127.0.0.1", "port": sink.port, "encryption": "tls"})
 
     assert not result.ok
     assert result.message == (
@@ -64,7 +55,7 @@ async def test_starttls_required_but_not_offered_fails(bus, sink):
 async def test_nothing_listening_fails_with_the_reason(bus):
     port = free_port()
 
-    result = await probe(bus, {"host": "127.0.0.1", "port": port, "encryption": "none"})
+    result = await bus.probe({"host": "127.0.0.1", "port": port, "encryption": "none"})
 
     assert not result.ok
     assert result.message.startswith("Connection failed: ")
@@ -74,7 +65,7 @@ async def test_nothing_listening_fails_with_the_reason(bus):
 async def test_a_test_message_is_sent_to_the_test_recipient(bus, secure_sink):
     to = recipient()
 
-    result = await probe(bus, secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
+    result = await bus.probe(secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
 
     assert result.ok, result.message
     assert result.message.startswith(f"Connection successful. Test message sent to {to} (250 ")
@@ -84,7 +75,7 @@ async def test_a_test_message_is_sent_to_the_test_recipient(bus, secure_sink):
 async def test_a_refused_test_message_is_reported(bus, secure_sink):
     to = recipient("bounce")
 
-    result = await probe(bus, secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
+    result = await bus.probe(secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
 
     assert result == ProbeResult(
         ok=False, message=f"Test message to {to} was not accepted: 550 5.1.1 No such user here"
@@ -92,10 +83,7 @@ async def test_a_refused_test_message_is_reported(bus, secure_sink):
 
 
 async def test_an_unknown_server_type_fails_naming_the_known_ones(bus):
-    body = ProbeRequest(server_id=uuid4(), type="carrier-pigeon", settings={}).model_dump(mode="json")
-    reply = await bus.broker.request(body, queue=probe_queue("smtp").name, timeout=20)
-
-    result = ProbeResult.model_validate(await reply.decode())
+    result = await bus.probe({}, server_type="carrier-pigeon")
 
     assert not result.ok
     assert result.message.startswith(

@@ -10,7 +10,7 @@ import pytest
 from faststream.rabbit import RabbitBroker, RabbitResponse
 
 from services.delivery.adapters.router_admissions import RouterAdmissionsRpc
-from services.delivery.app.late_sends import AdmissionUnavailable
+from services.delivery.app.ports import AdmissionUnavailable
 from shared.contracts import AdmissionReply, AdmissionRequest
 from shared.messaging import rpc_reply
 from shared.rpc import RpcClient

@@ -7,9 +7,9 @@ from uuid import uuid4
 import pytest
 
 from services.delivery.adapters.smtp import SmtpOptions, SmtpSender
-from services.delivery.app.sender import UnusableServer
+from services.delivery.app.ports import UnusableServer
 from services.delivery.domain.mime import OutgoingMessage, compose
-from services.delivery.domain.outcomes import Deferred, Failed, Sent
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
 from tests.integration.delivery.messages import CONTENT, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
 from tests.support.infra import free_port
@@ -40,12 +40,19 @@ def sender_for(sink: ScriptedSink, **settings) -> SmtpSender:
     )
 
 
+async def sent_in_turn(sink: ScriptedSink, *recipients: str, **settings) -> list[SendOutcome]:
+    """A message to each recipient, one after the other through one sender (so they may share a
+    connection), which is closed after the last one."""
+    sender = sender_for(sink, **settings)
+    outcomes = [await sender.send(outgoing(to)) for to in recipients]
+    await sender.close()
+    return outcomes
+
+
 async def test_accepted_message_is_sent_with_the_servers_queue_id(sink):
-    sender = sender_for(sink)
     to = recipient()
 
-    outcome = await sender.send(outgoing(to))
-    await sender.close()
+    [outcome] = await sent_in_turn(sink, to)
 
     assert isinstance(outcome, Sent)
     assert outcome.reply_code == 250
@@ -55,22 +62,16 @@ async def test_accepted_message_is_sent_with_the_servers_queue_id(sink):
 
 
 async def test_connections_are_reused_between_messages(sink):
-    sender = sender_for(sink)
-
-    outcomes = [await sender.send(outgoing(recipient())) for _ in range(3)]
-    await sender.close()
+    outcomes = await sent_in_turn(sink, recipient(), recipient(), recipient())
 
     assert all(isinstance(outcome, Sent) for outcome in outcomes)
     assert sink.connections == 1
 
 
 async def test_refused_recipient_resets_the_connection_for_the_next_message(sink):
-    sender = sender_for(sink)
     good = recipient()
 
-    refused = await sender.send(outgoing(recipient("bounce")))
-    accepted = await sender.send(outgoing(good))
-    await sender.close()
+    refused, accepted = await sent_in_turn(sink, recipient("bounce"), good)
 
     assert refused == Failed(550, "5.1.1", "5.1.1 No such user here")
     assert isinstance(accepted, Sent)
@@ -79,21 +80,13 @@ async def test_refused_recipient_resets_the_connection_for_the_next_message(sink
 
 
 async def test_greylisting_defers(sink):
-    sender = sender_for(sink)
-
-    outcome = await sender.send(outgoing(recipient("later")))
-    await sender.close()
+    [outcome] = await sent_in_turn(sink, recipient("later"))
 
     assert outcome == Deferred(451, "4.7.1", "4.7.1 Greylisted, try again later")
 
 
 async def test_421_defers_and_the_next_message_gets_a_new_connection(sink):
-    sender = sender_for(sink)
-    good = recipient()
-
-    closing = await sender.send(outgoing(recipient("closing")))
-    accepted = await sender.send(outgoing(good))
-    await sender.close()
+    closing, accepted = await sent_in_turn(sink, recipient("closing"), recipient())
 
     assert isinstance(closing, Deferred) and closing.reply_code == 421
     assert isinstance(accepted, Sent)
@@ -101,21 +94,15 @@ async def test_421_defers_and_the_next_message_gets_a_new_connection(sink):
 
 
 async def test_mailbox_full_after_data_defers(sink):
-    sender = sender_for(sink)
-
-    outcome = await sender.send(outgoing(recipient("full")))
-    await sender.close()
+    [outcome] = await sent_in_turn(sink, recipient("full"))
 
     assert outcome == Deferred(552, "5.2.2", "5.2.2 Mailbox full")
 
 
 async def test_connection_lost_after_the_message_is_deferred_as_maybe_delivered(sink):
-    sender = sender_for(sink)
-    vanishing, good = recipient("vanish"), recipient()
+    vanishing = recipient("vanish")
 
-    outcome = await sender.send(outgoing(vanishing))
-    accepted = await sender.send(outgoing(good))
-    await sender.close()
+    outcome, accepted = await sent_in_turn(sink, vanishing, recipient())
 
     # The server never said it took it: tried again; but it did get it, hence maybe_delivered.
     assert isinstance(outcome, Deferred) and outcome.maybe_delivered and not outcome.connection_failure
@@ -125,11 +112,7 @@ async def test_connection_lost_after_the_message_is_deferred_as_maybe_delivered(
 
 
 async def test_replies_holding_nul_or_invalid_utf8_come_back_as_safe_text(sink):
-    sender = sender_for(sink)
-
-    with_nul = await sender.send(outgoing(recipient("nul")))
-    mojibake = await sender.send(outgoing(recipient("mojibake")))
-    await sender.close()
+    with_nul, mojibake = await sent_in_turn(sink, recipient("nul"), recipient("mojibake"))
 
     assert with_nul == Sent("NUL[31m", 250, "2.0.0 Ok: queued as NUL[31m with NULs")
     assert isinstance(mojibake, Sent)
@@ -165,13 +148,11 @@ async def test_nothing_listening_defers_with_the_reason():
 
 
 async def test_sends_over_starttls_with_authentication(secure_sink):
-    sender = sender_for(
-        secure_sink, encryption="tls", username="mailer", password="s3cret", verify_certificate=False
-    )
     to = recipient()
 
-    outcome = await sender.send(outgoing(to))
-    await sender.close()
+    [outcome] = await sent_in_turn(
+        secure_sink, to, encryption="tls", username="mailer", password="s3cret", verify_certificate=False
+    )
 
     assert isinstance(outcome, Sent)
     assert len(secure_sink.to(to)) == 1
@@ -179,11 +160,9 @@ async def test_sends_over_starttls_with_authentication(secure_sink):
 
 async def test_sends_over_implicit_tls(tls_context):
     with ScriptedSink(implicit_tls=tls_context) as sink:
-        sender = sender_for(sink, encryption="ssl", verify_certificate=False)
         to = recipient()
 
-        outcome = await sender.send(outgoing(to))
-        await sender.close()
+        [outcome] = await sent_in_turn(sink, to, encryption="ssl", verify_certificate=False)
 
         assert isinstance(outcome, Sent)
         assert len(sink.to(to)) == 1

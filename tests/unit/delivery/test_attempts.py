@@ -84,31 +84,6 @@ def test_a_claim_concluded_by_an_outcome_records_its_codes(outcome, expected):
     ) == expected
 
 
-@pytest.mark.parametrize(
-    ("resent", "says"),
-    [
-        (Sent("Q2", 250, "2.0.0 Ok"), "accepted, so the recipient may have it twice"),
-        (Unknown("connection lost after the data"), "ended in doubt too: connection lost after the data"),
-    ],
-)
-def test_a_message_sent_again_in_doubt_is_unknown_when_it_may_now_be_there_twice(resent, says):
-    reported = in_doubt(resent)
-
-    assert isinstance(reported, Unknown)
-    assert reported.reason.startswith("the worker that first sent this message stopped before recording")
-    assert says in reported.reason
-
-
-def test_a_message_sent_again_in_doubt_and_refused_for_good_is_failed_saying_it_may_have_arrived():
-    """The refusal made no second copy, so it is not `unknown`: the receiver's word is final."""
-    reported = in_doubt(Failed(550, "5.1.1", "5.1.1 No such user"))
-
-    assert isinstance(reported, Failed)
-    assert (reported.reply_code, reported.enhanced_code) == (550, "5.1.1")
-    assert reported.reply_text.startswith("5.1.1 No such user")
-    assert "the first attempt may have arrived" in reported.reply_text
-
-
 def test_an_attempt_lost_after_data_marks_the_record_maybe_delivered_for_every_later_attempt():
     claimed = AttemptRecord.claim(uuid4(), uuid4(), 1)
 
@@ -121,26 +96,48 @@ def test_an_attempt_lost_after_data_marks_the_record_maybe_delivered_for_every_l
     assert not claimed.concluded(Deferred(451, "4.7.1", "4.7.1 later")).maybe_delivered
 
 
+EARLIER_COPY_REPORTS = [
+    pytest.param(
+        in_doubt,
+        "the worker that first sent this message stopped before recording",
+        "the first attempt may have arrived",
+        id="sent again after its sender stopped",
+    ),
+    pytest.param(
+        after_maybe_delivered,
+        "an earlier attempt of this message was cut off after",
+        "may have arrived then",
+        id="a later attempt after one lost after data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("report", "earlier", "refused_note"), EARLIER_COPY_REPORTS)
 @pytest.mark.parametrize(
-    ("later", "said"),
+    ("outcome", "says"),
     [
-        (Sent("Q2", 250, "2.0.0 Ok"), "the recipient may have it twice"),
+        (Sent("Q2", 250, "2.0.0 Ok"), "accepted, so the recipient may have it twice"),
         (Unknown("no answer"), "ended in doubt too: no answer"),
     ],
 )
-def test_a_later_attempt_that_may_make_it_twice_is_unknown_after_one_that_may_have_been_delivered(
-    later, said
+def test_an_attempt_that_may_make_a_second_copy_is_unknown_after_one_that_may_have_arrived(
+    report, earlier, refused_note, outcome, says
 ):
-    reported = after_maybe_delivered(later)
+    reported = report(outcome)
 
     assert isinstance(reported, Unknown)
-    assert reported.reason.startswith("an earlier attempt of this message was cut off after")
-    assert said in reported.reason
+    assert reported.reason.startswith(earlier)
+    assert says in reported.reason
 
 
-def test_a_later_attempt_refused_for_good_is_failed_saying_an_earlier_one_may_have_arrived():
-    reported = after_maybe_delivered(Failed(550, "5.1.1", "5.1.1 No such user"))
+@pytest.mark.parametrize(("report", "earlier", "refused_note"), EARLIER_COPY_REPORTS)
+def test_an_attempt_refused_for_good_is_failed_saying_an_earlier_copy_may_have_arrived(
+    report, earlier, refused_note
+):
+    """The refusal made no second copy, so it is not `unknown`: the receiver's word is final."""
+    reported = report(Failed(550, "5.1.1", "5.1.1 No such user"))
 
     assert isinstance(reported, Failed)
+    assert (reported.reply_code, reported.enhanced_code) == (550, "5.1.1")
     assert reported.reply_text.startswith("5.1.1 No such user")
-    assert "may have arrived then" in reported.reply_text
+    assert refused_note in reported.reply_text

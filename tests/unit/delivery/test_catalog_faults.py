@@ -1,6 +1,6 @@
 """A catalog that does not answer is waited out like a database outage; a garbled answer is not."""
 
-from services.delivery.app.catalog import CatalogUnavailable, CatalogUnreachable
+from services.delivery.app.ports import CatalogUnavailable, CatalogUnreachable
 from shared.transient import transient_fault
 
 

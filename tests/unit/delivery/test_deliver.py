@@ -8,15 +8,15 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.delivery.app.deliver import DeliverMessage
-from services.delivery.app.sender import UnusableServer
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import ServerSender, UnusableServer
 from services.delivery.domain.attempts import AttemptRecord, AttemptState, Claimed, ClaimResult
 from services.delivery.domain.identity import SenderIdentity
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
 from services.delivery.domain.retry import RetryPolicy
-from shared.contracts import DeliveryRequested, MessageContent, RoutingDecision, SendRequested
+from shared.contracts import DeliveryRequested, SendRequested
 from shared.verp import parse_verp
+from tests.unit.delivery.messages import CONTENT, delivery_requested, send_requested
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SERVER = uuid4()
@@ -142,22 +142,10 @@ class Metrics:
 
 
 def request(attempt: int = 1, first_attempt_at: datetime = NOW, **content) -> DeliveryRequested:
-    send = SendRequested(
-        message_id=uuid4(),
-        tenant_id=uuid4(),
-        campaign_id=uuid4(),
-        run_id=uuid4(),
-        recipient="ada@inbox.example",
-        content=MessageContent(from_address="news@shop.example", subject="Hello", text="Hi", **content),
-        attempt=attempt,
-        first_attempt_at=first_attempt_at,
+    send = send_requested(
+        content=CONTENT.model_copy(update=content), attempt=attempt, first_attempt_at=first_attempt_at
     )
-    return DeliveryRequested(
-        send=send,
-        server_id=SERVER,
-        vendor="smtp",
-        decision=RoutingDecision(mode="use_all", weights={str(SERVER): 1.0}),
-    )
+    return delivery_requested(SERVER, send)
 
 
 @dataclass

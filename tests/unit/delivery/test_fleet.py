@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from services.delivery.app.fleet import ServerFleet
-from services.delivery.app.senders import SenderCache
+from services.delivery.app.sender_cache import SenderCache
 from shared.contracts import CatalogEvent, CatalogEventKind, CatalogSnapshot, ServerState, ServerView
 
 
@@ -29,7 +29,7 @@ class Catalog:
 class Queues:
     consumed: set[UUID] = field(default_factory=set)
 
-    async def consume(self, server_id: UUID) -> None:
+    async def consume(self, vendor: str, server_id: UUID) -> None:
         self.consumed.add(server_id)
 
     async def stop(self, server_id: UUID) -> None:

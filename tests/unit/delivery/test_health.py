@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from services.delivery.app.health import ServerHealth
-from services.delivery.app.sender import UnusableServer
-from services.delivery.app.senders import ServerSender
+from services.delivery.app.ports import ServerSender, UnusableServer
 from services.delivery.domain.circuit import CircuitPolicy
 from services.delivery.domain.outcomes import Deferred, Sent
 from shared.contracts import ProbeResult, ServerHealthEvent

@@ -18,9 +18,9 @@ from services.delivery.domain.http_codes import (
     retry_after_seconds,
 )
 from services.delivery.domain.outcomes import Deferred, Failed, Sent
-from services.delivery.domain.smtp_codes import Verdict
+from services.delivery.domain.smtp_codes import ReplyClass
 
-SENT, DEFERRED, FAILED = Verdict.SENT, Verdict.DEFERRED, Verdict.FAILED
+ACCEPTED, TRANSIENT, PERMANENT = ReplyClass.ACCEPTED, ReplyClass.TRANSIENT, ReplyClass.PERMANENT
 
 TABLES = {
     "ses": SES_RULES,
@@ -31,57 +31,57 @@ TABLES = {
 }
 
 CASES = [
-    # (vendor, HTTP status, vendor's error code, verdict, enhanced code)
-    ("ses", 200, None, SENT, None),
-    ("ses", 403, "SignatureDoesNotMatch", FAILED, CREDENTIALS_REFUSED),
-    ("ses", 403, "AccessDeniedException", FAILED, CREDENTIALS_REFUSED),
-    ("ses", 401, None, FAILED, CREDENTIALS_REFUSED),
-    ("ses", 429, "TooManyRequestsException", DEFERRED, None),
-    ("ses", 400, "LimitExceededException", DEFERRED, None),
-    ("ses", 400, "SendingPausedException", DEFERRED, "4.3.2"),
-    ("ses", 400, "AccountSuspendedException", FAILED, "5.3.2"),
-    ("ses", 400, "MessageRejected", FAILED, None),
-    ("ses", 400, "MailFromDomainNotVerifiedException", FAILED, None),
-    ("ses", 404, "NotFoundException", FAILED, None),
-    ("ses", 400, "BadRequestException", FAILED, None),
-    ("ses", 503, "ServiceUnavailable", DEFERRED, None),
-    ("sendgrid", 202, None, SENT, None),
-    ("sendgrid", 401, None, FAILED, CREDENTIALS_REFUSED),
-    ("sendgrid", 403, None, FAILED, CREDENTIALS_REFUSED),
-    ("sendgrid", 413, None, FAILED, None),
-    ("sendgrid", 429, None, DEFERRED, None),
-    ("sendgrid", 400, None, FAILED, None),
-    ("sendgrid", 500, None, DEFERRED, None),
-    ("mailgun", 200, None, SENT, None),
-    ("mailgun", 401, None, FAILED, CREDENTIALS_REFUSED),
-    ("mailgun", 403, None, FAILED, CREDENTIALS_REFUSED),
-    ("mailgun", 404, None, FAILED, None),
-    ("mailgun", 413, None, FAILED, None),
-    ("mailgun", 429, None, DEFERRED, None),
-    ("mailgun", 400, None, FAILED, None),
-    ("mailgun", 502, None, DEFERRED, None),
-    ("sparkpost", 200, SPARKPOST_RECIPIENTS_REJECTED, FAILED, None),
-    ("sparkpost", 200, None, SENT, None),
-    ("sparkpost", 401, None, FAILED, CREDENTIALS_REFUSED),
-    ("sparkpost", 403, None, FAILED, CREDENTIALS_REFUSED),
-    ("sparkpost", 420, "2101", DEFERRED, None),
-    ("sparkpost", 429, None, DEFERRED, None),
-    ("sparkpost", 400, "7001", FAILED, None),
-    ("sparkpost", 500, None, DEFERRED, None),
-    ("elasticemail", 200, None, SENT, None),
-    ("elasticemail", 401, None, FAILED, CREDENTIALS_REFUSED),
-    ("elasticemail", 403, None, FAILED, CREDENTIALS_REFUSED),
-    ("elasticemail", 429, None, DEFERRED, None),
-    ("elasticemail", 400, None, FAILED, None),
-    ("elasticemail", 504, None, DEFERRED, None),
+    # (vendor, HTTP status, vendor's error code, reply class, enhanced code)
+    ("ses", 200, None, ACCEPTED, None),
+    ("ses", 403, "SignatureDoesNotMatch", PERMANENT, CREDENTIALS_REFUSED),
+    ("ses", 403, "AccessDeniedException", PERMANENT, CREDENTIALS_REFUSED),
+    ("ses", 401, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("ses", 429, "TooManyRequestsException", TRANSIENT, None),
+    ("ses", 400, "LimitExceededException", TRANSIENT, None),
+    ("ses", 400, "SendingPausedException", TRANSIENT, "4.3.2"),
+    ("ses", 400, "AccountSuspendedException", PERMANENT, "5.3.2"),
+    ("ses", 400, "MessageRejected", PERMANENT, None),
+    ("ses", 400, "MailFromDomainNotVerifiedException", PERMANENT, None),
+    ("ses", 404, "NotFoundException", PERMANENT, None),
+    ("ses", 400, "BadRequestException", PERMANENT, None),
+    ("ses", 503, "ServiceUnavailable", TRANSIENT, None),
+    ("sendgrid", 202, None, ACCEPTED, None),
+    ("sendgrid", 401, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("sendgrid", 403, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("sendgrid", 413, None, PERMANENT, None),
+    ("sendgrid", 429, None, TRANSIENT, None),
+    ("sendgrid", 400, None, PERMANENT, None),
+    ("sendgrid", 500, None, TRANSIENT, None),
+    ("mailgun", 200, None, ACCEPTED, None),
+    ("mailgun", 401, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("mailgun", 403, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("mailgun", 404, None, PERMANENT, None),
+    ("mailgun", 413, None, PERMANENT, None),
+    ("mailgun", 429, None, TRANSIENT, None),
+    ("mailgun", 400, None, PERMANENT, None),
+    ("mailgun", 502, None, TRANSIENT, None),
+    ("sparkpost", 200, SPARKPOST_RECIPIENTS_REJECTED, PERMANENT, None),
+    ("sparkpost", 200, None, ACCEPTED, None),
+    ("sparkpost", 401, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("sparkpost", 403, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("sparkpost", 420, "2101", TRANSIENT, None),
+    ("sparkpost", 429, None, TRANSIENT, None),
+    ("sparkpost", 400, "7001", PERMANENT, None),
+    ("sparkpost", 500, None, TRANSIENT, None),
+    ("elasticemail", 200, None, ACCEPTED, None),
+    ("elasticemail", 401, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("elasticemail", 403, None, PERMANENT, CREDENTIALS_REFUSED),
+    ("elasticemail", 429, None, TRANSIENT, None),
+    ("elasticemail", 400, None, PERMANENT, None),
+    ("elasticemail", 504, None, TRANSIENT, None),
 ]
 
 
-@pytest.mark.parametrize(("vendor", "status", "error_code", "verdict", "enhanced_code"), CASES)
-def test_answer_is_classified(vendor, status, error_code, verdict, enhanced_code):
+@pytest.mark.parametrize(("vendor", "status", "error_code", "reply_class", "enhanced_code"), CASES)
+def test_answer_is_classified(vendor, status, error_code, reply_class, enhanced_code):
     rule = classify_http(TABLES[vendor], status, error_code)
 
-    assert (rule.verdict, rule.enhanced_code) == (verdict, enhanced_code), rule.why
+    assert (rule.reply_class, rule.enhanced_code) == (reply_class, enhanced_code), rule.why
 
 
 @pytest.mark.parametrize("vendor", TABLES)
@@ -97,7 +97,7 @@ def test_every_row_of_the_vendors_table_is_exercised(vendor):
 
 @pytest.mark.parametrize("vendor", TABLES)
 def test_undocumented_answers_fail_rather_than_count_as_sent(vendor):
-    assert classify_http(TABLES[vendor], 302).verdict is FAILED
+    assert classify_http(TABLES[vendor], 302).reply_class is PERMANENT
 
 
 def test_a_sent_answer_carries_the_vendors_message_id():

@@ -4,13 +4,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from services.delivery.app.late_sends import LONGEST_SLEEP_SECONDS, AdmissionUnavailable, LateSends
-from shared.contracts import (
-    AdmissionReply,
-    DeliveryRequested,
-    MessageContent,
-    RoutingDecision,
-    SendRequested,
-)
+from shared.contracts import AdmissionReply, DeliveryRequested
+from tests.unit.delivery.messages import delivery_requested
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -42,22 +37,7 @@ class ScriptedAdmissions:
 
 
 def delivery(*, routed_seconds_ago: float, counted: bool = True) -> DeliveryRequested:
-    send = SendRequested(
-        message_id=uuid4(),
-        tenant_id=uuid4(),
-        campaign_id=uuid4(),
-        run_id=uuid4(),
-        recipient="ada@inbox.example",
-        content=MessageContent(from_address="news@shop.example", subject="Hello"),
-    )
-    return DeliveryRequested(
-        send=send,
-        server_id=uuid4(),
-        vendor="smtp",
-        decision=RoutingDecision(mode="use_all", weights={}),
-        routed_at=NOW - timedelta(seconds=routed_seconds_ago),
-        counted=counted,
-    )
+    return delivery_requested(uuid4(), routed_at=NOW - timedelta(seconds=routed_seconds_ago), counted=counted)
 
 
 def pacer(admissions, clock) -> LateSends:

@@ -4,21 +4,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from services.delivery.domain.retry import GiveUp, RetryLater, RetryPolicy, next_attempt, plan_retry
-from shared.contracts import MessageContent, SendRequested
+from tests.unit.delivery.messages import send_requested
 
 POLICY = RetryPolicy(max_attempts=5, base_seconds=30, max_age_seconds=86400)
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def a_send() -> SendRequested:
-    return SendRequested(
-        message_id=uuid4(),
-        tenant_id=uuid4(),
-        campaign_id=uuid4(),
-        run_id=uuid4(),
-        recipient="a@b.example",
-        content=MessageContent(from_address="n@s.example", subject="s"),
-    )
 
 
 def plan(attempt: int, *, age: timedelta = timedelta(0), retry_after: float | None = None):
@@ -50,7 +39,7 @@ def test_gives_up_when_the_retry_would_come_after_the_maximum_age():
 
 def test_next_attempt_counts_up_and_avoids_the_servers_that_deferred_it():
     first_server, second_server = uuid4(), uuid4()
-    send = a_send()
+    send = send_requested()
 
     retry = next_attempt(next_attempt(send, first_server), second_server)
     again = next_attempt(retry, second_server)
@@ -67,7 +56,7 @@ def test_next_attempt_counts_up_and_avoids_the_servers_that_deferred_it():
 
 def test_a_new_attempt_forgets_that_the_previous_one_was_redelivered():
     server = uuid4()
-    send = a_send().avoiding(server, redelivered=True)
+    send = send_requested().avoiding(server, redelivered=True)
 
     assert send.redelivered and send.avoiding(uuid4()).redelivered, "it holds for the rest of the attempt"
     assert not next_attempt(send, server).redelivered, "the next attempt is claimed afresh"

@@ -2,34 +2,45 @@
 
 import pytest
 
-from services.delivery.domain.smtp_codes import REPLY_RULES, Verdict, classify, enhanced_code_of, queue_id_of
+from services.delivery.domain.smtp_codes import (
+    REPLY_RULES,
+    ReplyClass,
+    classify,
+    enhanced_code_of,
+    queue_id_of,
+)
 
 CASES = [
-    # (reply code, enhanced code, verdict, close the connection)
-    (250, "2.0.0", Verdict.SENT, False),
-    (251, None, Verdict.SENT, False),
-    (421, "4.3.2", Verdict.DEFERRED, True),
-    (421, None, Verdict.DEFERRED, True),
-    (450, "4.2.1", Verdict.DEFERRED, False),
-    (451, "4.7.1", Verdict.DEFERRED, False),
-    (452, "4.5.3", Verdict.DEFERRED, False),
-    (552, "5.2.2", Verdict.DEFERRED, False),
-    (552, "5.5.3", Verdict.DEFERRED, False),
-    (552, "5.3.4", Verdict.FAILED, False),
-    (552, None, Verdict.FAILED, False),
-    (550, "5.1.1", Verdict.FAILED, False),
-    (550, "5.2.2", Verdict.FAILED, False),  # mailbox full is transient only as the 552 RFC 3463 describes
-    (554, "5.7.1", Verdict.FAILED, False),
-    (354, None, Verdict.FAILED, True),
-    (199, None, Verdict.FAILED, True),
+    # (reply code, enhanced code, reply class, close the connection)
+    (250, "2.0.0", ReplyClass.ACCEPTED, False),
+    (251, None, ReplyClass.ACCEPTED, False),
+    (421, "4.3.2", ReplyClass.TRANSIENT, True),
+    (421, None, ReplyClass.TRANSIENT, True),
+    (450, "4.2.1", ReplyClass.TRANSIENT, False),
+    (451, "4.7.1", ReplyClass.TRANSIENT, False),
+    (452, "4.5.3", ReplyClass.TRANSIENT, False),
+    (552, "5.2.2", ReplyClass.TRANSIENT, False),
+    (552, "5.5.3", ReplyClass.TRANSIENT, False),
+    (552, "5.3.4", ReplyClass.PERMANENT, False),
+    (552, None, ReplyClass.PERMANENT, False),
+    (550, "5.1.1", ReplyClass.PERMANENT, False),
+    (
+        550,
+        "5.2.2",
+        ReplyClass.PERMANENT,
+        False,
+    ),  # mailbox full is transient only as the 552 RFC 3463 describes
+    (554, "5.7.1", ReplyClass.PERMANENT, False),
+    (354, None, ReplyClass.PERMANENT, True),
+    (199, None, ReplyClass.PERMANENT, True),
 ]
 
 
-@pytest.mark.parametrize(("reply_code", "enhanced_code", "verdict", "close_connection"), CASES)
-def test_reply_is_classified(reply_code, enhanced_code, verdict, close_connection):
+@pytest.mark.parametrize(("reply_code", "enhanced_code", "reply_class", "close_connection"), CASES)
+def test_reply_is_classified(reply_code, enhanced_code, reply_class, close_connection):
     rule = classify(reply_code, enhanced_code)
 
-    assert (rule.verdict, rule.close_connection) == (verdict, close_connection), rule.why
+    assert (rule.reply_class, rule.close_connection) == (reply_class, close_connection), rule.why
 
 
 def test_every_rule_of_the_table_is_exercised():

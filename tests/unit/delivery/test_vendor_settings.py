@@ -19,7 +19,8 @@ from services.delivery.adapters.vendor_smtp import (
     SparkpostSmtpSettings,
 )
 from services.delivery.adapters.vendors import VendorSenders
-from services.delivery.app.sender import UnusableServer
+from services.delivery.app.ports import UnusableServer
+from shared.contracts import ServerConnectionSettings
 
 ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
 
@@ -119,4 +120,4 @@ def test_a_server_type_the_worker_does_not_know_is_refused_with_the_types_it_kno
     with pytest.raises(
         UnusableServer, match=r"no sender for server type 'postmark'.*direct_mx, elasticemail_api"
     ):
-        VendorSenders(SmtpOptions())("postmark", {})
+        VendorSenders(SmtpOptions())("postmark", ServerConnectionSettings())

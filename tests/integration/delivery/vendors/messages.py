@@ -6,8 +6,9 @@ from uuid import uuid4
 from services.delivery.adapters.http_api import HttpOptions
 from services.delivery.adapters.smtp import SmtpOptions
 from services.delivery.adapters.vendors import VendorSenders
-from services.delivery.app.sender import Sender
+from services.delivery.app.ports import Sender
 from services.delivery.domain.mime import OutgoingMessage, compose
+from shared.contracts import ServerConnectionSettings
 from tests.integration.delivery.messages import CONTENT, recipient
 
 __all__ = ["CONTENT", "build_sender", "outgoing", "recipient"]
@@ -24,4 +25,4 @@ def build_sender(server_type: str, settings: dict, *, timeout_seconds: float = 5
         SmtpOptions(max_connections=2, timeout_seconds=timeout_seconds),
         http=HttpOptions(max_connections=2, timeout_seconds=timeout_seconds),
     )
-    return senders(server_type, settings)
+    return senders(server_type, ServerConnectionSettings.model_validate(settings))

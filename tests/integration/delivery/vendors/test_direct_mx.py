@@ -9,7 +9,8 @@ from aiosmtpd.controller import Controller
 from services.delivery.adapters.direct_mx import MailHost, MxOptions, MxResolver
 from services.delivery.adapters.smtp import SmtpOptions
 from services.delivery.adapters.vendors import VendorSenders
-from services.delivery.domain.outcomes import Deferred, Failed, Sent
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
+from shared.contracts import ServerConnectionSettings
 from tests.integration.delivery.smtp_scripts import ScriptedHandler, self_signed_tls
 from tests.integration.delivery.vendors.messages import outgoing
 from tests.support.dns import FakeDns
@@ -74,18 +75,24 @@ def mx_sender(dns: FakeDns, port: int, *, probe_domain: str = "probe.test"):
         SmtpOptions(max_connections=2, timeout_seconds=5),
         mx=MxOptions(dns_servers=(dns.nameserver,), port=port, probe_domain=probe_domain),
     )
-    return senders("direct_mx", {"helo_hostname": "mta.sendpool.test"})
+    return senders("direct_mx", ServerConnectionSettings(helo_hostname="mta.sendpool.test"))
+
+
+async def sent_by_mx(dns: FakeDns, port: int, *recipients: str) -> list[SendOutcome]:
+    """A message to each recipient, one after the other through one direct-to-MX sender, then closed."""
+    sender = mx_sender(dns, port)
+    outcomes = [await sender.send(outgoing(to)) for to in recipients]
+    await sender.close()
+    return outcomes
 
 
 async def test_the_message_goes_to_the_most_preferred_mx_host(dns, mx_port, mx1, mx2, domain):
     dns.mx(domain, (20, f"backup.{domain}"), (10, f"mx.{domain}"))
     dns.a(f"mx.{domain}", mx1.address)
     dns.a(f"backup.{domain}", mx2.address)
-    sender = mx_sender(dns, mx_port)
     to = f"ada@{domain}"
 
-    outcome = await sender.send(outgoing(to))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, to)
 
     assert isinstance(outcome, Sent), outcome
     assert (mx1.recipients, mx2.recipients) == ([to], [])
@@ -95,10 +102,8 @@ async def test_a_host_that_takes_no_connection_hands_over_to_the_next(dns, mx_po
     dns.mx(domain, (10, f"down.{domain}"), (20, f"backup.{domain}"))
     dns.a(f"down.{domain}", "127.0.0.4")  # nothing listens there
     dns.a(f"backup.{domain}", mx2.address)
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Sent), outcome
     assert mx2.recipients == [f"ada@{domain}"]
@@ -106,10 +111,8 @@ async def test_a_host_that_takes_no_connection_hands_over_to_the_next(dns, mx_po
 
 async def test_a_domain_without_mx_records_receives_at_its_own_address(dns, mx_port, mx1, domain):
     dns.a(domain, mx1.address)
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Sent), outcome
     assert mx1.recipients == [f"ada@{domain}"]
@@ -122,10 +125,8 @@ async def test_starttls_is_used_when_offered_whatever_the_certificate(dns, mx_po
     with MxHost("127.0.0.5", mx_port, tls_context=self_signed_tls(tmp_path), require_starttls=True) as host:
         dns.mx(domain, (10, f"mx.{domain}"))
         dns.a(f"mx.{domain}", host.address)
-        sender = mx_sender(dns, mx_port)
 
-        outcome = await sender.send(outgoing(f"ada@{domain}"))
-        await sender.close()
+        [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Sent), outcome
     assert host.recipients == [f"ada@{domain}"]
@@ -134,10 +135,8 @@ async def test_starttls_is_used_when_offered_whatever_the_certificate(dns, mx_po
 async def test_messages_to_one_domain_share_a_connection_and_one_lookup(dns, mx_port, mx1, domain):
     dns.mx(domain, (10, f"mx.{domain}"))
     dns.a(f"mx.{domain}", mx1.address)
-    sender = mx_sender(dns, mx_port)
 
-    outcomes = [await sender.send(outgoing(f"user{i}@{domain}")) for i in range(3)]
-    await sender.close()
+    outcomes = await sent_by_mx(dns, mx_port, *(f"user{i}@{domain}" for i in range(3)))
 
     assert all(isinstance(outcome, Sent) for outcome in outcomes), outcomes
     assert mx1.connections == 1
@@ -163,20 +162,16 @@ async def test_answers_are_looked_up_again_once_their_ttl_has_passed(dns, domain
 
 async def test_a_domain_that_does_not_exist_fails_for_good(dns, mx_port, domain):
     dns.nxdomain(domain)
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert outcome == Failed(None, "5.1.2", f"the recipient's domain {domain} does not exist")
 
 
 async def test_a_domain_with_a_null_mx_fails_for_good(dns, mx_port, domain):
     dns.mx(domain, (0, "."))
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Failed) and outcome.enhanced_code == "5.1.10", outcome
     assert "null MX" in outcome.reply_text
@@ -184,10 +179,8 @@ async def test_a_domain_with_a_null_mx_fails_for_good(dns, mx_port, domain):
 
 async def test_a_failing_dns_server_defers(dns, mx_port, domain):
     dns.servfail(domain)
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Deferred) and outcome.enhanced_code == "4.4.3", outcome
     assert f"MX lookup of {domain} failed" in outcome.reply_text
@@ -197,10 +190,8 @@ async def test_no_host_taking_a_connection_defers_naming_each_host(dns, mx_port,
     dns.mx(domain, (10, f"a.{domain}"), (20, f"b.{domain}"))
     dns.a(f"a.{domain}", "127.0.0.6")
     dns.a(f"b.{domain}", "127.0.0.7")
-    sender = mx_sender(dns, mx_port)
 
-    outcome = await sender.send(outgoing(f"ada@{domain}"))
-    await sender.close()
+    [outcome] = await sent_by_mx(dns, mx_port, f"ada@{domain}")
 
     assert isinstance(outcome, Deferred) and outcome.enhanced_code == "4.4.1", outcome
     assert f"a.{domain} [127.0.0.6]" in outcome.reply_text

@@ -1,0 +1,167 @@
+"""The delivery worker's composition root: everything the process runs, built from its settings.
+
+`bootstrap` does no I/O and needs no event loop (documentation generators call it too); the
+`DeliveryRuntime` hooks, run by the process's lifecycle, reach PostgreSQL, RabbitMQ and the
+catalog.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+import structlog
+from faststream.rabbit import RabbitBroker
+
+from services.delivery.adapters.catalog import CatalogRpc
+from services.delivery.adapters.direct_mx import MxOptions
+from services.delivery.adapters.metrics import PrometheusDeliveryMetrics
+from services.delivery.adapters.postgres import PostgresAttempts
+from services.delivery.adapters.publishers import DeliveryPublishers, declare_publishers
+from services.delivery.adapters.rabbit import RabbitOutbound
+from services.delivery.adapters.router_admissions import RouterAdmissionsRpc
+from services.delivery.adapters.smtp import SmtpOptions
+from services.delivery.adapters.vendors import VendorSenders
+from services.delivery.app.deliver import DeliverMessage
+from services.delivery.app.fleet import ServerFleet
+from services.delivery.app.health import ServerHealth
+from services.delivery.app.late_sends import LateSends
+from services.delivery.app.probe import ProbeServer
+from services.delivery.app.sender_cache import SenderCache
+from services.delivery.domain.circuit import CircuitPolicy
+from services.delivery.domain.retry import RetryPolicy
+from services.delivery.entrypoints.subscribers import subscribe_catalog_events, subscribe_probes
+from services.delivery.settings import DeliverySettings
+from shared.contracts import DeliveryRequested
+from shared.db import Database
+from shared.messaging import declare_dead_letters, service_broker
+from shared.rpc import RpcClient
+from shared.server_queues import ServerQueueConsumers
+from shared.topology import HEALTH_EXCHANGE, SEND_EXCHANGE, STATUS_EXCHANGE
+
+SCHEMA = "delivery"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+log = structlog.get_logger("delivery")
+
+
+@dataclass(frozen=True)
+class DeliveryRuntime:
+    broker: RabbitBroker
+    database: Database
+    publishers: DeliveryPublishers
+    rpc: RpcClient
+    """Asks the catalog (snapshot, a server's settings) and the routers (admissions), each answer awaited beside the others."""
+    senders: SenderCache
+    fleet: ServerFleet
+    """Follows the catalog and consumes the queue of each of the vendor's servers that may send."""
+    queues: ServerQueueConsumers
+    health: ServerHealth
+    attempts: PostgresAttempts
+    deliver: DeliverMessage
+    probe: ProbeServer
+    http_api: None = None
+    """No HTTP API beside the probes."""
+
+    async def open(self) -> None:
+        """Before anything is consumed: wait for PostgreSQL, migrate, open the pool."""
+        await self.database.open()
+
+    async def start(self) -> None:
+        """Once the broker is connected: the exchanges it publishes to, then the servers' queues."""
+        await declare_dead_letters(self.broker)
+        await self.broker.declare_exchange(STATUS_EXCHANGE)
+        await self.broker.declare_exchange(HEALTH_EXCHANGE)
+        # Delay queues dead-letter retries into it; it must exist even before the router declares it.
+        await self.broker.declare_exchange(SEND_EXCHANGE)
+        await self.fleet.load()
+
+    async def stop(self) -> None:
+        """Nothing runs beside the consumers: the broker drains the messages in hand itself."""
+
+    async def close(self) -> None:
+        """After the broker has drained in-flight messages: close SMTP pools and the database."""
+        await self.health.close()
+        await self.senders.close()
+        # Outcomes still waiting for the database are retried until here, through the broker's
+        # drain: each one written spares its message a second send.
+        await self.attempts.close()
+        await self.database.close()
+        await self.rpc.close()
+        log.info("delivery worker released its SMTP connections and database pool")
+
+
+def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
+    broker = service_broker(settings, SCHEMA)
+    database = Database.for_service(settings, SCHEMA, MIGRATIONS)
+    build_sender = VendorSenders(
+        SmtpOptions(
+            max_connections=settings.smtp_max_connections,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            helo_hostname=settings.smtp_helo_hostname,
+        ),
+        mx=MxOptions(dns_servers=tuple(settings.dns_servers), port=settings.mx_port),
+    )
+    rpc = RpcClient(settings.amqp_url, name=f"delivery-{settings.vendor}")
+    catalog = CatalogRpc(
+        rpc,
+        snapshot_timeout_seconds=settings.catalog_snapshot_timeout_seconds,
+        server_settings_timeout_seconds=settings.server_settings_timeout_seconds,
+    )
+    senders = SenderCache(catalog, build_sender)
+
+    # The server queues hand their messages to `deliver`, which needs the fleet that starts and
+    # stops those queues: the handler names it before it is built. It is first called once the
+    # broker runs, long after this function returned.
+    async def deliver_from_queue(server_id: UUID, request: DeliveryRequested, redelivered: bool) -> None:
+        await deliver(request, redelivered=redelivered)
+
+    queues = ServerQueueConsumers(broker, deliver_from_queue, purpose="delivery")
+    fleet = ServerFleet(settings.vendor, catalog, queues, senders)
+    publishers = declare_publishers(broker)
+    outbound = RabbitOutbound(broker, publishers)
+    metrics = PrometheusDeliveryMetrics(settings.vendor)
+    health = ServerHealth(
+        settings.vendor,
+        CircuitPolicy(settings.circuit_failure_threshold, settings.circuit_cooldown_seconds),
+        publisher=outbound,
+        switch=fleet,
+        senders=senders,
+        metrics=metrics,
+    )
+    attempts = PostgresAttempts(database, record_retry_seconds=settings.record_retry_seconds)
+    deliver = DeliverMessage(
+        attempts=attempts,
+        senders=senders,
+        outbound=outbound,
+        retry_policy=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_age_seconds=settings.max_age_seconds,
+        ),
+        gate=fleet,
+        capacity=LateSends(
+            RouterAdmissionsRpc(rpc, timeout_seconds=settings.admission_timeout_seconds),
+            late_after=timedelta(seconds=settings.late_after_seconds),
+        ),
+        health=health,
+        metrics=metrics,
+        verp_secret=settings.verp_secret,
+        sends_per_server=settings.sends_per_server,
+    )
+    probe = ProbeServer(build_sender, verp_secret=settings.verp_secret)
+    subscribe_probes(broker, settings.vendor, probe)
+    subscribe_catalog_events(broker, settings.vendor, settings.instance_id, fleet)
+    return DeliveryRuntime(
+        broker=broker,
+        database=database,
+        publishers=publishers,
+        rpc=rpc,
+        senders=senders,
+        fleet=fleet,
+        queues=queues,
+        health=health,
+        attempts=attempts,
+        deliver=deliver,
+        probe=probe,
+    )
