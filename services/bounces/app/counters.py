@@ -1,16 +1,8 @@
 """Keep each server's daily outcome counters, the basis for bounce and complaint rates."""
 
-from collections import Counter
-from datetime import date
-from typing import Protocol
-from uuid import UUID
-
+from services.bounces.app.ports import CounterStore
 from services.bounces.domain.outcomes import tally
 from shared.contracts import StatusEvent
-
-
-class CounterStore(Protocol):
-    async def add(self, counts: Counter[tuple[UUID, date, str]]) -> None: ...
 
 
 class RecordOutcomes:

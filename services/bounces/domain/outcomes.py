@@ -17,10 +17,13 @@ COUNTED = frozenset(
     }
 )
 
+OutcomeKey = tuple[UUID, date, str]
+"""What a counter counts: a server's messages of one day that ended in one status (its value)."""
 
-def tally(events: list[StatusEvent]) -> Counter[tuple[UUID, date, str]]:
+
+def tally(events: list[StatusEvent]) -> Counter[OutcomeKey]:
     """Count events per (server, day, status); events without a server or not counted are skipped."""
-    counts: Counter[tuple[UUID, date, str]] = Counter()
+    counts: Counter[OutcomeKey] = Counter()
     for event in events:
         if event.server_id is not None and event.status in COUNTED:
             counts[(event.server_id, event.occurred_at.date(), event.status.value)] += 1

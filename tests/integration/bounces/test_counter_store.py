@@ -9,17 +9,18 @@ from uuid import uuid4
 import pytest
 
 from services.bounces.adapters.counter_store import PgCounterStore
-from tests.support.infra import migrated_pool
+from services.bounces.bootstrap import MIGRATIONS, SCHEMA
+from shared.db import Database
 
 
 @pytest.fixture(scope="module")
-async def pool(database_url):
-    async with migrated_pool(database_url, "bounces", 4) as pool:
-        yield pool
+async def database(database_url):
+    async with Database(database_url, SCHEMA, MIGRATIONS, pool_size=4, wait_seconds=0) as database:
+        yield database
 
 
-async def test_concurrent_additions_to_the_same_counters_all_count_and_never_deadlock(pool):
-    store = PgCounterStore(pool)
+async def test_concurrent_additions_to_the_same_counters_all_count_and_never_deadlock(database):
+    store = PgCounterStore(database)
     servers = [uuid4() for _ in range(40)]
     keys = [(server, date(2026, 11, 22), status) for server in servers for status in ("sent", "failed")]
 
