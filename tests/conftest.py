@@ -1,11 +1,10 @@
 """Fixtures shared by every tier. Integration and e2e tests get a fresh database and vhost per run."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
+from tests.support.infra import fresh_test_database, fresh_test_vhost
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -16,18 +15,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def database_url():
-    url = create_database()
-    yield url
-    if not os.environ.get("SENDPOOL_TEST_KEEP"):
-        drop_database(url)
+    with fresh_test_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def amqp_url():
-    url = create_vhost()
-    yield url
-    if not os.environ.get("SENDPOOL_TEST_KEEP"):
-        delete_vhost(url)
+    with fresh_test_vhost() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -28,22 +28,11 @@ from pathlib import Path
 
 import typer
 
-from tools.stack import (
-    SMTP_SOURCE,
-    Campaign,
-    PostfixSmtpSinks,
-    ProvisionedCampaign,
-    RunFailed,
-    SmtpSinks,
-    Stack,
-    configure_logging,
-    logs_dir,
-    new_run_name,
-    provision_campaign,
-    require_postfix_tool,
-    running_stack,
-    wait_until_completed,
-)
+from tools.stack.api import Campaign
+from tools.stack.campaigns import CampaignPlan, ProvisionedCampaign, launch_and_wait, provision_campaign
+from tools.stack.errors import RunFailed
+from tools.stack.run import Stack, configure_logging, logs_dir, new_run_name, running_stack
+from tools.stack.sinks import SMTP_SOURCE, PostfixSmtpSinks, SmtpSinks, require_postfix_tool
 from tools.stages import measure_router_then_delivery
 
 log = logging.getLogger("sendpool.bench")
@@ -149,26 +138,12 @@ def measure_pipeline(
     stack: Stack, sinks: SmtpSinks, messages: int, *, body_bytes: int, timeout: float
 ) -> tuple[ProvisionedCampaign, Throughput]:
     """From the launch call until the scheduler reports the campaign completed."""
-    provisioned = provision_campaign(
-        stack.operator_api(),
-        sinks.ports,
-        recipients=messages,
-        weights=None,
-        body_bytes=body_bytes,
-        report=log.info,
-    )
-    received_before = sum(sinks.counts())  # a connection test may deliver a message of its own
-    started = time.monotonic()
-    provisioned.api.launch(provisioned.campaign_id)
-    campaign = wait_until_completed(
-        provisioned.api,
-        provisioned.campaign_id,
-        timeout=timeout,
-        on_progress=ProgressLog(started, sinks, received_before),
-    )
-    pipeline = Throughput(messages, time.monotonic() - started)
+    plan = CampaignPlan(messages, None, body_bytes)
+    provisioned = provision_campaign(stack.operator_api(), sinks.ports, plan, report=log.info)
+    delivered = launch_and_wait(provisioned, sinks, timeout_seconds=timeout, on_progress=ProgressLog(sinks))
+    pipeline = Throughput(messages, delivered.seconds)
 
-    received = sum(sinks.counts()) - received_before
+    campaign, received = delivered.campaign, sum(delivered.received)
     sent = campaign.counts.get("sent", 0)
     if campaign.final != messages or received != sent:
         raise RunFailed(
@@ -186,12 +161,12 @@ class ProgressLog:
     delivery worker from a scheduler that is slow to fold `sent` events.
     """
 
-    def __init__(self, started: float, sinks: SmtpSinks, received_before: int, every: float = 5.0) -> None:
-        self._started = started
+    def __init__(self, sinks: SmtpSinks, every: float = 5.0) -> None:
+        self._started = time.monotonic()
         self._sinks = sinks
-        self._received_before = received_before
+        self._received_before = sum(sinks.counts())
         self._every = every
-        self._next = started + every
+        self._next = self._started + every
 
     def __call__(self, campaign: Campaign) -> None:
         now = time.monotonic()

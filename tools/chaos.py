@@ -29,17 +29,16 @@ last fault. The exit code is 1 when any scenario misses a target.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
@@ -50,22 +49,23 @@ import psycopg
 import typer
 
 from tools.fault_sinks import FaultRates, FaultSinks, Outcome, SinkKind, SinkRecords, SinksConfig, SinkSpec
-from tools.stack import (
-    ApiError,
-    Campaign,
-    ProvisionedCampaign,
-    RunFailed,
-    ServiceFailed,
-    ServiceProcess,
+from tools.stack.api import ApiError, Campaign
+from tools.stack.campaigns import CampaignPlan, ProvisionedCampaign, provision_campaign, recipient_addresses
+from tools.stack.errors import RunFailed, TimedOut
+from tools.stack.infra import rabbitmqctl, run_checked
+from tools.stack.ports import free_port
+from tools.stack.processes import ServiceFailed
+from tools.stack.run import (
+    ONE_OF_EACH,
     Stack,
+    Waves,
     configure_logging,
-    free_port,
     logs_dir,
     new_run_name,
-    provision_campaign,
-    recipient_addresses,
     running_stack,
+    service_of,
 )
+from tools.stack.waiting import eventually
 
 log = logging.getLogger("sendpool.chaos")
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -92,93 +92,13 @@ class Scenario(StrEnum):
     ALL = "all"
 
 
-# --------------------------------------------------------------------------- a stack with replicas
+# --------------------------------------------------------------------------- replicas
 
-# (label, service): the label names the replica and its log; catalog first, as stack.py says why.
-FAULTS_REPLICAS: tuple[tuple[tuple[str, str], ...], ...] = (
-    (("catalog", "catalog"),),
-    (
-        ("scheduler", "scheduler"),
-        ("router", "router"),
-        ("router-2", "router"),
-        ("delivery", "delivery"),
-        ("delivery-2", "delivery"),
-        ("bounces", "bounces"),
-    ),
+# Two routers and two delivery workers, so that a kill always leaves one of each at work.
+FAULTS_WAVES: Waves = (
+    ("catalog",),
+    ("scheduler", "router", "router-2", "delivery", "delivery-2", "bounces"),
 )
-SINGLE_REPLICAS: tuple[tuple[tuple[str, str], ...], ...] = (
-    (("catalog", "catalog"),),
-    tuple((name, name) for name in ("scheduler", "router", "delivery", "bounces")),
-)
-
-
-@dataclass
-class ReplicatedStack(Stack):
-    """`tools.stack.Stack` with any number of replicas per service, each under its own label.
-
-    stack.py starts exactly one process per service; the chaos run needs two routers and two
-    delivery workers, and must start a killed replica again on the same port (the API clients
-    keep their URLs).
-    """
-
-    waves: tuple[tuple[tuple[str, str], ...], ...] = ()
-    service_of: dict[str, str] = field(default_factory=dict)
-
-    def start(self, timeout: float = 60.0) -> None:
-        for wave in self.waves:
-            for label, service in wave:
-                self.service_of[label] = service
-                self._launch(label)
-            self._wait_until_healthy([self.services[label] for label, _ in wave], timeout)
-            log.info("healthy: %s", ", ".join(label for label, _ in wave))
-
-    def _launch(self, name: str, port: int | None = None) -> ServiceProcess:
-        service = self.service_of[name]
-        env = {**self.env, "SENDPOOL_VENDOR": "smtp"} if service == "delivery" else self.env
-        self.services[name] = ServiceProcess.launch(
-            service, port or free_port(), env, self.logs_dir / f"{name}.log"
-        )
-        return self.services[name]
-
-    def relaunch(self, label: str, timeout: float = 60.0, attempts: int = 3) -> None:
-        """Start a replica that is gone again, on its old port, and wait until it is healthy."""
-        port = self.services[label].port
-        for attempt in range(1, attempts + 1):
-            try:
-                self._wait_until_healthy([self._launch(label, port)], timeout)
-                return
-            except ServiceFailed as error:
-                log.warning("%s did not come back (attempt %d): %s", label, attempt, error)
-                self.services[label].process.kill()
-                self.services[label].process.wait()
-        raise ServiceFailed(f"{label} did not come back after {attempts} attempts")
-
-    def mark_log(self, label: str, text: str) -> None:
-        """A line in the replica's log, so its log shows where the chaos struck."""
-        with (self.logs_dir / f"{label}.log").open("a") as log_file:
-            log_file.write(f"----- chaos {time.strftime('%H:%M:%S')}: {text}\n")
-
-
-@contextmanager
-def running_replicated_stack(
-    run_name: str,
-    waves: tuple[tuple[tuple[str, str], ...], ...],
-    settings: Mapping[str, str],
-    *,
-    keep: bool,
-) -> Iterator[ReplicatedStack]:
-    """`tools.stack.running_stack` with replicas, extra service settings, and `keep` for the vhost too."""
-    with running_stack(
-        run_name,
-        settings=settings,
-        keep_database=keep,
-        keep_vhost=keep,
-        # Short: a call that hangs while PostgreSQL or RabbitMQ is down is retried, not waited on.
-        http_timeout=15.0,
-        stack_factory=lambda logs, env, token, http: ReplicatedStack(logs, env, token, http, waves=waves),
-    ) as stack:
-        assert isinstance(stack, ReplicatedStack)
-        yield stack
 
 
 # --------------------------------------------------------------------------- retrying the driver's calls
@@ -237,17 +157,10 @@ def postgres_cluster_version() -> str:
     return versions[-1]
 
 
-def _run_checked(command: Sequence[str]) -> None:
-    log.info("running %s", " ".join(command))
-    done = subprocess.run(list(command), capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RunFailed(f"{' '.join(command)} failed: {(done.stderr or done.stdout).strip()}")
-
-
 class FaultInjector:
     """Kills and restarts on a schedule, driven by the campaign's progress; counts what it did."""
 
-    def __init__(self, stack: ReplicatedStack, plan: FaultPlan, rng: random.Random) -> None:
+    def __init__(self, stack: Stack, plan: FaultPlan, rng: random.Random) -> None:
         self._stack = stack
         self._plan = plan
         self._rng = rng
@@ -295,24 +208,23 @@ class FaultInjector:
                 code = service.process.returncode
                 log.warning("%s exited by itself (code %s); starting it again", label, code)
                 self.unexpected_exits[label] += 1
-                self._stack.mark_log(label, f"exited by itself with code {code}; started again")
-                self._stack.relaunch(label)
+                self._stack.mark_log(label, f"chaos: exited by itself with code {code}; started again")
+                self._restart(label)
 
     def _kill_and_restart(self, label: str, counter: str) -> None:
         service = self._stack.services[label]
         log.info("SIGKILL %s (pid %d)", label, service.process.pid)
-        service.process.kill()
-        service.process.wait()
+        service.kill()
         self.counts[counter] += 1
-        self._stack.mark_log(label, "SIGKILLed; starting again")
-        self._stack.relaunch(label)
+        self._stack.mark_log(label, "chaos: SIGKILLed; starting again")
+        self._restart(label)
         self.last_fault_at = time.monotonic()
 
     def _restart_infra(self, counter: str, restart: Callable[[], None]) -> None:
         restart()
         self.counts[counter] += 1
         for label in self._stack.services:
-            self._stack.mark_log(label, f"{counter.removesuffix('s').replace('_', ' ')} done")
+            self._stack.mark_log(label, f"chaos: {counter.removesuffix('s').replace('_', ' ')} done")
         self._await_all_healthy(counter)
         self.last_fault_at = time.monotonic()
         # Process kills pause during an outage; they resume from now rather than all at once.
@@ -320,23 +232,28 @@ class FaultInjector:
         self._next_worker_kill = max(self._next_worker_kill, now + self._plan.worker_kill_every)
         self._next_router_kill = max(self._next_router_kill, now)
 
+    def _restart(self, label: str) -> None:
+        self._stack.start_again(label, attempts=3)
+
     def _restart_rabbitmq(self) -> None:
-        _run_checked(["rabbitmqctl", "stop_app"])
+        log.info("stopping RabbitMQ for %gs", self._plan.infra_outage_seconds)
+        rabbitmqctl("stop_app")
         time.sleep(self._plan.infra_outage_seconds)
-        _run_checked(["rabbitmqctl", "start_app"])
+        rabbitmqctl("start_app")
 
     def _restart_postgres(self) -> None:
+        log.info("stopping PostgreSQL for %gs", self._plan.infra_outage_seconds)
         cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_cluster_version(), "main"]
-        _run_checked([*cluster, "stop"])
+        run_checked([*cluster, "stop"])
         time.sleep(self._plan.infra_outage_seconds)
-        _run_checked([*cluster, "start"])
+        run_checked([*cluster, "start"])
 
     def _await_all_healthy(self, after: str, timeout: float = 120.0) -> None:
         """Every replica healthy again after an outage; one still unhealthy at the deadline is
         counted and restarted (a liveness probe would do the same), so the run can go on."""
-        deadline = time.monotonic() + timeout
         waiting = dict(self._stack.services)
-        while waiting and time.monotonic() < deadline:
+
+        def all_healthy() -> bool:
             for label, service in list(waiting.items()):
                 try:
                     healthy = service.is_healthy()
@@ -344,15 +261,19 @@ class FaultInjector:
                     healthy = True  # exited: restart_exited starts and counts it
                 if healthy:
                     del waiting[label]
-            time.sleep(0.5)
+            return not waiting
+
+        with contextlib.suppress(TimedOut):
+            eventually(all_healthy, timeout_seconds=timeout, what=f"every replica healthy after {after}")
         self.restart_exited()
         for label in waiting:
             log.warning("%s still unhealthy %.0fs after %s; restarting it", label, timeout, after)
             self.unhealthy_after_infra[label] += 1
-            self._stack.mark_log(label, f"unhealthy {timeout:.0f}s after {after}; SIGKILL and start again")
-            self._stack.services[label].process.kill()
-            self._stack.services[label].process.wait()
-            self._stack.relaunch(label)
+            self._stack.mark_log(
+                label, f"chaos: unhealthy {timeout:.0f}s after {after}; SIGKILL and start again"
+            )
+            self._stack.services[label].kill()
+            self._restart(label)
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -372,11 +293,12 @@ DEAD_REASON_HEADER = "x-sendpool-dead-reason"
 
 
 def dead_letter_count(vhost: str) -> int:
-    done = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    for line in done.stdout.splitlines():
+    try:
+        listing = rabbitmqctl("list_queues", "-p", vhost, "name", "messages")
+    except RunFailed as error:
+        log.warning("could not count the dead letters: %s", error)
+        return 0
+    for line in listing.splitlines():
         name, _, messages = line.partition("\t")
         if name.strip() == "sendpool.dead":
             return int(messages.strip() or 0)
@@ -407,7 +329,7 @@ async def _peek_dead_letter_reasons(amqp_url: str, limit: int) -> list[str]:
     async with connection:
         channel = await connection.channel()
         queue = await channel.get_queue("sendpool.dead", ensure=False)
-        reasons = []
+        reasons: list[str] = []
         # Unacknowledged: they go back to the queue when the connection closes, for --keep.
         while len(reasons) < limit and (message := await queue.get(no_ack=False, fail=False)) is not None:
             reasons.append(dead_letter_reason(message.headers or {}))
@@ -542,7 +464,7 @@ class ScenarioSetup:
     recipients: int
     sinks: list[SinkKind]
     weights: Sequence[float] | None
-    waves: tuple[tuple[tuple[str, str], ...], ...]
+    waves: Waves
     plan: FaultPlan | None  # None: no process or infrastructure faults
 
 
@@ -601,7 +523,7 @@ def run_scenario(
         **SERVICE_SETTINGS,
         "sinks": [str(kind) for kind in setup.sinks],
         "weights": list(setup.weights) if setup.weights else "equal",
-        "replicas": {label: service for wave in setup.waves for label, service in wave},
+        "replicas": {label: service_of(label) for wave in setup.waves for label in wave},
         "fault_rates": vars(rates),
         "seed": seed,
         "final_within_s": final_within,
@@ -611,17 +533,19 @@ def run_scenario(
 
     with (
         FaultSinks(sinks_config, logs / "sinks.log") as sinks,
-        running_replicated_stack(run_name, setup.waves, SERVICE_SETTINGS, keep=keep) as stack,
+        running_stack(
+            run_name,
+            settings=SERVICE_SETTINGS,
+            keep_database=keep,
+            keep_vhost=keep,
+            # Short: a call that hangs while PostgreSQL or RabbitMQ is down is retried, not waited on.
+            http_timeout=15.0,
+            waves=setup.waves,
+        ) as stack,
     ):
+        plan = CampaignPlan(setup.recipients, setup.weights, BODY_BYTES)
         provisioned = retrying(
-            lambda: provision_campaign(
-                stack.operator_api(),
-                sinks.ports,
-                recipients=setup.recipients,
-                weights=setup.weights,
-                body_bytes=BODY_BYTES,
-                report=log.info,
-            ),
+            lambda: provision_campaign(stack.operator_api(), sinks.ports, plan, report=log.info),
             "provisioning",
             timeout=60,
         )
@@ -705,14 +629,17 @@ def inject_until_done(injector: FaultInjector, plan: FaultPlan, watch: CampaignW
 
 
 def wait_for_final(watch: CampaignWatch, *, deadline: float) -> Campaign | None:
-    while True:
+    """The campaign once completed or stopped, or as last seen at `deadline`."""
+
+    def final() -> Campaign | None:
         campaign = watch.poll()
-        if campaign is not None and campaign.state in ("completed", "stopped"):
-            return campaign
-        if time.monotonic() > deadline:
-            log.warning("campaign not final by the deadline")
-            return campaign
-        time.sleep(1.0)
+        return campaign if campaign is not None and campaign.state in ("completed", "stopped") else None
+
+    try:
+        return eventually(final, timeout_seconds=max(deadline - time.monotonic(), 0), interval_seconds=1.0)
+    except TimedOut:
+        log.warning("campaign not final by the deadline")
+        return watch.last
 
 
 # --------------------------------------------------------------------------- command line
@@ -757,14 +684,14 @@ def chaos(
                 recipients,
                 [SinkKind.BAD_REPLIES, SinkKind.PLAIN, SinkKind.FAULTY],
                 (1.0, 2.0, 7.0),
-                FAULTS_REPLICAS,
+                FAULTS_WAVES,
                 plan,
             )
         )
     if scenario in (Scenario.BAD_REPLIES, Scenario.ALL):
         setups.append(
             ScenarioSetup(
-                "bad-replies", bad_replies_recipients, [SinkKind.BAD_REPLIES], None, SINGLE_REPLICAS, None
+                "bad-replies", bad_replies_recipients, [SinkKind.BAD_REPLIES], None, ONE_OF_EACH, None
             )
         )
     all_met = True

@@ -20,18 +20,11 @@ from rich.progress import (
 from rich.table import Table
 
 from shared.contracts import FINAL_STATUSES, MessageStatus
-from tools.stack import (
-    Campaign,
-    CountingSmtpSinks,
-    ProvisionedCampaign,
-    RunFailed,
-    configure_logging,
-    logs_dir,
-    new_run_name,
-    provision_campaign,
-    running_stack,
-    wait_until_completed,
-)
+from tools.stack.api import Campaign
+from tools.stack.campaigns import CampaignPlan, ProvisionedCampaign, launch_and_wait, provision_campaign
+from tools.stack.errors import RunFailed
+from tools.stack.run import configure_logging, logs_dir, new_run_name, running_stack
+from tools.stack.sinks import CountingSmtpSinks
 
 WEIGHTS = (1.0, 2.0, 7.0)
 BODY_BYTES = 2_000
@@ -56,17 +49,9 @@ def demo(
             CountingSmtpSinks(len(WEIGHTS)) as sinks,
             running_stack(run_name, keep_database=keep_database) as stack,
         ):
-            provisioned = provision_campaign(
-                stack.operator_api(),
-                sinks.ports,
-                recipients=recipients,
-                weights=WEIGHTS,
-                body_bytes=BODY_BYTES,
-                report=lambda step: console.print(f"[green]✓[/] {step}"),
-            )
-            received_before = sinks.counts()  # a connection test may deliver a message of its own
-            campaign = launch_and_watch(provisioned, recipients, timeout)
-            received = [now - before for now, before in zip(sinks.counts(), received_before, strict=True)]
+            plan = CampaignPlan(recipients, WEIGHTS, BODY_BYTES)
+            provisioned = provision_campaign(stack.operator_api(), sinks.ports, plan, report=announce)
+            campaign, received = launch_and_watch(provisioned, sinks, recipients, timeout)
     except RunFailed as error:
         console.print(f"[red]demo failed:[/] {error}\nservice logs: {logs_dir(run_name)}")
         raise typer.Exit(1) from error
@@ -84,7 +69,14 @@ def demo(
     console.print(f"[green]✓[/] all {campaign.total} messages reached a final state")
 
 
-def launch_and_watch(provisioned: ProvisionedCampaign, recipients: int, timeout: float) -> Campaign:
+def announce(step: str) -> None:
+    console.print(f"[green]✓[/] {step}")
+
+
+def launch_and_watch(
+    provisioned: ProvisionedCampaign, sinks: CountingSmtpSinks, recipients: int, timeout: float
+) -> tuple[Campaign, list[int]]:
+    """The campaign once completed, and what each sink received meanwhile; with a progress bar."""
     columns = (
         TextColumn("[bold]final messages"),
         BarColumn(),
@@ -100,10 +92,8 @@ def launch_and_watch(provisioned: ProvisionedCampaign, recipients: int, timeout:
             states = " · ".join(f"{name} {n}" for name, n in sorted(campaign.counts.items()))
             progress.update(task, total=campaign.total or recipients, completed=campaign.final, states=states)
 
-        provisioned.api.launch(provisioned.campaign_id)
-        return wait_until_completed(
-            provisioned.api, provisioned.campaign_id, timeout=timeout, on_progress=show
-        )
+        delivered = launch_and_wait(provisioned, sinks, timeout_seconds=timeout, on_progress=show)
+        return delivered.campaign, delivered.received
 
 
 def servers_table(provisioned: ProvisionedCampaign, campaign: Campaign, received: list[int]) -> Table:

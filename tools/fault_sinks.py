@@ -293,15 +293,16 @@ class FaultSinks:
 
     def __enter__(self) -> Self:
         # Imported here: tools.stack pulls in the services' packages, which the child never needs.
-        from tools.stack import RunFailed, _die_with_parent, wait_for_port
+        from tools.stack.errors import RunFailed
+        from tools.stack.ports import wait_for_port
+        from tools.stack.processes import spawn_dying_with_parent
 
         with self._log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
+            self._process = spawn_dying_with_parent(
                 [sys.executable, "-m", "tools.fault_sinks", self.config.to_json()],
                 cwd=REPO,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
             )
         try:
             for port in self.ports:

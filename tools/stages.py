@@ -9,13 +9,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
 
 import aio_pika
 
 from shared.contracts import SendRequested
 from shared.topology import SEND_EXCHANGE, SEND_QUEUE, SEND_ROUTING_KEY, delivery_queue_name
-from tools.stack import ProvisionedCampaign, RunFailed, SmtpSinks, Stack, campaign_content
+from tools.stack.campaigns import ProvisionedCampaign, campaign_content
+from tools.stack.infra import queue_depths
+from tools.stack.run import Stack
+from tools.stack.sinks import SmtpSinks
+from tools.stack.waiting import eventually
 
 log = logging.getLogger("sendpool.bench")
 
@@ -47,24 +50,6 @@ async def _publish_send_requests(
             ))  # fmt: skip
 
 
-async def _queue_depths(amqp_url: str, names: list[str]) -> list[int]:
-    connection = await aio_pika.connect_robust(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        return [
-            (await channel.declare_queue(name, passive=True)).declaration_result.message_count
-            for name in names
-        ]
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RunFailed(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
-
-
 def measure_router_then_delivery(
     stack: Stack,
     sinks: SmtpSinks,
@@ -75,29 +60,37 @@ def measure_router_then_delivery(
     timeout: float,
 ) -> tuple[float, float]:
     """Messages per second of the router alone, then of one delivery worker alone."""
-    amqp_url = stack.env["SENDPOOL_AMQP_URL"]
+    amqp_url = stack.amqp_url
     server_queues = [delivery_queue_name("smtp", server.id) for server in provisioned.servers]
     for name in ("scheduler", "delivery", "router"):
         stack.stop_service(name)
     asyncio.run(_publish_send_requests(amqp_url, provisioned, messages, body_bytes))
 
-    stack.restart_service("router")
+    stack.start_again("router")
     started = time.monotonic()
 
     def routed_all() -> bool:
-        waiting, *queued = asyncio.run(_queue_depths(amqp_url, [SEND_QUEUE.name, *server_queues]))
+        waiting, *queued = asyncio.run(queue_depths(amqp_url, SEND_QUEUE.name, *server_queues))
         return waiting == 0 and sum(queued) >= messages
 
-    _wait(routed_all, timeout, f"the router to route {messages} messages")
+    eventually(
+        routed_all,
+        timeout_seconds=timeout,
+        interval_seconds=0.05,
+        what=f"the router to route {messages} messages",
+    )
     router_rate = messages / (time.monotonic() - started)
     log.info("router alone: %d messages routed at %.0f msgs/s", messages, router_rate)
 
     stack.stop_service("router")
     received_before = sum(sinks.counts())
-    stack.restart_service("delivery")
+    stack.start_again("delivery")
     started = time.monotonic()
-    _wait(
-        lambda: sum(sinks.counts()) - received_before >= messages, timeout, f"delivery of {messages} messages"
+    eventually(
+        lambda: sum(sinks.counts()) - received_before >= messages,
+        timeout_seconds=timeout,
+        interval_seconds=0.05,
+        what=f"delivery of {messages} messages",
     )
     delivery_rate = messages / (time.monotonic() - started)
     log.info("delivery worker alone: %d messages sent at %.0f msgs/s", messages, delivery_rate)

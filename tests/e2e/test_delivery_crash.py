@@ -6,16 +6,16 @@ import json
 import time
 from collections import Counter, defaultdict
 from contextlib import asynccontextmanager
+from uuid import UUID
 
 import aio_pika
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.e2e.conftest import wait_for
-from tests.support.api import TenantClient
-from tests.support.infra import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.api import CONTENT, tenant_of
 from tests.support.smtp import RecordingHandler, SmtpSink
+from tests.support.waiting import eventually_async
+from tools.stack.campaigns import draft_campaign, enabled_smtp_server, recipient_addresses, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ class SlowToAnswerSink(SmtpSink):
 
 
 @asynccontextmanager
-async def final_statuses(amqp_url: str, tenant_id: str, campaign_id: str):
+async def final_statuses(amqp_url: str, tenant_id: UUID, campaign_id: UUID):
     """A queue of the campaign's final status events from the moment this is entered; `collect()`
     reads them (by recipient) once the campaign is over. Nobody consumes the queue meanwhile, so
     the test takes no part in the pace of the run."""
@@ -76,25 +76,23 @@ def received_by_recipient(*sinks: SmtpSink) -> Counter:
 
 async def test_killing_the_delivery_worker_mid_campaign_loses_nothing_and_flags_every_double_send(pipeline):
     started = time.monotonic()
-    tenant = await asyncio.to_thread(TenantClient.create, pipeline.operator, pipeline.scheduler_url, "crash")
+    tenant = await asyncio.to_thread(tenant_of, pipeline, "crash")
+    addresses = recipient_addresses(RECIPIENTS, "crash.example")
     with SlowToAnswerSink() as first_sink, SlowToAnswerSink() as second_sink:
         servers = [
-            (await asyncio.to_thread(tenant.smtp_server, name, sink.port))["id"]
+            (await asyncio.to_thread(enabled_smtp_server, tenant, name, sink.port)).id
             for name, sink in (("crash-a", first_sink), ("crash-b", second_sink))
         ]
-        campaign_id = await asyncio.to_thread(
-            tenant.campaign, await asyncio.to_thread(tenant.recipients_list, RECIPIENTS, "crash.example")
-        )
-        await asyncio.to_thread(tenant.narrow, campaign_id, {server: 1 for server in servers})
-        async with final_statuses(
-            pipeline.env["SENDPOOL_AMQP_URL"], tenant.tenant_id, campaign_id
-        ) as collect:
-            await asyncio.to_thread(tenant.launch, campaign_id)
-            await asyncio.to_thread(
-                wait_for,
+        campaign = await asyncio.to_thread(draft_campaign, tenant, addresses, CONTENT)
+        await asyncio.to_thread(tenant.set_sending_policy, campaign.id, dict.fromkeys(servers, 1))
+        async with final_statuses(pipeline.amqp_url, tenant.tenant_id, campaign.id) as collect:
+            await asyncio.to_thread(tenant.launch, campaign.id)
+            await eventually_async(
                 lambda: sum(received_by_recipient(first_sink, second_sink).values()) >= KILL_AFTER_RECEIVED,
-                120, 0.05, f"{KILL_AFTER_RECEIVED} messages received",
-            )  # fmt: skip
+                timeout_seconds=120,
+                interval_seconds=0.05,
+                what=f"{KILL_AFTER_RECEIVED} messages received",
+            )
             # Every connection gets a message the sink holds unanswered; then the worker dies.
             for sink in (first_sink, second_sink):
                 sink.answer_slowly(True)
@@ -104,17 +102,12 @@ async def test_killing_the_delivery_worker_mid_campaign_loses_nothing_and_flags_
             received_at_kill = sum(received_by_recipient(first_sink, second_sink).values())
             for sink in (first_sink, second_sink):
                 sink.answer_slowly(False)
-            replacement = ServiceProcess(
-                "delivery", free_port(), pipeline.env, killed.log_path.with_name("delivery-after-kill.log")
-            )
-            pipeline.services["delivery"] = replacement  # the fixture stops whatever runs at the end
-            await asyncio.to_thread(replacement.start)
+            # The stack stops whatever runs at the end.
+            await asyncio.to_thread(pipeline.start_again, "delivery", log_name="delivery-after-kill")
 
             status = await asyncio.to_thread(
-                wait_for,
-                lambda: (s := tenant.status(campaign_id))["state"] == "completed" and s,
-                120, 0.5, "the campaign to complete after the kill",
-            )  # fmt: skip
+                wait_for_state, tenant, campaign.id, "completed", timeout_seconds=120, interval_seconds=0.5
+            )
             await asyncio.sleep(1.0)  # the last status events are on their way to the queue
             statuses = await collect()
 
@@ -122,9 +115,9 @@ async def test_killing_the_delivery_worker_mid_campaign_loses_nothing_and_flags_
         assert KILL_AFTER_RECEIVED <= received_at_kill < RECIPIENTS, "the kill must land mid-campaign"
         assert killed.process.returncode == -9
 
-        expected = {f"user{i:06d}@crash.example" for i in range(RECIPIENTS)}
+        expected = set(addresses)
         assert set(received) == expected, f"{len(expected - set(received))} recipients never got the message"
-        counts = status["counts"]
+        counts = status.counts
         assert sum(counts.get(final, 0) for final in ("sent", "failed", "unknown")) == RECIPIENTS, counts
         assert counts.get("failed", 0) == 0, counts
 

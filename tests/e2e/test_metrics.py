@@ -2,10 +2,11 @@
 
 import pytest
 
-from tests.support.api import TenantClient
+from tests.support.api import CONTENT, tenant_of
 from tests.support.metrics import scrape, total
 from tests.support.smtp import SmtpSink
-from tests.support.waiting import wait_for
+from tests.support.waiting import eventually
+from tools.stack.campaigns import draft_campaign, enabled_smtp_server, recipient_addresses, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -19,24 +20,26 @@ def summed(pipeline, replicas: tuple[str, ...], name: str, **labels: str) -> flo
 
 
 def test_routers_and_workers_metrics_add_up_to_the_campaigns_counts(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "metrics")
-    scheduler = pipeline.services["scheduler"].url
+    tenant = tenant_of(pipeline, "metrics")
+    scheduler = pipeline.scheduler_url
     with SmtpSink() as a, SmtpSink() as b:
-        servers = [tenant.smtp_server(name, sink.port)["id"] for name, sink in (("a", a), ("b", b))]
-        campaign_id = tenant.campaign(tenant.recipients_list(RECIPIENTS))
-        tenant.narrow(campaign_id, dict.fromkeys(servers, 1))
+        servers = [enabled_smtp_server(tenant, name, sink.port).id for name, sink in (("a", a), ("b", b))]
+        campaign = draft_campaign(tenant, recipient_addresses(RECIPIENTS), CONTENT)
+        tenant.set_sending_policy(campaign.id, dict.fromkeys(servers, 1))
         routed_before = summed(pipeline, ROUTERS, "sendpool_router_decisions_total", outcome="routed")
         received_before = summed(
             pipeline, ROUTERS, "faststream_received_messages_total", handler="sendpool.send.send.requested"
         )
         before = scrape(scheduler)
 
-        tenant.launch(campaign_id)
-        status = tenant.wait_until(campaign_id, "completed", timeout=60)
+        tenant.launch(campaign.id)
+        status = wait_for_state(tenant, campaign.id, "completed", timeout_seconds=60)
 
-        sent_per_server = {server: len(sink.messages) for server, sink in zip(servers, (a, b), strict=True)}
-        assert status["per_server"] == sent_per_server and sum(sent_per_server.values()) == RECIPIENTS
-        for server in servers:
+        sent_per_server = {
+            str(server): len(sink.messages) for server, sink in zip(servers, (a, b), strict=True)
+        }
+        assert status.per_server == sent_per_server and sum(sent_per_server.values()) == RECIPIENTS
+        for server in sent_per_server:
             assert (
                 summed(pipeline, ROUTERS, "sendpool_router_routed_total", server_id=server)
                 == (sent_per_server[server])
@@ -71,16 +74,16 @@ def test_routers_and_workers_metrics_add_up_to_the_campaigns_counts(pipeline):
 
 
 def test_a_stopped_campaigns_messages_are_counted_held(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "metrics-held")
+    tenant = tenant_of(pipeline, "metrics-held")
     with SmtpSink() as sink:
-        never_enabled = tenant.smtp_server("never-enabled", sink.port, enable=False)
-        campaign_id = tenant.campaign(tenant.recipients_list(5))
-        tenant.narrow(campaign_id, {never_enabled["id"]: 1})
+        never_enabled = tenant.create_smtp_server("never-enabled", host="127.0.0.1", port=sink.port)
+        campaign = draft_campaign(tenant, recipient_addresses(5), CONTENT)
+        tenant.set_sending_policy(campaign.id, {never_enabled.id: 1})
         held_before = summed(pipeline, ROUTERS, "sendpool_router_decisions_total", outcome="held")
 
-        tenant.launch(campaign_id)
+        tenant.launch(campaign.id)
 
-        wait_for(lambda: tenant.status(campaign_id)["counts"].get("held", 0) == 5, what="all 5 held")
+        eventually(lambda: tenant.campaign(campaign.id).counts.get("held", 0) == 5, what="all 5 held")
         held = summed(pipeline, ROUTERS, "sendpool_router_decisions_total", outcome="held")
         assert held >= held_before + 5
-        assert summed(pipeline, ROUTERS, "sendpool_router_routed_total", server_id=never_enabled["id"]) == 0
+        assert summed(pipeline, ROUTERS, "sendpool_router_routed_total", server_id=str(never_enabled.id)) == 0

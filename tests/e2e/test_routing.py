@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.api import TenantClient
-from tests.support.infra import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.api import CONTENT, tenant_of
 from tests.support.smtp import SmtpSink
-from tests.support.waiting import wait_for
+from tests.support.waiting import eventually
+from tools.stack.campaigns import draft_campaign, enabled_smtp_server, recipient_addresses, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +25,16 @@ def wait_for_early_in_a_minute(latest_second: int = 30) -> None:
 
 
 def test_a_50_per_minute_cap_holds_across_two_router_replicas_and_the_rest_waits(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "capped")
+    tenant = tenant_of(pipeline, "capped")
     with SmtpSink() as sink:
-        server = tenant.smtp_server("capped", sink.port, limits={"per_minute": 50})
-        campaign_id = tenant.campaign(tenant.recipients_list(70))
-        tenant.narrow(campaign_id, {server["id"]: 1})
+        server = enabled_smtp_server(tenant, "capped", sink.port, limits={"per_minute": 50})
+        campaign = draft_campaign(tenant, recipient_addresses(70), CONTENT)
+        tenant.set_sending_policy(campaign.id, {server.id: 1})
         wait_for_early_in_a_minute()
-        tenant.launch(campaign_id)
+        tenant.launch(campaign.id)
 
-        status = tenant.wait_until(campaign_id, "completed", timeout=200)
-        assert status["counts"] == {"sent": 70}, "capped messages waited; none was dropped or failed"
+        status = wait_for_state(tenant, campaign.id, "completed", timeout_seconds=200)
+        assert status.counts == {"sent": 70}, "capped messages waited; none was dropped or failed"
         minutes = per_minute(sink)
         assert len(sink.messages) == 70
         assert max(minutes.values()) <= 50, minutes
@@ -45,33 +44,28 @@ def test_a_50_per_minute_cap_holds_across_two_router_replicas_and_the_rest_waits
 def test_a_backlog_queued_while_no_worker_ran_goes_out_at_the_servers_rate(pipeline):
     """Counted when routed, 40 messages wait in the queue while both workers are down; without
     admission at send time, the restarted workers sent them all within a fraction of a second."""
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "backlog")
+    tenant = tenant_of(pipeline, "backlog")
     with SmtpSink() as sink:
-        server = tenant.smtp_server("paced", sink.port, limits={"per_second": 5})
-        campaign_id = tenant.campaign(tenant.recipients_list(40))
-        tenant.narrow(campaign_id, {server["id"]: 1})
+        server = enabled_smtp_server(tenant, "paced", sink.port, limits={"per_second": 5})
+        campaign = draft_campaign(tenant, recipient_addresses(40), CONTENT)
+        tenant.set_sending_policy(campaign.id, {server.id: 1})
         workers = ("delivery", "delivery-2")
         for label in workers:
-            pipeline.services[label].stop()
+            pipeline.stop_service(label, timeout=40)
         try:
-            tenant.launch(campaign_id)
-            wait_for(
-                lambda: tenant.status(campaign_id)["counts"].get("routed") == 40,
-                60, 0.2, "all 40 messages routed (5 per second) into the stopped workers' queue",
-            )  # fmt: skip
+            tenant.launch(campaign.id)
+            eventually(
+                lambda: tenant.campaign(campaign.id).counts.get("routed") == 40,
+                timeout_seconds=60,
+                interval_seconds=0.2,
+                what="all 40 messages routed (5 per second) into the stopped workers' queue",
+            )
             time.sleep(3)  # every one of them is late now (SENDPOOL_DELIVERY_LATE_AFTER_SECONDS is 2)
         finally:
             for label in workers:
-                stopped = pipeline.services[label]
-                pipeline.services[label] = ServiceProcess(
-                    "delivery",
-                    free_port(),
-                    pipeline.env,
-                    stopped.log_path.with_name(f"{label}-restarted.log"),
-                )
-                pipeline.services[label].start()
+                pipeline.start_again(label, log_name=f"{label}-restarted")
 
-        assert tenant.wait_until(campaign_id, "completed", timeout=120)["counts"] == {"sent": 40}
+        assert wait_for_state(tenant, campaign.id, "completed", timeout_seconds=120).counts == {"sent": 40}
         received = sorted(m.received_at for m in sink.messages)
         per_second = Counter(int(at) for at in received)
         # The cap governs when sends start; a send admitted late in one second (the first ones
@@ -86,7 +80,7 @@ def test_a_backlog_queued_while_no_worker_ran_goes_out_at_the_servers_rate(pipel
 
 
 def test_warmup_day_one_cap_is_respected_and_its_share_goes_to_the_other_server(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "warmup")
+    tenant = tenant_of(pipeline, "warmup")
     today = datetime.now(UTC).date()
     with SmtpSink() as warming, SmtpSink() as warm:
         ramp = {
@@ -96,34 +90,34 @@ def test_warmup_day_one_cap_is_respected_and_its_share_goes_to_the_other_server(
             "target_volume": 1000,
             "days": 10,
         }
-        new = tenant.smtp_server("warming", warming.port, warmup=ramp)
-        old = tenant.smtp_server("warm", warm.port)
-        campaign_id = tenant.campaign(tenant.recipients_list(200))
-        tenant.narrow(campaign_id, {new["id"]: 1, old["id"]: 1})
-        tenant.launch(campaign_id)
+        new = enabled_smtp_server(tenant, "warming", warming.port, warmup=ramp)
+        old = enabled_smtp_server(tenant, "warm", warm.port)
+        campaign = draft_campaign(tenant, recipient_addresses(200), CONTENT)
+        tenant.set_sending_policy(campaign.id, {new.id: 1, old.id: 1})
+        tenant.launch(campaign.id)
 
-        status = tenant.wait_until(campaign_id, "completed")
-        assert status["counts"] == {"sent": 200}
+        status = wait_for_state(tenant, campaign.id, "completed")
+        assert status.counts == {"sent": 200}
         assert len(warming.messages) == 30, "day 1 of the ramp allows 30, and its 50% share is more than that"
         assert len(warm.messages) == 170
 
 
 def test_a_rule_for_a_receiver_caps_one_server_and_covers_the_providers_other_domains(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "per-domain")
+    tenant = tenant_of(pipeline, "per-domain")
     with SmtpSink() as ruled, SmtpSink() as free:
         rules = [{"domain": "gmail.com", "limits": {"per_hour": 10}}]
-        limited = tenant.smtp_server("ruled", ruled.port, destination_rules=rules)
-        other = tenant.smtp_server("free", free.port)
+        limited = enabled_smtp_server(tenant, "ruled", ruled.port, destination_rules=rules)
+        other = enabled_smtp_server(tenant, "free", free.port)
         emails = (
             [f"g{i}@gmail.com" for i in range(30)]
             + [f"m{i}@googlemail.com" for i in range(30)]
             + [f"x{i}@example.org" for i in range(60)]
         )
-        campaign_id = tenant.campaign(tenant.recipients_list(0, emails=emails))
-        tenant.narrow(campaign_id, {limited["id"]: 3, other["id"]: 1})
-        tenant.launch(campaign_id)
+        campaign = draft_campaign(tenant, emails, CONTENT)
+        tenant.set_sending_policy(campaign.id, {limited.id: 3, other.id: 1})
+        tenant.launch(campaign.id)
 
-        assert tenant.wait_until(campaign_id, "completed")["counts"] == {"sent": 120}
+        assert wait_for_state(tenant, campaign.id, "completed").counts == {"sent": 120}
         to_google = [
             r for m in ruled.messages for r in m.rcpt_tos if r.endswith(("gmail.com", "googlemail.com"))
         ]
@@ -133,50 +127,49 @@ def test_a_rule_for_a_receiver_caps_one_server_and_covers_the_providers_other_do
 
 
 def test_all_inactive_selection_stops_and_resume_after_a_fix_sends_every_held_message(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "resume")
+    tenant = tenant_of(pipeline, "resume")
     with SmtpSink() as sink, SmtpSink() as outside:
-        server = tenant.smtp_server("not-yet", sink.port, enable=False)
-        tenant.smtp_server("outside-selection", outside.port)
-        campaign_id = tenant.campaign(tenant.recipients_list(40))
-        tenant.narrow(campaign_id, {server["id"]: 1})
-        tenant.launch(campaign_id)
-        stopped = tenant.wait_until(campaign_id, "stopped")
-        assert server["id"] in stopped["stop_reason"]
-        wait_for(lambda: tenant.status(campaign_id)["counts"].get("held") == 40, what="40 held")
+        server = tenant.create_smtp_server("not-yet", host="127.0.0.1", port=sink.port)
+        enabled_smtp_server(tenant, "outside-selection", outside.port)
+        campaign = draft_campaign(tenant, recipient_addresses(40), CONTENT)
+        tenant.set_sending_policy(campaign.id, {server.id: 1})
+        tenant.launch(campaign.id)
+        stopped = wait_for_state(tenant, campaign.id, "stopped")
+        assert str(server.id) in (stopped.stop_reason or "")
+        eventually(lambda: tenant.campaign(campaign.id).counts.get("held") == 40, what="40 held")
 
-        tenant.catalog.post(f"/servers/{server['id']}/test").raise_for_status()
-        tenant.catalog.post(f"/servers/{server['id']}/enable").raise_for_status()
-        tenant.resume(campaign_id)
+        tenant.test_server(server.id)
+        tenant.enable_server(server.id)
+        tenant.resume(campaign.id)
 
-        assert tenant.wait_until(campaign_id, "completed")["counts"] == {"sent": 40}
-        assert sorted(r for m in sink.messages for r in m.rcpt_tos) == sorted(
-            f"user{i:06d}@example.com" for i in range(40)
-        )
+        assert wait_for_state(tenant, campaign.id, "completed").counts == {"sent": 40}
+        assert sorted(r for m in sink.messages for r in m.rcpt_tos) == recipient_addresses(40)
         assert outside.messages == [], "a narrowed selection never falls back outside it"
 
 
-@pytest.mark.parametrize(
-    ("action", "body"), [("pause", {"reason": "reputation alert from the vendor"}), ("disable", None)]
-)
+@pytest.mark.parametrize("action", ["pause", "disable"])
 def test_messages_queued_at_a_server_that_is_paused_or_disabled_move_to_the_others_of_the_selection(
-    pipeline, action, body
+    pipeline, action
 ):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, f"failover-{action}")
+    tenant = tenant_of(pipeline, f"failover-{action}")
     # A slow receiver: mail piles up in its queue while the other server drains quickly.
     with SmtpSink(delay=0.5) as slow, SmtpSink() as fast, SmtpSink() as outside:
-        stuck = tenant.smtp_server("slow", slow.port)
-        other = tenant.smtp_server("fast", fast.port)
-        tenant.smtp_server("outside-selection", outside.port)
-        campaign_id = tenant.campaign(tenant.recipients_list(300))
-        tenant.narrow(campaign_id, {stuck["id"]: 1, other["id"]: 1})
-        tenant.launch(campaign_id)
+        stuck = enabled_smtp_server(tenant, "slow", slow.port)
+        other = enabled_smtp_server(tenant, "fast", fast.port)
+        enabled_smtp_server(tenant, "outside-selection", outside.port)
+        campaign = draft_campaign(tenant, recipient_addresses(300), CONTENT)
+        tenant.set_sending_policy(campaign.id, {stuck.id: 1, other.id: 1})
+        tenant.launch(campaign.id)
 
-        wait_for(lambda: len(slow.messages) >= 5, what="the slow server to start receiving")
-        tenant.catalog.post(f"/servers/{stuck['id']}/{action}", json=body).raise_for_status()
+        eventually(lambda: len(slow.messages) >= 5, what="the slow server to start receiving")
+        if action == "pause":
+            tenant.pause_server(stuck.id, "reputation alert from the vendor")
+        else:
+            tenant.disable_server(stuck.id)
         disabled_at = time.time()
 
-        status = tenant.wait_until(campaign_id, "completed")
-        assert status["counts"] == {"sent": 300}
+        status = wait_for_state(tenant, campaign.id, "completed")
+        assert status.counts == {"sent": 300}
         delivered = [r for sink in (slow, fast) for m in sink.messages for r in m.rcpt_tos]
         assert len(delivered) == len(set(delivered)) == 300
         assert len(slow.messages) < 100, "its ~150 share moved to the other server"
@@ -186,25 +179,22 @@ def test_messages_queued_at_a_server_that_is_paused_or_disabled_move_to_the_othe
 
 
 def test_dry_run_forecasts_the_split_and_the_time_at_current_caps(pipeline):
-    tenant = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "dry-run")
+    tenant = tenant_of(pipeline, "dry-run")
     with SmtpSink() as a, SmtpSink() as b:
-        capped = tenant.smtp_server("capped", a.port, limits={"per_hour": 100})
-        fast = tenant.smtp_server("fast", b.port, limits={"per_second": 50})
-        campaign_id = tenant.campaign(tenant.recipients_list(5))
-        tenant.narrow(campaign_id, {capped["id"]: 1, fast["id"]: 1})
+        capped = enabled_smtp_server(tenant, "capped", a.port, limits={"per_hour": 100})
+        fast = enabled_smtp_server(tenant, "fast", b.port, limits={"per_second": 50})
+        campaign = draft_campaign(tenant, recipient_addresses(5), CONTENT)
+        tenant.set_sending_policy(campaign.id, {capped.id: 1, fast.id: 1})
 
         router = pipeline.services["router"].url
-        response = tenant.catalog.post(f"{router}/campaigns/{campaign_id}/dry-run", json={"messages": 1000})
-        assert response.status_code == 200, response.text
-        forecast = response.json()
+        forecast = tenant.dry_run(router, campaign.id, messages=1000)
         shares = {s["server_id"]: s["expected_messages"] for s in forecast["servers"]}
-        assert shares == {capped["id"]: 100, fast["id"]: 900}, "the capped server's excess flows to the other"
+        assert shares == {str(capped.id): 100, str(fast.id): 900}, (
+            "the capped server's excess flows to the other"
+        )
         assert 10 <= forecast["seconds_to_send"] <= 20  # 900 at 50 per second
         assert a.messages == [] and b.messages == [], "a dry run sends nothing"
 
         # Another tenant naming this campaign sees only its own (here: no) servers, never this one's.
-        other = TenantClient.create(pipeline.operator, pipeline.scheduler_url, "intruder")
-        intruder = other.catalog.post(
-            f"{router}/campaigns/{campaign_id}/dry-run", json={"messages": 10}
-        ).json()
+        intruder = tenant_of(pipeline, "intruder").dry_run(router, campaign.id, messages=10)
         assert intruder["mode"] == "use_all" and intruder["servers"] == []

@@ -1,20 +1,21 @@
 """Isolation for test runs: a fresh PostgreSQL database and a fresh RabbitMQ virtual host per run.
 
-The same helpers as `make demo` and `make bench` (tools/stack.py), with unique names and the
-servers the test environment names.
+The same helpers as `make demo` and `make bench` (`tools.stack.infra`), with unique names and the
+servers the test environment names. `SENDPOOL_TEST_KEEP` set keeps them after the run.
 """
 
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 
 from shared.db import create_pool, migrate
-from tools import stack
-from tools.stack import REPO, free_port
+from tools.stack import infra
+from tools.stack.ports import free_port
+from tools.stack.processes import REPO
 
 __all__ = [
     "create_database",
@@ -22,31 +23,52 @@ __all__ = [
     "delete_vhost",
     "drop_database",
     "free_port",
+    "fresh_test_database",
+    "fresh_test_vhost",
     "migrated_pool",
 ]
 
-INFRA = stack.Infrastructure(
+INFRA = infra.Infrastructure(
     admin_database_url=os.environ.get(
         "SENDPOOL_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     ),
     amqp_base_url=os.environ.get("SENDPOOL_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672"),
 )
+KEEP = bool(os.environ.get("SENDPOOL_TEST_KEEP"))
+
+
+def _unique(prefix: str, separator: str) -> str:
+    return f"{prefix}{separator}{uuid.uuid4().hex[:10]}"
 
 
 def create_database(prefix: str = "sendpool_test") -> str:
-    return stack.create_database(INFRA, f"{prefix}_{uuid.uuid4().hex[:10]}")
+    return infra.create_database(INFRA, _unique(prefix, "_"))
 
 
 def drop_database(url: str) -> None:
-    stack.drop_database(INFRA, url.rsplit("/", 1)[1])
+    infra.drop_database(INFRA, url.rsplit("/", 1)[1])
 
 
 def create_vhost(prefix: str = "sendpool-test") -> str:
-    return stack.create_vhost(INFRA, f"{prefix}-{uuid.uuid4().hex[:10]}")
+    return infra.create_vhost(INFRA, _unique(prefix, "-"))
 
 
 def delete_vhost(url: str) -> None:
-    stack.delete_vhost(url.rsplit("/", 1)[1])
+    infra.delete_vhost(url.rsplit("/", 1)[1])
+
+
+@contextmanager
+def fresh_test_database(prefix: str = "sendpool_test") -> Iterator[str]:
+    """A fresh database's URL, dropped afterwards (unless SENDPOOL_TEST_KEEP)."""
+    with infra.fresh_database(INFRA, _unique(prefix, "_"), keep=KEEP) as url:
+        yield url
+
+
+@contextmanager
+def fresh_test_vhost(prefix: str = "sendpool-test") -> Iterator[str]:
+    """A fresh virtual host's AMQP URL, deleted afterwards (unless SENDPOOL_TEST_KEEP)."""
+    with infra.fresh_vhost(INFRA, _unique(prefix, "-"), keep=KEEP) as url:
+        yield url
 
 
 @asynccontextmanager

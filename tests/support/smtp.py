@@ -3,12 +3,27 @@
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support.infra import free_port
+from tools.stack.ports import free_port
+
+
+def password_authenticator(auth: tuple[str, str]) -> Callable[..., AuthResult]:
+    """An aiosmtpd `authenticator` that accepts `auth`'s login and password alone; aiosmtpd itself
+    answers any other with 535 (handled=False), so a client with a wrong password is not left waiting."""
+
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == auth
+        )
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
 
 
 @dataclass
@@ -55,15 +70,9 @@ class SmtpSink:
         self.handler = RecordingHandler(reply=reply, delay=delay)
         kwargs: dict = {}
         if auth is not None:
-
-            def authenticator(server, session, envelope, mechanism, auth_data):
-                ok = (
-                    isinstance(auth_data, LoginPassword)
-                    and (auth_data.login.decode(), auth_data.password.decode()) == auth
-                )
-                return AuthResult(success=ok, handled=False)
-
-            kwargs.update(authenticator=authenticator, auth_require_tls=tls_context is not None)
+            kwargs.update(
+                authenticator=password_authenticator(auth), auth_require_tls=tls_context is not None
+            )
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
