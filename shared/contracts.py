@@ -344,9 +344,14 @@ class ServerView(Contract):
         both follow. `open_circuit` is the reason its circuit breaker opened, if it is open."""
         if self.state is not ServerState.ACTIVE:
             return f"the server is {self.state.value}"
-        if open_circuit is not None:
-            return f"the server's circuit breaker is open: {open_circuit}"
-        return None
+        return circuit_refusal(open_circuit)
+
+
+def circuit_refusal(open_circuit: str | None) -> str | None:
+    """Why nothing may be sent through a server whose circuit breaker opened for `open_circuit`;
+    None while it is closed. Part of `ServerView.refusal`, and all of it for a server whose view
+    has not arrived yet."""
+    return None if open_circuit is None else f"the server's circuit breaker is open: {open_circuit}"
 
 
 class PlanView(Contract):

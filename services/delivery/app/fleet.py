@@ -19,7 +19,7 @@ import structlog
 
 from services.delivery.app.ports import Catalog, CatalogUnavailable, ServerQueues
 from services.delivery.app.sender_cache import SenderCache
-from shared.contracts import CatalogEvent, CatalogEventKind, ServerView
+from shared.contracts import CatalogEvent, CatalogEventKind, ServerView, circuit_refusal
 
 log = structlog.get_logger("delivery.fleet")
 
@@ -70,13 +70,12 @@ class ServerFleet:
     def refusal(self, server_id: UUID) -> str | None:
         """Why this worker must not send through the server now, or None.
 
-        A server the worker has not heard of yet is not refused: the router may know of it a
-        moment earlier, and the sender asks the catalog for its settings anyway.
+        A server the worker has not heard of yet is refused only for an open circuit: the router
+        may know of it a moment earlier, and the sender asks the catalog for its settings anyway.
         """
+        open_circuit = self._open_circuits.get(server_id)
         server = self._servers.get(server_id)
-        if server is None:
-            return None
-        return server.refusal(open_circuit=self._open_circuits.get(server_id))
+        return circuit_refusal(open_circuit) if server is None else server.refusal(open_circuit)
 
     def serves(self, server_id: UUID) -> bool:
         return server_id in self._servers

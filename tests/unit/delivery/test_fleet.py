@@ -62,6 +62,17 @@ async def test_only_the_active_servers_of_its_vendor_are_consumed():
     assert fleet.refusal(uuid4()) is None, "a server not heard of yet is the catalog's to judge"
 
 
+async def test_a_server_not_heard_of_yet_is_still_refused_while_its_circuit_is_open():
+    fleet, _ = await fleet_of()
+    unknown = uuid4()
+
+    await fleet.circuit_opened(unknown, "connection refused")
+
+    assert fleet.refusal(unknown) == "the server's circuit breaker is open: connection refused"
+    await fleet.circuit_closed(unknown)
+    assert fleet.refusal(unknown) is None
+
+
 async def test_a_server_is_consumed_while_it_is_active_and_not_otherwise():
     view = server(ServerState.INACTIVE)
     fleet, queues = await fleet_of(view)
