@@ -6,7 +6,10 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
 from shared.contracts import CatalogEvent, ProbeRequest
+from shared.publishers import contract_publisher
 from shared.topology import CATALOG_EXCHANGE, probe_queue
+
+SERVICE = "catalog"
 
 
 @dataclass(frozen=True)
@@ -20,24 +23,25 @@ class CatalogPublishers:
 
 def declare_publishers(broker: RabbitBroker) -> CatalogPublishers:
     return CatalogPublishers(
-        changes=broker.publisher(
+        changes=contract_publisher(
+            broker,
+            SERVICE,
+            "catalog changes",
+            CatalogEvent,
+            "Every change to servers, plans, tenants and sending policies, from the transactional "
+            "outbox, in `event_id` order. Routing key: the event's `kind`.",
             exchange=CATALOG_EXCHANGE,
             routing_key="catalog.<entity>.<change>",
-            title="catalog: catalog changes",
-            description="Every change to servers, plans, tenants and sending policies, from the transactional "
-            "outbox, in `event_id` order. Routing key: the event's `kind`.",
-            schema=CatalogEvent,
-            persist=True,
             # An event nobody is bound for yet is not an error: a consumer that starts later reads a
             # snapshot first, so the relay must not stall on an unroutable publish.
             mandatory=False,
-            content_type="application/json",
         ),
-        probes=broker.publisher(
-            probe_queue("<vendor>"),
-            title="catalog: connection probes",
-            description="RPC to the vendor's delivery worker: test a server's connection, or send one test "
-            "message.",
-            schema=ProbeRequest,
+        probes=contract_publisher(
+            broker,
+            SERVICE,
+            "connection probes",
+            ProbeRequest,
+            "RPC to the vendor's delivery worker: test a server's connection, or send one test message.",
+            queue=probe_queue("<vendor>"),
         ),
     )

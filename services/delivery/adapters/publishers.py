@@ -3,17 +3,19 @@ document of the service is made from these, so what it says cannot drift from wh
 
 from dataclasses import dataclass
 
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
-from shared.contracts import SendRequested, ServerHealthEvent, StatusEvent
-from shared.topology import (
-    DELAY_STEPS_SECONDS,
-    HEALTH_EXCHANGE,
-    SEND_EXCHANGE,
-    SEND_ROUTING_KEY,
-    STATUS_EXCHANGE,
+from shared.contracts import ServerHealthEvent
+from shared.publishers import (
+    back_to_routing_publisher,
+    contract_publisher,
+    status_events_publisher,
+    waiting_publisher,
 )
+from shared.topology import HEALTH_EXCHANGE
+
+SERVICE = "delivery"
 
 
 @dataclass(frozen=True)
@@ -27,38 +29,19 @@ class DeliveryPublishers:
 
 def declare_publishers(broker: RabbitBroker) -> DeliveryPublishers:
     return DeliveryPublishers(
-        status=broker.publisher(
-            exchange=STATUS_EXCHANGE,
-            routing_key="<tenant>.<campaign>.<status>",
-            title="delivery: status events",
-            description="Per message: `routed`, `held`, `waiting` (router; every eligible server is at its "
-            "cap, `retry_at` says when it is routed again); `sent`, `deferred`, `failed`, `unknown` "
-            "(delivery). Routing key `<tenant>.<campaign>.<status>`; bind a queue of your own to follow a "
-            "tenant or a campaign.",
-            schema=StatusEvent,
-        ),
-        health=broker.publisher(
+        status=status_events_publisher(broker, SERVICE),
+        health=contract_publisher(
+            broker,
+            SERVICE,
+            "server health",
+            ServerHealthEvent,
+            "A server's circuit breaker opened (repeated connection failures) or closed again.",
             exchange=HEALTH_EXCHANGE,
             routing_key="server.<server_id>",
-            title="delivery: server health",
-            description="A server's circuit breaker opened (repeated connection failures) or closed again.",
-            schema=ServerHealthEvent,
+            # Health is news for whoever listens (each router replica binds a queue of its own);
+            # with no router running there is nobody to tell, which is no error.
+            mandatory=False,
         ),
-        back_to_routing=broker.publisher(
-            exchange=SEND_EXCHANGE,
-            routing_key=SEND_ROUTING_KEY,
-            title="delivery: back to routing",
-            description="A message handed back unsent (its server cannot send) or to be retried: routed "
-            "again among its campaign's servers, avoiding `avoid_server_ids`.",
-            schema=SendRequested,
-        ),
-        delayed=broker.publisher(
-            RabbitQueue("sendpool.wait.<seconds>s"),
-            title="delivery: waiting",
-            description="A message that waits (every eligible server capped, or a retry's backoff) in the "
-            "delay queue of the step that ends nearest its time "
-            f"({', '.join(f'{s}s' for s in DELAY_STEPS_SECONDS)}); the quorum queue dead-letters it back "
-            "to routing, at least once.",
-            schema=SendRequested,
-        ),
+        back_to_routing=back_to_routing_publisher(broker, SERVICE),
+        delayed=waiting_publisher(broker, SERVICE),
     )

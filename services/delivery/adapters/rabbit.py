@@ -7,8 +7,6 @@ from services.delivery.adapters.publishers import DeliveryPublishers
 from shared.contracts import SendRequested, ServerHealthEvent, StatusEvent
 from shared.topology import delay_queue, delay_step
 
-JSON = "application/json"
-
 
 class RabbitOutbound:
     def __init__(self, broker: RabbitBroker, publishers: DeliveryPublishers) -> None:
@@ -17,9 +15,7 @@ class RabbitOutbound:
         self._declared_delays: set[int] = set()
 
     async def publish_status(self, event: StatusEvent) -> None:
-        await self._publishers.status.publish(
-            event.model_dump_json().encode(), routing_key=event.routing_key, content_type=JSON, persist=True
-        )
+        await self._publishers.status.publish(event.model_dump_json().encode(), routing_key=event.routing_key)
 
     async def retry_later(self, send: SendRequested, wait_seconds: float) -> float:
         """Park the message in the delay queue of the next step up; when its TTL expires RabbitMQ
@@ -29,23 +25,14 @@ class RabbitOutbound:
         if step not in self._declared_delays:
             await self._broker.declare_queue(queue)
             self._declared_delays.add(step)
-        await self._publishers.delayed.publish(
-            send.model_dump_json().encode(), queue=queue, content_type=JSON, persist=True
-        )
+        await self._publishers.delayed.publish(send.model_dump_json().encode(), queue=queue)
         return float(step)
 
     async def hand_back(self, send: SendRequested) -> None:
         await self._publishers.back_to_routing.publish(
-            send.model_dump_json().encode(), message_id=str(send.message_id), content_type=JSON, persist=True
+            send.model_dump_json().encode(), message_id=str(send.message_id)
         )
 
     async def publish_health(self, event: ServerHealthEvent) -> None:
-        # Not mandatory: health is news for whoever listens (each router replica binds a queue of
-        # its own), and with no router running there is nobody to tell, which is no error.
-        await self._publishers.health.publish(
-            event.model_dump_json().encode(),
-            routing_key=event.routing_key,
-            content_type=JSON,
-            persist=True,
-            mandatory=False,
-        )
+        # Not mandatory (see `DeliveryPublishers.health`): nobody listening is no error.
+        await self._publishers.health.publish(event.model_dump_json().encode(), routing_key=event.routing_key)

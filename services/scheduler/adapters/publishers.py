@@ -6,7 +6,10 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
 from shared.contracts import CampaignEvent, SendRequested
+from shared.publishers import contract_publisher
 from shared.topology import SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
+
+SERVICE = "scheduler"
 
 
 @dataclass(frozen=True)
@@ -18,21 +21,23 @@ class SchedulerPublishers:
 
 def declare_publishers(broker: RabbitBroker) -> SchedulerPublishers:
     return SchedulerPublishers(
-        send_requests=broker.publisher(
+        send_requests=contract_publisher(
+            broker,
+            SERVICE,
+            "send requests",
+            SendRequested,
+            "One per recipient of a launched campaign run.",
             exchange=SEND_EXCHANGE,
             routing_key=SEND_ROUTING_KEY,
-            title="scheduler: send requests",
-            description="One per recipient of a launched campaign run.",
-            schema=SendRequested,
         ),
-        campaign_events=broker.publisher(
+        campaign_events=contract_publisher(
+            broker,
+            SERVICE,
+            "campaign events",
+            CampaignEvent,
+            "`campaign_resumed` after a resume, `campaign_completed` once every message of a run is final; "
+            "from the scheduler's transactional outbox, at least once. Routing key `<tenant>.<campaign>.<kind>`.",
             exchange=STATUS_EXCHANGE,
             routing_key="<tenant>.<campaign>.<kind>",
-            title="scheduler: campaign events",
-            description=(
-                "`campaign_resumed` after a resume, `campaign_completed` once every message of a run is final; "
-                "from the scheduler's transactional outbox, at least once. Routing key `<tenant>.<campaign>.<kind>`."
-            ),
-            schema=CampaignEvent,
         ),
     )

@@ -23,12 +23,7 @@ class RabbitSendPublisher:
     async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
         # All at once on the channel; each publish returns with the broker's confirm.
         await asyncio.gather(
-            *(
-                self._publisher.publish(
-                    request.model_dump_json().encode(), content_type="application/json", persist=True
-                )
-                for request in requests
-            )
+            *(self._publisher.publish(request.model_dump_json().encode()) for request in requests)
         )
 
 
