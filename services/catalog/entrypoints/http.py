@@ -1,6 +1,5 @@
 """The catalog's HTTP API: each route resolves the caller, calls one use case and shapes the answer."""
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -8,9 +7,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 
 from services.catalog.app.catalog import CatalogUseCases
 from services.catalog.app.ports import ServerQuery
-from services.catalog.app.servers import Servers
 from services.catalog.domain.access import OPERATOR, Actor
-from services.catalog.domain.servers import UNCHANGED, Server, Unchanged
+from services.catalog.domain.servers import UNCHANGED, Unchanged
 from services.catalog.entrypoints.http_schemas import (
     ConnectionTestOut,
     PauseRequest,
@@ -244,34 +242,19 @@ async def test_send(server_id: UUID, body: TestSendRequest, actor: Caller, use: 
     )
 
 
-def _state_change(
-    action: str,
-    summary: str,
-    change: Callable[[Servers, Actor, UUID], Awaitable[Server]],
-    *,
-    refused: str | None = None,
-) -> None:
-    """`POST /servers/{server_id}/<action>`: a change of the server's state, answered with the server."""
-
-    async def change_state(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
-        return ServerOut.managed(await change(use.servers, actor, server_id))
-
-    servers.post(
-        f"/{{server_id}}/{action}",
-        name=f"{action}_server",
-        response_model=ServerOut,
-        summary=summary,
-        responses={409: {"description": refused}} if refused else None,
-    )(change_state)
-
-
-_state_change(
-    "enable",
-    "Enable a server that passed its test",
-    Servers.enable,
-    refused="Never tested, last test failed, settings changed since, or paused",
+@servers.post(
+    "/{server_id}/enable",
+    response_model=ServerOut,
+    summary="Enable a server that passed its test",
+    responses={409: {"description": "Never tested, last test failed, settings changed since, or paused"}},
 )
-_state_change("disable", "Disable a server", Servers.disable)
+async def enable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.enable(actor, server_id))
+
+
+@servers.post("/{server_id}/disable", response_model=ServerOut, summary="Disable a server")
+async def disable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.disable(actor, server_id))
 
 
 @servers.post(
@@ -284,12 +267,14 @@ async def pause_server(server_id: UUID, body: PauseRequest, actor: Caller, use: 
     return ServerOut.managed(await use.servers.pause(actor, server_id, body.reason))
 
 
-_state_change(
-    "resume",
-    "Resume a paused server",
-    Servers.resume,
-    refused="The server is not paused (inactive or disabled)",
+@servers.post(
+    "/{server_id}/resume",
+    response_model=ServerOut,
+    summary="Resume a paused server",
+    responses={409: {"description": "The server is not paused (inactive or disabled)"}},
 )
+async def resume_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.servers.resume(actor, server_id))
 
 
 @servers.delete(
