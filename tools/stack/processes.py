@@ -29,15 +29,12 @@ from typing import Any, Self
 
 import httpx
 
-from ops.registry import SERVICES
+from ops import registry
 from tools.stack.errors import RunFailed, TimedOut
 from tools.stack.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger("sendpool.tools")
-
-FACTORIES: dict[str, str] = {entry.name: entry.factory for entry in SERVICES}
-"""What `faststream run --factory` runs, per service."""
 
 # What a service's log shows when it exited because RabbitMQ closed its connection.
 _BROKER_CONNECTION_FAILURES = (
@@ -122,8 +119,9 @@ class ServiceProcess:
     """
 
     def __init__(self, name: str, port: int, env: Mapping[str, str], log_path: Path) -> None:
-        if name not in FACTORIES:
-            raise ValueError(f"no service {name!r}; the services are {', '.join(FACTORIES)}")
+        self.entry: registry.ServiceEntry = registry.service(
+            name
+        )  # KeyError naming the services, for a name it lacks
         self.name = name
         self.port = port
         self.env = dict(env)
@@ -155,7 +153,7 @@ class ServiceProcess:
     def spawn(self) -> Self:
         """Start the process without waiting for it: `is_healthy` tells when it is ready."""
         command = [
-            sys.executable, "-m", "faststream", "run", "--factory", FACTORIES[self.name],
+            sys.executable, "-m", "faststream", "run", "--factory", self.entry.factory,
             "--host", "127.0.0.1", "--port", str(self.port),
         ]  # fmt: skip
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
