@@ -6,7 +6,7 @@ writes them all in a single round trip.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -69,3 +69,62 @@ class Batcher(Generic[T, R]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+class GroupCommit(Generic[T, R]):
+    """Group commit without a timer: the first item is flushed at once (on the event loop's next
+    turn, so the items handed in on this one join it), and the items that arrive while a flush is
+    under way share the next one. Each caller gets its own item's result once it is flushed, or
+    the flush's error.
+
+    Under light load nothing waits for company; under heavy load batches grow by themselves, by
+    as much as arrives during one flush, up to `max_items`.
+    """
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_items: int = 1000) -> None:
+        """`flush` handles a batch and returns one result per item, in order."""
+        self._flush = flush
+        self._max_items = max_items
+        self._items: list[tuple[T, asyncio.Future[R]]] = []
+        self._running: asyncio.Task[None] | None = None
+        self._scheduled = False
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._items.append((item, future))
+        if self._running is None and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+        return await future
+
+    def _start(self) -> None:
+        self._scheduled = False
+        if self._running is None and self._items:
+            self._running = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    async def _run(self) -> None:
+        try:
+            while self._items:
+                batch, self._items = self._items[: self._max_items], self._items[self._max_items :]
+                try:
+                    results = await self._flush([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"a flush of {len(batch)} items returned {len(results)} results")
+                except asyncio.CancelledError:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # every caller of this flush sees the failure
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._running = None
+            if self._items:  # cancelled with items waiting: they stop waiting too
+                for _, future in self._items:
+                    future.cancel()
+                self._items = []

@@ -5,12 +5,13 @@ Every message on the bus is one of these pydantic models, serialised as JSON. A 
 not. Consumers reject (dead-letter) a message that does not validate, with the reason.
 """
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
-from uuid import UUID
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID, uuid4, uuid5
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
 def utcnow() -> datetime:
@@ -87,17 +88,112 @@ class SendRequested(Contract):
         )
 
     def status_event(self, status: "MessageStatus", **fields: Any) -> "StatusEvent":
-        """A status event about this message; `fields` adds server, reply, decision, …"""
+        """A status event about this message; `fields` adds server, reply, decision, …
+
+        Its `event_id` is derived from what it says (see `status_event_id`), so the same fact
+        published twice (a redelivered batch, an outcome re-published from the record) carries
+        the same id, and a consumer can drop the second."""
+        attempt = fields.pop("attempt", self.attempt)
+        event_id = status_event_id(
+            self.message_id, status, attempt, fields.get("server_id"), fields.get("retry_at")
+        )
         return StatusEvent(
+            event_id=event_id,
             status=status,
             message_id=self.message_id,
             tenant_id=self.tenant_id,
             campaign_id=self.campaign_id,
             run_id=self.run_id,
             recipient=self.recipient,
-            attempt=fields.pop("attempt", self.attempt),
+            attempt=attempt,
             **fields,
         )
+
+
+MAX_BATCH_RECIPIENTS = 1000
+"""The most recipients one batch message carries (its producers make them smaller)."""
+
+
+class BatchRecipient(Contract):
+    """One recipient of a `SendBatch`: what differs from one message of the batch to the next."""
+
+    message_id: UUID
+    recipient: HeaderSafeStr
+    recipient_name: HeaderSafeStr = ""
+    attempt: int = Field(1, ge=1)
+    avoid_server_ids: list[UUID] = Field(default_factory=list)
+    first_attempt_at: datetime = Field(default_factory=utcnow)
+    redelivered: bool = False
+
+
+class SendBatch(Contract):
+    """→ router (`sendpool.send`): recipients of one campaign run, with the content they share once.
+
+    Each recipient is one message (`SendRequested` in memory), routed, sent, retried and reported
+    on its own: a batch is how messages travel, never a unit that succeeds or fails as a whole."""
+
+    schema_version: Literal[2] = 2
+    tenant_id: UUID
+    campaign_id: UUID
+    run_id: UUID
+    content: MessageContent
+    recipients: list[BatchRecipient] = Field(min_length=1, max_length=MAX_BATCH_RECIPIENTS)
+
+    def sends(self) -> list[SendRequested]:
+        """One `SendRequested` per recipient, sharing the batch's content (validated with the batch)."""
+        shared: dict[str, Any] = {
+            "schema_version": 1,
+            "tenant_id": self.tenant_id,
+            "campaign_id": self.campaign_id,
+            "run_id": self.run_id,
+            "content": self.content,
+        }
+        return [SendRequested.model_construct(**(shared | item.__dict__)) for item in self.recipients]
+
+    @staticmethod
+    def of(sends: Iterable[SendRequested], *, max_size: int = MAX_BATCH_RECIPIENTS) -> list["SendBatch"]:
+        """`sends` in as few batches as they fit: one per run and content, at most `max_size` each."""
+        return [
+            SendBatch.model_construct(
+                schema_version=2,
+                tenant_id=first.tenant_id,
+                campaign_id=first.campaign_id,
+                run_id=first.run_id,
+                content=first.content,
+                recipients=[_batch_recipient(send) for send in chunk],
+            )
+            for first, chunk in _grouped(sends, _send_key, max_size)
+        ]
+
+
+def _batch_recipient(send: SendRequested) -> BatchRecipient:
+    return BatchRecipient.model_construct(
+        message_id=send.message_id,
+        recipient=send.recipient,
+        recipient_name=send.recipient_name,
+        attempt=send.attempt,
+        avoid_server_ids=send.avoid_server_ids,
+        first_attempt_at=send.first_attempt_at,
+        redelivered=send.redelivered,
+    )
+
+
+def _send_key(send: SendRequested) -> tuple[Any, ...]:
+    return (send.run_id, send.tenant_id, send.campaign_id, send.content)
+
+
+_T = TypeVar("_T")
+
+
+def _grouped(items: Iterable[_T], key: Any, max_size: int) -> Iterator[tuple[_T, list[_T]]]:
+    """Items grouped by `key(item)` in first-seen order, each group cut into chunks of `max_size`."""
+    groups: dict[Any, list[_T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    for group in groups.values():
+        for start in range(0, len(group), max_size):
+            chunk = group[start : start + max_size]
+            yield chunk[0], chunk
 
 
 class Exclusion(Contract):
@@ -130,6 +226,73 @@ class DeliveryRequested(Contract):
     )
 
 
+class DeliveryBatch(Contract):
+    """router → delivery (queue `delivery.<vendor>.<server_id>`): send these recipients through this server.
+
+    Every recipient is one `DeliveryRequested` in memory; the worker sends, records and reports each
+    on its own, over its pooled connections, and acknowledges the batch once every one of them is
+    settled (sent, deferred, failed, handed back, or dead-lettered alone with its reason)."""
+
+    schema_version: Literal[2] = 2
+    server_id: UUID
+    vendor: str
+    decision: RoutingDecision
+    routed_at: datetime = Field(default_factory=utcnow)
+    counted: bool = Field(False, description="As `DeliveryRequested.counted`, for every recipient.")
+    batch: SendBatch
+
+    def requests(self) -> list[DeliveryRequested]:
+        """One `DeliveryRequested` per recipient (validated with the batch)."""
+        return [
+            DeliveryRequested.model_construct(
+                schema_version=1,
+                send=send,
+                server_id=self.server_id,
+                vendor=self.vendor,
+                decision=self.decision,
+                routed_at=self.routed_at,
+                counted=self.counted,
+            )
+            for send in self.batch.sends()
+        ]
+
+    @staticmethod
+    def of(
+        requests: Iterable[DeliveryRequested], *, max_size: int = MAX_BATCH_RECIPIENTS
+    ) -> list["DeliveryBatch"]:
+        """`requests` in as few batches as they fit: one per server, run, content, decision and
+        counting; a batch's `routed_at` is its earliest recipient's, so a worker never takes a
+        batch for less late than it is."""
+        batches = []
+        for first, chunk in _grouped(requests, _delivery_key, max_size):
+            [batch] = SendBatch.of((request.send for request in chunk), max_size=max_size)
+            batches.append(
+                DeliveryBatch.model_construct(
+                    schema_version=2,
+                    server_id=first.server_id,
+                    vendor=first.vendor,
+                    decision=first.decision,
+                    routed_at=min(request.routed_at for request in chunk),
+                    counted=first.counted,
+                    batch=batch,
+                )
+            )
+        return batches
+
+
+def _delivery_key(request: DeliveryRequested) -> tuple[Any, ...]:
+    # The decision's JSON, since its weights (a dict) make the model unhashable.
+    return (request.server_id, request.counted, *_send_key(request.send), _decision_key(request.decision))
+
+
+def _decision_key(decision: RoutingDecision) -> tuple[Any, ...]:
+    return (
+        decision.mode,
+        tuple(decision.weights.items()),
+        tuple((e.server_id, e.reason) for e in decision.excluded),
+    )
+
+
 # --------------------------------------------------------------------------- status
 
 
@@ -151,10 +314,31 @@ FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageSta
 """A message in one of these states has left the pipeline; a campaign ends when all have one."""
 
 
+_EVENT_IDS = UUID("5b0f3c1e-8d1a-4c55-9a57-3b2f1e0c9d41")
+
+
+def status_event_id(
+    message_id: UUID,
+    status: "MessageStatus",
+    attempt: int,
+    server_id: UUID | None = None,
+    retry_at: datetime | None = None,
+) -> UUID:
+    """The id of the fact "this message reached `status` in `attempt` (on `server_id`, until
+    `retry_at`)": the same fact always gets the same id, a new one (another server, a new wait) a new id."""
+    retry = retry_at.isoformat() if retry_at is not None else ""
+    return uuid5(_EVENT_IDS, f"{message_id}/{attempt}/{status.value}/{server_id or ''}/{retry}")
+
+
 class StatusEvent(Contract):
-    """Published on sendpool.status with routing key <tenant>.<campaign>.<status>."""
+    """One message's status, inside a `StatusBatch` (published on sendpool.status)."""
 
     schema_version: Literal[1] = 1
+    event_id: UUID = Field(
+        default_factory=uuid4,
+        description="The same for every copy of one fact (message, attempt, status, server, `retry_at`): "
+        "a consumer that has seen an id may drop the event.",
+    )
     status: MessageStatus
     message_id: UUID
     tenant_id: UUID
@@ -175,6 +359,40 @@ class StatusEvent(Contract):
     @property
     def routing_key(self) -> str:
         return f"{self.tenant_id}.{self.campaign_id}.{self.status.value}"
+
+
+class StatusBatch(Contract):
+    """Published on sendpool.status with routing key <tenant>.<campaign>.<status>: status events of
+    one campaign, all with that status, in the order they were decided. At least once: a batch may
+    come again, whole or with its events in other batches; `event_id` tells the copies apart."""
+
+    schema_version: Literal[2] = 2
+    tenant_id: UUID
+    campaign_id: UUID
+    status: MessageStatus
+    events: list[StatusEvent] = Field(min_length=1)
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.tenant_id}.{self.campaign_id}.{self.status.value}"
+
+    @staticmethod
+    def of(events: Iterable[StatusEvent], *, max_size: int = MAX_BATCH_RECIPIENTS) -> list["StatusBatch"]:
+        """`events` in as few batches as they fit: one per campaign and status, at most `max_size` each."""
+        return [
+            StatusBatch.model_construct(
+                schema_version=2,
+                tenant_id=first.tenant_id,
+                campaign_id=first.campaign_id,
+                status=first.status,
+                events=chunk,
+            )
+            for first, chunk in _grouped(events, _status_key, max_size)
+        ]
+
+
+def _status_key(event: StatusEvent) -> tuple[Any, ...]:
+    return (event.tenant_id, event.campaign_id, event.status)
 
 
 class CampaignEventKind(StrEnum):
@@ -533,3 +751,61 @@ class ProbeRequest(Contract):
 class ProbeResult(Contract):
     ok: bool
     message: str
+
+
+# --------------------------------------------------------------------------- what consumers accept
+#
+# A batch, or the single message earlier versions published (one may still wait in a queue, a
+# wait queue or sendpool.dead when this version starts): consumers take both, as a list.
+
+
+def _batch_or_single(many: str, one: type[BaseModel]) -> Any:
+    def kind(body: Any) -> str | None:
+        if isinstance(body, dict):
+            return "batch" if many in body else "single"
+        return "single" if isinstance(body, one) else "batch"
+
+    return kind
+
+
+IncomingSends = Annotated[
+    Annotated[SendBatch, Tag("batch")] | Annotated[SendRequested, Tag("single")],
+    Discriminator(_batch_or_single("recipients", SendRequested)),
+]
+"""What `sendpool.send` carries: a `SendBatch` (or a `SendRequested` from an earlier version)."""
+
+IncomingDeliveries = Annotated[
+    Annotated[DeliveryBatch, Tag("batch")] | Annotated[DeliveryRequested, Tag("single")],
+    Discriminator(_batch_or_single("batch", DeliveryRequested)),
+]
+"""What a server's queue carries: a `DeliveryBatch` (or a `DeliveryRequested` from an earlier version)."""
+
+
+def _status_kind(body: Any) -> str | None:
+    if isinstance(body, dict):
+        if "kind" in body:
+            return "campaign"
+        return "batch" if "events" in body else "single"
+    kinds: dict[type, str] = {StatusBatch: "batch", StatusEvent: "single", CampaignEvent: "campaign"}
+    return kinds.get(type(body))
+
+
+IncomingStatuses = Annotated[
+    Annotated[StatusBatch, Tag("batch")]
+    | Annotated[StatusEvent, Tag("single")]
+    | Annotated[CampaignEvent, Tag("campaign")],
+    Discriminator(_status_kind),
+]
+"""What `sendpool.status` carries: a `StatusBatch`, a `CampaignEvent` (or a `StatusEvent` from an earlier version)."""
+
+
+def sends_of(body: SendBatch | SendRequested) -> list[SendRequested]:
+    return body.sends() if isinstance(body, SendBatch) else [body]
+
+
+def deliveries_of(body: DeliveryBatch | DeliveryRequested) -> list[DeliveryRequested]:
+    return body.requests() if isinstance(body, DeliveryBatch) else [body]
+
+
+def status_events_of(body: StatusBatch | StatusEvent) -> list[StatusEvent]:
+    return list(body.events) if isinstance(body, StatusBatch) else [body]

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aio_pika import IncomingMessage
@@ -36,6 +36,8 @@ from shared.transient import TransientFaults, next_pause, transient_fault
 
 log = structlog.get_logger("messaging")
 
+T = TypeVar("T")
+
 DEAD_REASON_HEADER = "x-sendpool-dead-reason"
 SOURCE_QUEUE_HEADER = "x-sendpool-source"
 """`<exchange>/<routing key>` the message was consumed with (`(default)` for the default exchange)."""
@@ -53,9 +55,17 @@ _MALFORMED = (ValidationError, json.JSONDecodeError, UnicodeDecodeError, Malform
 
 
 async def dead_letter(
-    broker: RabbitBroker, msg: StreamMessage[IncomingMessage], reason: str, *, queue: str | None = None
+    broker: RabbitBroker,
+    msg: StreamMessage[IncomingMessage],
+    reason: str,
+    *,
+    queue: str | None = None,
+    body: bytes | None = None,
 ) -> None:
-    """Move a message to sendpool.dead with its reason, before the caller acks the original."""
+    """Move a message to sendpool.dead with its reason, before the caller acks the original.
+
+    `body` replaces the message's own: one item of a batch, dead-lettered alone as a batch of one
+    (`item_dead_letters`), so that `sendpool dead-letters replay` re-drives that item only."""
     raw = msg.raw_message
     headers = dict(msg.headers or {})
     # The count belongs to the queue it was consumed from; sendpool.dead keeps its own.
@@ -66,7 +76,7 @@ async def dead_letter(
     if queue:
         headers[DEAD_QUEUE_HEADER] = queue
     await broker.publish(
-        raw.body,
+        raw.body if body is None else body,
         exchange=DEAD_EXCHANGE,
         headers=headers,
         content_type=raw.content_type,
@@ -74,6 +84,21 @@ async def dead_letter(
         persist=True,
     )
     log.warning("message dead-lettered", reason=reason[:300], source=headers[SOURCE_QUEUE_HEADER])
+
+
+def item_dead_letters(
+    broker: RabbitBroker,
+    msg: StreamMessage[IncomingMessage],
+    queue: str,
+    body_of: Callable[[T], BaseModel],
+) -> Callable[[T, str], Awaitable[None]]:
+    """Dead-letters one item of the batch `msg` carries, as the message `body_of(item)`
+    (`shared.batch_items.handle_each` calls it for an item that cannot be handled)."""
+
+    async def dead_letter_item(item: T, reason: str) -> None:
+        await dead_letter(broker, msg, reason, queue=queue, body=body_of(item).model_dump_json().encode())
+
+    return dead_letter_item
 
 
 class ConsumerStopping(Exception):

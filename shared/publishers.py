@@ -12,7 +12,7 @@ from faststream.rabbit import RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import BaseModel
 
-from shared.contracts import SendRequested, StatusEvent
+from shared.contracts import SendBatch, StatusBatch
 from shared.topology import DELAY_STEPS_SECONDS, SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
 
@@ -48,10 +48,12 @@ def status_events_publisher(broker: RabbitBroker, service: str) -> RabbitPublish
         broker,
         service,
         "status events",
-        StatusEvent,
-        "Per message: `routed`, `held`, `waiting` (router; every eligible server is at its cap, `retry_at` "
-        "says when it is routed again); `sent`, `deferred`, `failed`, `unknown` (delivery). Routing key "
-        "`<tenant>.<campaign>.<status>`; bind a queue of your own to follow a tenant or a campaign.",
+        StatusBatch,
+        "Status events of one campaign and one status, in batches: `routed`, `held`, `waiting` (router; "
+        "every eligible server is at its cap, `retry_at` says when it is routed again); `sent`, `deferred`, "
+        "`failed`, `unknown` (delivery). Routing key `<tenant>.<campaign>.<status>`; bind a queue of your "
+        "own to follow a tenant or a campaign. Each event of `events` is about one message; delivery is "
+        "at least once, and every copy of one fact carries the same `event_id`, so drop the ids you have seen.",
         exchange=STATUS_EXCHANGE,
         routing_key="<tenant>.<campaign>.<status>",
     )
@@ -62,7 +64,7 @@ def back_to_routing_publisher(broker: RabbitBroker, service: str) -> RabbitPubli
         broker,
         service,
         "back to routing",
-        SendRequested,
+        SendBatch,
         "A message handed back unsent (its server cannot send) or to be retried: routed again among its "
         "campaign's servers, avoiding `avoid_server_ids`.",
         exchange=SEND_EXCHANGE,
@@ -76,7 +78,7 @@ def waiting_publisher(broker: RabbitBroker, service: str) -> RabbitPublisher:
         broker,
         service,
         "waiting",
-        SendRequested,
+        SendBatch,
         "A message that waits (every eligible server capped, or a retry's backoff) in the delay queue of "
         f"the step that ends nearest its time ({', '.join(f'{s}s' for s in DELAY_STEPS_SECONDS)}); the "
         "quorum queue dead-letters it back to routing, at least once.",

@@ -5,6 +5,11 @@ of each of its vendor's servers that can. Both follow the catalog as it changes,
 the same thing: at most one consumer per server, started and stopped while the process runs,
 stopped without stranding a message (`shared.messaging.stop_consuming`), and one server's slow
 stop (it waits for the messages in hand) never holding up another's.
+
+A queue carries `DeliveryBatch`es (or a `DeliveryRequested` an earlier version left there). The
+handler is called once per recipient, concurrently, and a recipient that cannot be handled is
+dead-lettered alone (`shared.batch_items.handle_each`); the batch is acknowledged once every
+recipient is settled. `prefetch` batches are in hand at once per queue.
 """
 
 import asyncio
@@ -13,13 +18,14 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import structlog
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
-from shared.contracts import DeliveryRequested
-from shared.messaging import stop_consuming
-from shared.topology import delivery_queue
+from shared.batch_items import handle_each
+from shared.contracts import DeliveryBatch, DeliveryRequested, IncomingDeliveries, deliveries_of
+from shared.messaging import item_dead_letters, stop_consuming
+from shared.topology import delivery_queue, delivery_queue_name
 
 log = structlog.get_logger("server_queues")
 
@@ -30,10 +36,13 @@ HandleDelivery = Callable[[UUID, DeliveryRequested, bool], Awaitable[None]]
 class ServerQueueConsumers:
     """One consumer per server queue at most, each started and stopped on demand."""
 
-    def __init__(self, broker: RabbitBroker, handle: HandleDelivery, *, purpose: str) -> None:
+    def __init__(
+        self, broker: RabbitBroker, handle: HandleDelivery, *, purpose: str, prefetch: int = 4
+    ) -> None:
         self._broker = broker
         self._handle = handle
         self._purpose = purpose
+        self._prefetch = prefetch
         self._subscribers: dict[UUID, RabbitSubscriber] = {}
         self._running: set[UUID] = set()
         self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -53,12 +62,27 @@ class ServerQueueConsumers:
             subscriber = self._subscribers.get(server_id)
             if subscriber is None:
                 # Not persistent: this registry owns it, and the broker still drains it on shutdown.
-                subscriber = self._broker.subscriber(delivery_queue(vendor, server_id), persistent=False)
+                subscriber = self._broker.subscriber(
+                    delivery_queue(vendor, server_id),
+                    channel=Channel(
+                        prefetch_count=self._prefetch, publisher_confirms=True, on_return_raises=True
+                    ),
+                    persistent=False,
+                )
                 handle = self._handle
+                broker, queue_name = self._broker, delivery_queue_name(vendor, server_id)
 
-                async def on_message(request: DeliveryRequested, message: RabbitMessage) -> None:
+                async def on_message(body: IncomingDeliveries, message: RabbitMessage) -> None:
+                    async def handle_one(request: DeliveryRequested, retry: bool) -> None:
+                        await handle(server_id, request, retry)
+
                     # aio-pika leaves `redelivered` None when the broker did not say: not redelivered.
-                    await handle(server_id, request, bool(message.raw_message.redelivered))
+                    await handle_each(
+                        deliveries_of(body),
+                        handle_one,
+                        item_dead_letters(broker, message, queue_name, _alone),
+                        redelivered=bool(message.raw_message.redelivered),
+                    )
 
                 subscriber(on_message)
                 self._subscribers[server_id] = subscriber
@@ -78,3 +102,12 @@ class ServerQueueConsumers:
     async def stop_all(self) -> None:
         for server_id in list(self._running):
             await self.stop(server_id)
+
+
+def _alone(request: DeliveryRequested) -> DeliveryBatch:
+    """A recipient to dead-letter, as a batch of one. Marked redelivered: its claim may still say
+    `sending`, and a replay must take it over (and report `unknown` if it sends), not wait for an
+    outcome nobody will record."""
+    send = request.send.model_copy(update={"redelivered": True})
+    [batch] = DeliveryBatch.of([request.model_copy(update={"send": send})])
+    return batch

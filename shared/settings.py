@@ -100,6 +100,15 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared_name("SENDPOOL_PREFETCH"),
         description="RabbitMQ prefetch per consumer: how many messages are in flight at once.",
     )
+    batch_prefetch: int = Field(
+        4,
+        ge=1,
+        validation_alias=shared_name("SENDPOOL_BATCH_PREFETCH"),
+        description=(
+            "RabbitMQ prefetch of the consumers of batches of recipients (the router's send queue, the "
+            "servers' queues): how many batches, each of up to a few hundred recipients, are in hand at once."
+        ),
+    )
     transient_retry_seconds: float = Field(
         600.0,
         ge=0,

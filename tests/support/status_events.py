@@ -11,10 +11,20 @@ from tools.stack.waiting import eventually_async
 
 
 class Heard:
-    """The JSON bodies a test's own queue received, in arrival order."""
+    """What a test's own queue received, in arrival order: each status event of a `StatusBatch`
+    as one entry (so tests count messages, not batches), campaign events as they are."""
 
     def __init__(self) -> None:
         self.events: list[dict] = []
+        self.batches: list[dict] = []
+        """The status batches themselves, as they arrived."""
+
+    def receive(self, body: dict) -> None:
+        if "events" in body:
+            self.batches.append(body)
+            self.events.extend(body["events"])
+        else:
+            self.events.append(body)
 
     def of(self, status: str) -> list[dict]:
         """Status events of `status`, or campaign events of that kind."""
@@ -50,7 +60,7 @@ async def status_events(
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
-                heard.events.append(json.loads(message.body))
+                heard.receive(json.loads(message.body))
 
         await queue.consume(on_message)
         yield heard

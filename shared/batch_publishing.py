@@ -1,0 +1,83 @@
+"""Publishing per item, travelling per batch: group-commit publishers of the batch contracts.
+
+A use case publishes one status event, one message back to routing, one delivery at a time, and
+awaits its confirm, exactly as if each were a message of its own. Underneath, what is handed in
+while a publish is under way goes out with the next one (`shared.batching.GroupCommit`), grouped
+into the batch contracts of `shared.contracts` — one broker message and one confirm for many
+items. Nothing waits on a timer, so a lone item goes out at once.
+"""
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from faststream.rabbit.publisher import RabbitPublisher
+from pydantic import BaseModel
+
+from shared.batching import GroupCommit
+from shared.contracts import MAX_BATCH_RECIPIENTS, SendBatch, SendRequested, StatusBatch, StatusEvent
+
+T = TypeVar("T")
+
+Batches = Callable[[list[T]], Iterable[tuple[BaseModel, dict[str, Any]]]]
+"""Turns the items of one flush into (batch message, publish arguments) pairs."""
+
+
+class BatchPublisher(Generic[T]):
+    def __init__(self, publisher: RabbitPublisher, batches: Batches[T], *, max_items: int = 5000) -> None:
+        self._publisher = publisher
+        self._batches = batches
+        self._commits: GroupCommit[T, None] = GroupCommit(self._flush, max_items=max_items)
+
+    async def publish(self, item: T) -> None:
+        """Returns once the batch carrying `item` is confirmed by the broker."""
+        await self._commits.submit(item)
+
+    async def _flush(self, items: list[T]) -> list[None]:
+        await asyncio.gather(
+            *(
+                self._publisher.publish(message.model_dump_json().encode(), **kwargs)
+                for message, kwargs in self._batches(items)
+            )
+        )
+        return [None] * len(items)
+
+
+def status_batches(
+    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS
+) -> BatchPublisher[StatusEvent]:
+    """Status events, as `StatusBatch`es on their `<tenant>.<campaign>.<status>` routing keys."""
+
+    def batches(events: list[StatusEvent]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
+        return (
+            (batch, {"routing_key": batch.routing_key}) for batch in StatusBatch.of(events, max_size=max_size)
+        )
+
+    return BatchPublisher(publisher, batches)
+
+
+def send_batches(
+    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS
+) -> BatchPublisher[SendRequested]:
+    """Messages back to routing, as `SendBatch`es (the publisher names the exchange and key)."""
+
+    def batches(sends: list[SendRequested]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
+        return ((batch, {}) for batch in SendBatch.of(sends, max_size=max_size))
+
+    return BatchPublisher(publisher, batches)
+
+
+def queued_send_batches(
+    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS
+) -> BatchPublisher[tuple[str, SendRequested]]:
+    """Messages to a queue each names (a wait queue), as `SendBatch`es per queue."""
+
+    def batches(items: list[tuple[str, SendRequested]]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
+        per_queue: dict[str, list[SendRequested]] = {}
+        for queue, send in items:
+            per_queue.setdefault(queue, []).append(send)
+        for queue, sends in per_queue.items():
+            for batch in SendBatch.of(sends, max_size=max_size):
+                yield batch, {"queue": queue}
+
+    return BatchPublisher(publisher, batches)
