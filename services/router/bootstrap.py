@@ -115,8 +115,8 @@ def bootstrap(settings: RouterSettings) -> RouterRuntime:
         metrics=PrometheusRoutingMetrics(),
         rng=random.Random(settings.seed),
     )
-    drainers = QueueDrainers(broker, router)
-    register(broker, router, drainers, settings.instance_id)
+    drainers = QueueDrainers(broker, router, prefetch=settings.batch_prefetch)
+    register(broker, router, drainers, settings.instance_id, batch_prefetch=settings.batch_prefetch)
     return RouterRuntime(
         settings=settings,
         broker=broker,

@@ -31,14 +31,16 @@ class QueueDrainers:
 
     Delivery workers stop sending through such a server (`ServerView.refusal`, the rule both
     follow); what is already queued for it is consumed here and routed again among the other
-    servers of each message's campaign.
+    servers of each message's campaign: each recipient of a batch on its own, back to routing
+    together in batches (`RabbitOutbound.back_to_routing`).
     """
 
-    def __init__(self, broker: RabbitBroker, router: Rerouting) -> None:
+    def __init__(self, broker: RabbitBroker, router: Rerouting, *, prefetch: int = 4) -> None:
+        """`prefetch`: how many batches each drained queue has in hand at once."""
         self._broker = broker
         self._router = router
         self._consumers = ServerQueueConsumers(
-            broker, router.reroute_from, purpose="draining a server that cannot send"
+            broker, router.reroute_from, purpose="draining a server that cannot send", prefetch=prefetch
         )
         self._vendors: dict[UUID, str] = {}
         self._retiring: dict[UUID, asyncio.Task[None]] = {}

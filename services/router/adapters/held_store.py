@@ -85,8 +85,8 @@ class PgHeldMessages:
         """Mark the stop as being lifted, hand every held message to `release`, then forget the stop.
 
         Safe to repeat after a crash at any point: each batch is deleted in the transaction that
-        saw its messages confirmed back on the send exchange (a crash re-releases at most that
-        batch, under the same message ids), and the stop goes last, so the resume's redelivered
+        saw it confirmed back on the send exchange (a crash re-releases at most that batch,
+        under the same message ids), and the stop goes last, so the resume's redelivered
         event, or the sweeper, finishes what a dead replica started.
         """
         await self._database.pool.execute(
@@ -131,8 +131,9 @@ class PgHeldMessages:
                         campaign_id,
                     )
                     return released
-                for row in rows:
-                    await release(SendRequested.model_validate(row["payload"]))
+                # One batch message back to routing (per run, as `SendBatch.of` groups them), and
+                # deleted in this transaction once the broker confirmed it.
+                await release([SendRequested.model_validate(row["payload"]) for row in rows])
                 await conn.execute(
                     "DELETE FROM held_messages WHERE message_id = ANY($1::uuid[])",
                     [r["message_id"] for r in rows],

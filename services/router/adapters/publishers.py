@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
-from shared.contracts import CampaignEvent, DeliveryRequested
+from shared.contracts import CampaignEvent, DeliveryBatch
 from shared.publishers import (
     back_to_routing_publisher,
     contract_publisher,
@@ -37,8 +37,9 @@ def declare_publishers(broker: RabbitBroker) -> RouterPublishers:
             broker,
             SERVICE,
             "deliveries",
-            DeliveryRequested,
-            "A message and the server chosen for it, with the reason (`decision`).",
+            DeliveryBatch,
+            "A batch of recipients for one server: messages of one campaign run routed to it together, "
+            "with the reason (`decision`). Each recipient is sent, retried and reported on its own.",
             queue="delivery.<vendor>.<server_id>",
         ),
         status=status_events_publisher(broker, SERVICE),

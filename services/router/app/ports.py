@@ -27,9 +27,18 @@ class CatalogSource(Protocol):
 
 
 class Outbound(Protocol):
+    """Where routed, waiting and returned messages go. Each call is about one message and returns
+    once the broker confirmed it; the adapter may carry what many calls hand it at once in one
+    batch message, so the recipients of a batch routed together travel together."""
+
     async def to_server(self, vendor: str, server_id: UUID, message: DeliveryRequested) -> None: ...
     async def status(self, event: StatusEvent) -> None: ...
     async def back_to_routing(self, message: SendRequested) -> None: ...
+    async def release(self, messages: list[SendRequested]) -> None:
+        """Send held messages back to routing together (as few batch messages as they fit in);
+        returns once the broker confirmed every one."""
+        ...
+
     async def wait(self, message: SendRequested, seconds: float) -> float:
         """Put the message in a delay queue that ends by `seconds`; returns how long it waits there."""
         ...
@@ -43,8 +52,8 @@ class HoldOutcome:
     """The message is held (and `held` announced); False if the stop was lifted meanwhile."""
 
 
-Release = Callable[[SendRequested], Awaitable[None]]
-"""Sends one held message back to routing."""
+Release = Callable[[list[SendRequested]], Awaitable[None]]
+"""Sends a batch of held messages back to routing; returns once the broker confirmed them all."""
 
 
 class HeldMessages(Protocol):
@@ -61,9 +70,9 @@ class HeldMessages(Protocol):
         ...
 
     async def resume(self, campaign_id: UUID, release: Release) -> int:
-        """Lift the stop: from now on nothing is held for the campaign; hand every held message
-        to `release` (deleting each batch once released), then forget the stop. Repeatable
-        after a crash at any point."""
+        """Lift the stop: from now on nothing is held for the campaign; hand the held messages to
+        `release` a batch at a time (deleting each batch once released), then forget the stop.
+        Repeatable after a crash at any point."""
         ...
 
     async def orphaned_campaigns(self) -> list[UUID]:

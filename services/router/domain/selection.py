@@ -2,6 +2,7 @@
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID
 
 from services.router.domain.view import RoutingView
@@ -25,10 +26,22 @@ class Candidates:
     def decision(self, capped: list[Exclusion]) -> RoutingDecision:
         """What routing says it decided: these candidates, with the servers found at their caps
         (`capped`) named among the excluded."""
+        if not capped:
+            return self._uncapped_decision
         return RoutingDecision(
             mode=self.mode,
             weights={str(k): v for k, v in self.weights.items()},
             excluded=[*self.excluded, *capped],
+        )
+
+    @cached_property
+    def _uncapped_decision(self) -> RoutingDecision:
+        # Most messages are routed without a capped server: their decision (immutable) is built
+        # once for all the messages routed with these candidates, not once per recipient.
+        return RoutingDecision(
+            mode=self.mode,
+            weights={str(k): v for k, v in self.weights.items()},
+            excluded=list(self.excluded),
         )
 
 

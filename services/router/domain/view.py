@@ -3,6 +3,9 @@
 It is built from a snapshot and kept current by catalog events. Events can arrive before the
 snapshot that already contains them, or (with several catalog replicas) slightly out of order,
 so every entity remembers the id of the event that last set it and older news is ignored.
+
+`generation` counts the changes: routing keeps what it derived from the view (a campaign's
+candidate servers) only while the generation it derived it at is current.
 """
 
 from dataclasses import dataclass, field
@@ -30,12 +33,15 @@ class RoutingView:
     unhealthy: dict[UUID, str] = field(default_factory=dict)
     """Servers whose circuit delivery reported open, with the reason; kept until it closes."""
     snapshot_event_id: int = 0
+    generation: int = 0
+    """Moves on with every change made through the methods below (change the view only through them)."""
     _set_by: dict[tuple[str, UUID], int] = field(default_factory=dict)
 
     def load(self, snapshot: CatalogSnapshot) -> None:
         """Take the snapshot's state, except where a newer event has already been applied."""
         at = snapshot.last_event_id
         self.snapshot_event_id = at
+        self.generation += 1
         for kind, store, items in (
             ("server", self.servers, snapshot.servers),
             ("plan", self.plans, snapshot.plans),
@@ -48,6 +54,7 @@ class RoutingView:
                 self._put(kind, key, at, store, item)
 
     def apply(self, event: CatalogEvent) -> None:
+        self.generation += 1
         match event.kind:
             case CatalogEventKind.SERVER_CHANGED if event.server:
                 self._put("server", event.server.id, event.event_id, self.servers, event.server)
@@ -64,9 +71,19 @@ class RoutingView:
         known = self.policies.get(policy.campaign_id)
         if known is None or policy.version >= known.version:
             self.policies[policy.campaign_id] = policy
+            self.generation += 1
+
+    def forget_policy(self, campaign_id: UUID, policy: SendingPolicy | None = None) -> None:
+        """Drop the campaign's cached policy, so that the next message asks the catalog again;
+        given `policy`, only if that is still the one cached (not one fetched since)."""
+        known = self.policies.get(campaign_id)
+        if known is not None and (policy is None or known is policy):
+            del self.policies[campaign_id]
+            self.generation += 1
 
     def apply_health(self, event: ServerHealthEvent) -> None:
         """Delivery reported a server's circuit breaker open (with why) or closed again."""
+        self.generation += 1
         if event.healthy:
             self.unhealthy.pop(event.server_id, None)
         else:

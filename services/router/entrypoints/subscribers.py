@@ -1,11 +1,22 @@
 """What the router consumes: each handler decodes a message and hands it to one use case."""
 
-from faststream.rabbit import RabbitBroker, RabbitResponse
+from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
+from faststream.rabbit.annotations import RabbitMessage
 
 from services.router.adapters.drainers import QueueDrainers
 from services.router.app.routing import Router
-from shared.contracts import AdmissionRequest, CampaignEvent, CatalogEvent, SendRequested, ServerHealthEvent
-from shared.messaging import rpc_reply
+from shared.batch_items import handle_each
+from shared.contracts import (
+    AdmissionRequest,
+    CampaignEvent,
+    CatalogEvent,
+    IncomingSends,
+    SendBatch,
+    SendRequested,
+    ServerHealthEvent,
+    sends_of,
+)
+from shared.messaging import item_dead_letters, rpc_reply
 from shared.topology import (
     CATALOG_EXCHANGE,
     HEALTH_EXCHANGE,
@@ -23,12 +34,34 @@ CAMPAIGN_RESUMED_QUEUE = work_queue("router.campaign-resumed", routing_key="*.*.
 whichever replicas restart meanwhile, and a resume that fails half way is delivered again."""
 
 
-def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers, instance_id: str) -> None:
-    """Subscribe the router's handlers; `instance_id` names the queues of this process alone."""
+def register(
+    broker: RabbitBroker, router: Router, drainers: QueueDrainers, instance_id: str, *, batch_prefetch: int
+) -> None:
+    """Subscribe the router's handlers; `instance_id` names the queues of this process alone, and
+    `batch_prefetch` is how many batches of recipients the send queue's consumer has in hand."""
 
-    @broker.subscriber(SEND_QUEUE, SEND_EXCHANGE)
-    async def on_send_requested(message: SendRequested) -> None:
-        await router.route(message)
+    # A channel of its own: its prefetch counts batches of up to a thousand recipients, not messages.
+    @broker.subscriber(
+        SEND_QUEUE,
+        SEND_EXCHANGE,
+        channel=Channel(prefetch_count=batch_prefetch, publisher_confirms=True, on_return_raises=True),
+        description="Routes each recipient of a `SendBatch` (or a `SendRequested` an earlier version "
+        "published) on its own; a recipient that cannot be routed is dead-lettered alone, as a batch of one.",
+    )
+    async def on_send_requested(body: IncomingSends, message: RabbitMessage) -> None:
+        """Routes every recipient of the batch on its own; the batch is acknowledged once each is
+        routed, waiting, held, or dead-lettered alone with its reason."""
+
+        async def route(send: SendRequested, retry: bool) -> None:
+            await router.route(send)
+
+        # A recipient that is malformed (a campaign of another tenant) is dead-lettered at once.
+        await handle_each(
+            sends_of(body),
+            route,
+            item_dead_letters(broker, message, SEND_QUEUE.name, _alone),
+            redelivered=bool(message.raw_message.redelivered),
+        )
 
     @broker.subscriber(
         ROUTER_ADMISSIONS_QUEUE,
@@ -67,3 +100,9 @@ def register(broker: RabbitBroker, router: Router, drainers: QueueDrainers, inst
     )
     async def on_campaign_resumed(event: CampaignEvent) -> None:
         await router.campaign_resumed(event.campaign_id)
+
+
+def _alone(send: SendRequested) -> SendBatch:
+    """One recipient dead-lettered as a batch of its own, which `sendpool dead-letters replay` re-drives alone."""
+    [batch] = SendBatch.of([send])
+    return batch

@@ -1,6 +1,10 @@
 """Router replicas in the test process, built by `bootstrap` as the service builds itself (the same
 subscribers, held store, outbox relay and background tasks), against real RabbitMQ and
-PostgreSQL, with the catalog replaced by a double whose servers a test changes."""
+PostgreSQL, with the catalog replaced by a double whose servers a test changes.
+
+Messages go in as the scheduler publishes them (`SendBatch`es; a single `SendRequested` as an
+earlier version did) and come out as the delivery workers find them (`DeliveryBatch`es in the
+servers' queues), flattened to one entry per recipient for the tests' assertions."""
 
 import asyncio
 import time
@@ -8,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import aio_pika
 from pydantic import BaseModel
@@ -22,15 +26,26 @@ from shared.contracts import (
     CatalogEvent,
     CatalogEventKind,
     CatalogSnapshot,
+    DeliveryBatch,
+    DeliveryRequested,
     MessageContent,
+    SendBatch,
     SendingPolicy,
     SendRequested,
     ServerState,
     ServerView,
+    WeightedServer,
 )
 from shared.db import Database
-from shared.messaging import make_broker
-from shared.topology import CATALOG_EXCHANGE, SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
+from shared.messaging import DEAD_REASON_HEADER, make_broker
+from shared.topology import (
+    CATALOG_EXCHANGE,
+    DEAD_QUEUE,
+    SEND_EXCHANGE,
+    SEND_ROUTING_KEY,
+    STATUS_EXCHANGE,
+    delivery_queue_name,
+)
 from tests.support.status_events import Heard, status_events
 
 
@@ -42,11 +57,22 @@ async def router_database(database_url: str) -> AsyncIterator[Database]:
 
 
 class FakeCatalog:
-    """The catalog as the router asks it: every campaign uses all of the tenant's servers."""
+    """The catalog as the router asks it: every campaign uses all of the tenant's servers, unless
+    a test gives it a weighted selection (`select`)."""
 
     def __init__(self, *servers: ServerView) -> None:
         self.servers = {s.id: s for s in servers}
+        self.selections: dict[UUID, dict[UUID, float]] = {}
+        self.owners: dict[UUID, UUID] = {}
         self._event_id = 1
+
+    def select(self, campaign_id: UUID, weights: dict[UUID, float]) -> None:
+        """The campaign sends through these servers only, in proportion to their weights."""
+        self.selections[campaign_id] = weights
+
+    def owned_by(self, campaign_id: UUID, tenant_id: UUID) -> None:
+        """The campaign belongs to that tenant, whatever tenant a message of it names."""
+        self.owners[campaign_id] = tenant_id
 
     def set_state(self, server_id: UUID, state: ServerState) -> CatalogEvent:
         """Change the server; returns the event the catalog announces the change with."""
@@ -60,7 +86,16 @@ class FakeCatalog:
         )
 
     async def policy(self, campaign_id: UUID, tenant_id: UUID) -> SendingPolicy:
-        return SendingPolicy(campaign_id=campaign_id, tenant_id=tenant_id)
+        tenant_id = self.owners.get(campaign_id, tenant_id)
+        weights = self.selections.get(campaign_id)
+        if weights is None:
+            return SendingPolicy(campaign_id=campaign_id, tenant_id=tenant_id)
+        return SendingPolicy(
+            campaign_id=campaign_id,
+            tenant_id=tenant_id,
+            use_all=False,
+            selection=[WeightedServer(server_id=s, weight=w) for s, w in weights.items()],
+        )
 
 
 @dataclass
@@ -72,20 +107,29 @@ class Traffic:
 
 
 class RecordingOutbound(RabbitOutbound):
-    """The real outbound, remembering what went where; `fail_release` makes releases fail."""
+    """The real outbound, remembering what went where. `fail_release` makes a release of held
+    messages fail before anything goes out; `break_after_release` breaks the broker connection
+    once a batch of them was released (confirmed), before the caller hears of it; `fail_route`
+    makes routing a recipient to its server fail (a bug, not an outage)."""
 
     def __init__(self, runtime: RouterRuntime, traffic: Traffic) -> None:
         super().__init__(runtime.broker, runtime.publishers)
         self.traffic = traffic
-        self.fail_release: Callable[[SendRequested], bool] = lambda _message: False
+        self.fail_release: Callable[[list[SendRequested]], bool] = lambda _messages: False
+        self.break_after_release: Callable[[list[SendRequested]], bool] = lambda _messages: False
+        self.fail_route: Callable[[DeliveryRequested], bool] = lambda _message: False
 
-    async def back_to_routing(self, message: SendRequested) -> None:
-        if self.fail_release(message):
+    async def release(self, messages: list[SendRequested]) -> None:
+        if self.fail_release(messages):
+            raise ConnectionResetError("the broker connection is broken")
+        await super().release(messages)
+        self.traffic.released.extend(message.message_id for message in messages)
+        if self.break_after_release(messages):
             raise ConnectionResetError("the broker connection broke while releasing held messages")
-        await super().back_to_routing(message)
-        self.traffic.released.append(message.message_id)
 
     async def to_server(self, vendor, server_id, message) -> None:
+        if self.fail_route(message):
+            raise RuntimeError(f"cannot route {message.send.recipient}")
         await super().to_server(vendor, server_id, message)
         self.traffic.routed.append(message.send.message_id)
 
@@ -155,8 +199,14 @@ class RouterStack:
         ):
             yield heard
 
-    async def publish_sends(self, messages: list[SendRequested]) -> None:
-        """As the scheduler publishes them, to the send exchange."""
+    async def publish_sends(self, messages: list[SendRequested], *, batch_size: int = 1000) -> None:
+        """As the scheduler publishes them, to the send exchange: in `SendBatch`es of up to
+        `batch_size` recipients, one run's messages together."""
+        batches = SendBatch.of(messages, max_size=batch_size)
+        await self._publish(SEND_EXCHANGE.name, [(SEND_ROUTING_KEY, batch) for batch in batches])
+
+    async def publish_single_sends(self, messages: list[SendRequested]) -> None:
+        """As an earlier version of the scheduler published them: a `SendRequested` per message."""
         await self._publish(SEND_EXCHANGE.name, [(SEND_ROUTING_KEY, message) for message in messages])
 
     async def publish_status(self, event: CampaignEvent) -> None:
@@ -166,6 +216,35 @@ class RouterStack:
     async def publish_catalog(self, event: CatalogEvent) -> None:
         """As the catalog announces a change (to the replicas running, or gone a short while)."""
         await self._publish(CATALOG_EXCHANGE.name, [(event.kind.value, event)])
+
+    async def deliveries(self, server: ServerView) -> list[DeliveryBatch]:
+        """The batches waiting in the server's queue, taken out of it (no worker runs here)."""
+        bodies = await self._take_all(delivery_queue_name(server.vendor, server.id))
+        return [DeliveryBatch.model_validate_json(body) for body, _headers in bodies]
+
+    async def queued(self, queue_name: str) -> list[SendBatch]:
+        """The batches waiting in a wait queue, taken out of it before their time is up."""
+        return [SendBatch.model_validate_json(body) for body, _headers in await self._take_all(queue_name)]
+
+    async def dead_letters(self) -> list[tuple[str, bytes]]:
+        """What was dead-lettered (the reason and the body), taken out of sendpool.dead."""
+        bodies = await self._take_all(DEAD_QUEUE.name)
+        return [(str(headers.get(DEAD_REASON_HEADER, "")), body) for body, headers in bodies]
+
+    async def queue_length(self, queue_name: str) -> int:
+        async with await aio_pika.connect(self.amqp_url) as connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            return queue.declaration_result.message_count or 0
+
+    async def _take_all(self, queue_name: str) -> list[tuple[bytes, dict]]:
+        taken: list[tuple[bytes, dict]] = []
+        async with await aio_pika.connect(self.amqp_url) as connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(queue_name, ensure=False)
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                taken.append((message.body, dict(message.headers or {})))
+        return taken
 
     async def _publish(self, exchange: str, messages: list[tuple[str, BaseModel]]) -> None:
         broker = make_broker(self.amqp_url, "scheduler-double")
@@ -182,14 +261,20 @@ class RouterStack:
 
 
 def message_of(tenant_id: UUID, campaign_id: UUID, recipient: str = "reader@inbox.example") -> SendRequested:
+    """A message of the campaign's one run (so a campaign's messages travel in one batch)."""
     return SendRequested(
         message_id=uuid.uuid4(),
         tenant_id=tenant_id,
         campaign_id=campaign_id,
-        run_id=uuid.uuid4(),
+        run_id=uuid5(campaign_id, "run"),
         recipient=recipient,
         content=MessageContent(from_address="news@sender.example", subject="hello"),
     )
+
+
+def per_recipient(batches: list[DeliveryBatch]) -> list[DeliveryRequested]:
+    """The recipients of delivery batches, one entry each."""
+    return [request for batch in batches for request in batch.requests()]
 
 
 async def eventually(predicate, timeout: float = 20.0, what: str = "condition"):

@@ -122,8 +122,8 @@ async def test_holds_racing_a_resume_are_all_released_or_refused(database, pool)
     assert sorted(released) == sorted([first.message_id, *kept])
 
 
-async def _record(released: list[UUID], message: SendRequested) -> None:
-    released.append(message.message_id)
+async def _record(released: list[UUID], messages: list[SendRequested]) -> None:
+    released.extend(message.message_id for message in messages)
 
 
 class RecordingOutbound:
