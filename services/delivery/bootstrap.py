@@ -113,10 +113,14 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
     # The server queues hand their messages to `deliver`, which needs the fleet that starts and
     # stops those queues: the handler names it before it is built. It is first called once the
     # broker runs, long after this function returned.
+    # A queue carries batches of recipients: `deliver` is called for each recipient of a batch at
+    # once, and takes turns per server (`sends_per_server`) over the server's pooled connections.
     async def deliver_from_queue(server_id: UUID, request: DeliveryRequested, redelivered: bool) -> None:
         await deliver(request, redelivered=redelivered)
 
-    queues = ServerQueueConsumers(broker, deliver_from_queue, purpose="delivery")
+    queues = ServerQueueConsumers(
+        broker, deliver_from_queue, purpose="delivery", prefetch=settings.batch_prefetch
+    )
     fleet = ServerFleet(settings.vendor, catalog, queues, senders)
     publishers = declare_publishers(broker)
     outbound = RabbitOutbound(broker, publishers)

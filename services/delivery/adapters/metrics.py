@@ -33,16 +33,28 @@ CIRCUIT_OPEN = Gauge(
 
 
 class PrometheusDeliveryMetrics:
-    """What `DeliverMessage` and `ServerHealth` report, as Prometheus metrics."""
+    """What `DeliverMessage` and `ServerHealth` report, as Prometheus metrics.
+
+    The per-recipient series (outcomes, send times) are looked up once per label set and kept:
+    `labels()` takes a lock and formats the labels on every call, once per recipient otherwise."""
 
     def __init__(self, vendor: str) -> None:
         self._vendor = vendor
+        self._send_seconds: dict[str, Histogram] = {}
+        self._outcomes: dict[tuple[str, UUID, MessageStatus], Counter] = {}
 
     def send_took(self, vendor: str, seconds: float) -> None:
-        SEND_SECONDS.labels(vendor).observe(seconds)
+        series = self._send_seconds.get(vendor)
+        if series is None:
+            series = self._send_seconds[vendor] = SEND_SECONDS.labels(vendor)
+        series.observe(seconds)
 
     def concluded(self, vendor: str, server_id: UUID, status: MessageStatus) -> None:
-        OUTCOMES.labels(vendor, str(server_id), status.value).inc()
+        key = (vendor, server_id, status)
+        series = self._outcomes.get(key)
+        if series is None:
+            series = self._outcomes[key] = OUTCOMES.labels(vendor, str(server_id), status.value)
+        series.inc()
 
     def circuit_opened(self, server_id: UUID) -> None:
         CIRCUIT_OPEN.labels(self._vendor, str(server_id)).set(1)

@@ -1,15 +1,19 @@
-"""The attempts record in PostgreSQL (schema `delivery`): claims in batches, outcomes by group commit.
+"""The attempts record in PostgreSQL (schema `delivery`): claims and outcomes, each by group commit.
 
-Hundreds of handlers run at once. Each hands its claim to a `Batcher` and waits for it, and one
-statement writes the whole batch.
+The recipients of the batches in hand are handled concurrently, each claiming its message and
+then recording its outcome on its own. Neither costs a round trip per recipient, and neither waits
+on a timer:
 
-Outcomes are written differently, because until an outcome is durable a worker that dies sends
-the message again: the time between the server's acceptance and the record is the window in
-which a crash makes a double send. So an outcome is written at once, never waiting on a timer;
-outcomes that arrive while a write is under way are queued and written together by the next one
-(a group commit), which keeps the number of writes down under load without delaying any of them.
-A write that fails is not simply handed to every waiter, since each of them would then be nacked,
-redelivered and sent again:
+- a claim is handed to a `GroupCommit`: the claims made on one turn of the event loop share one
+  statement (an `unnest` INSERT ... ON CONFLICT), started at once, and those made while it runs
+  share the next one; each caller gets its own result, the claim or the record in its way;
+- an outcome is written at once as well, and the outcomes that arrive while a write is under way
+  are written together by the next one.
+
+Outcomes get more care, because until an outcome is durable a worker that dies sends the message
+again: the time between the server's acceptance and the record is the window in which a crash
+makes a double send. A write that fails is not simply handed to every waiter, since each of them
+would then be nacked, redelivered and sent again:
 
 - the database cannot be reached (restarting, a dropped connection): the same write is tried
   again with a growing pause, up to `record_retry_seconds`, and the handlers wait; their
@@ -30,13 +34,16 @@ import asyncpg
 import structlog
 
 from services.delivery.domain.attempts import AttemptRecord, AttemptState, Claimed, ClaimResult
-from shared.batching import Batcher
+from shared.batching import GroupCommit
 from shared.db import Database
 
 log = structlog.get_logger("delivery.attempts")
 
 MAX_GROUP = 500
 """Most outcomes written by one statement."""
+
+MAX_CLAIMS = 1000
+"""Most claims made by one statement."""
 
 FIRST_RETRY_PAUSE = 0.1
 MAX_RETRY_PAUSE = 5.0
@@ -119,14 +126,12 @@ class PostgresAttempts:
         self,
         database: Database,
         *,
-        max_wait: float = 0.02,
         record_retry_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`max_wait`: how long a claim waits for others to share its write. `record_retry_seconds`:
-        how long an outcome is tried again while the database cannot be reached."""
+        """`record_retry_seconds`: how long an outcome is tried again while the database cannot be reached."""
         self._database = database
-        self._claims: Batcher[_Claim, ClaimResult] = Batcher(self._claim_batch, max_wait=max_wait)
+        self._claims: GroupCommit[_Claim, ClaimResult] = GroupCommit(self._claim_batch, max_items=MAX_CLAIMS)
         self._record_retry_seconds = record_retry_seconds
         self._clock = clock
         self._queued: list[_Waiting] = []
@@ -134,6 +139,9 @@ class PostgresAttempts:
         self._closing = asyncio.Event()
 
     async def claim(self, message_id: UUID, server_id: UUID, attempt: int) -> ClaimResult:
+        """The claim, or the record that forbids it; shares its statement with the claims made
+        meanwhile (see the module's text). Of two claims of one message, in one statement or in
+        two racing ones, one wins and the other gets the record the winner wrote."""
         return await self._claims.submit(_Claim(message_id, server_id, attempt))
 
     async def record(self, record: AttemptRecord) -> None:
@@ -247,11 +255,16 @@ class PostgresAttempts:
                 return
 
     async def _claim_batch(self, claims: list[_Claim]) -> list[ClaimResult]:
-        # One statement may not touch a row twice: two copies of a message in one batch become
-        # one claim, and the other copy finds the record that claim wrote.
+        """One statement for every claim of the flush (no transaction around it: the INSERT
+        commits by itself, one round trip); a second one reads the records of the claims that lost,
+        only when some did (a duplicate, a redelivered batch)."""
+        # One statement may not touch a row twice: two copies of a message in one flush become
+        # one claim (the first one's), and the other copy finds the record that claim wrote.
         first_claims = {claim.message_id: claim for claim in reversed(claims)}
-        unique = list(first_claims.values())
-        async with self._database.pool.acquire() as conn, conn.transaction():
+        # In the order of the rows' keys, as every statement here writes them: two workers claiming
+        # the same messages (copies of one batch) wait for each other instead of deadlocking.
+        unique = sorted(first_claims.values(), key=_row_order)
+        async with self._database.pool.acquire() as conn:
             rows = await conn.fetch(
                 _CLAIM,
                 [claim.message_id for claim in unique],
@@ -263,6 +276,8 @@ class PostgresAttempts:
                 claim.message_id in claimed and first_claims[claim.message_id] is claim for claim in claims
             ]
             lost_ids = list({claim.message_id for claim, ok in zip(claims, won, strict=True) if not ok})
+            # Read after the claim committed: a row a racing worker's statement wrote first is
+            # committed too by then (ours waited for it), so every lost claim finds its record.
             records = (
                 {row["message_id"]: _record_of(row) for row in await conn.fetch(_READ, lost_ids)}
                 if lost_ids
@@ -274,6 +289,7 @@ class PostgresAttempts:
         ]
 
     async def _write_rows(self, records: list[AttemptRecord]) -> None:
+        records = sorted(records, key=_row_order)  # the claims' order: see `_claim_batch`
         async with self._database.pool.acquire() as conn:
             await conn.execute(
                 _RECORD,
@@ -287,6 +303,11 @@ class PostgresAttempts:
                 [record.vendor_message_id for record in records],
                 [record.maybe_delivered for record in records],
             )
+
+
+def _row_order(item: _Claim | AttemptRecord) -> int:
+    # PostgreSQL orders uuids by their 16 bytes, which is the order of their value as an integer.
+    return item.message_id.int
 
 
 def _settle(group: list[_Waiting], failure: BaseException | None = None) -> None:

@@ -185,7 +185,15 @@ class SmtpSender:
         content = message.as_bytes()
         while True:
             client, reused = await self._pool.acquire()
-            transaction = await self._transact(client, message, content)
+            try:
+                transaction = await self._transact(client, message, content)
+            except BaseException:
+                # Unforeseen (a bug, an encoding the client refuses) or cancelled: the connection is
+                # mid-transaction, so it is closed, and its slot is given back either way. Kept, the
+                # slot would be lost for good, and a recipient retried a few times would leave the
+                # server with no connection to send the others through.
+                self._pool.release_soon(client, reusable=False)
+                raise
             # A reused connection the server had dropped is not the message's fault: try the next one.
             if transaction.nothing_sent and reused:
                 await self._pool.release(client, reusable=False)

@@ -230,7 +230,7 @@ class DeliverMessage:
 
     async def _hand_back(self, request: DeliveryRequested, refusal: str, *, redelivered: bool) -> None:
         await self._outbound.hand_back(request.send.avoiding(request.server_id, redelivered=redelivered))
-        log.info(
+        log.debug(
             "message handed back to routing unsent",
             message_id=str(request.send.message_id),
             server_id=str(request.server_id),
@@ -246,7 +246,7 @@ class DeliverMessage:
     async def _conclude(self, request: DeliveryRequested, record: AttemptRecord) -> None:
         await self._record_outcome(request, record)
         await self._outbound.publish_status(self._status(request, record))
-        log.info(
+        log.debug(
             "message delivery concluded",
             message_id=str(record.message_id),
             state=record.state.value,
@@ -276,7 +276,7 @@ class DeliverMessage:
         waited = await self._outbound.retry_later(next_attempt(send, request.server_id), plan.wait_seconds)
         retry_at = self._clock() + timedelta(seconds=waited)
         await self._outbound.publish_status(self._status(request, deferred, retry_at=retry_at))
-        log.info(
+        log.debug(
             "message deferred",
             message_id=str(send.message_id),
             server_id=str(request.server_id),
@@ -295,7 +295,7 @@ class DeliverMessage:
         await self._record_outcome(request, deferred)
         await self._outbound.hand_back(send.avoiding(request.server_id))
         await self._outbound.publish_status(self._status(request, deferred, retry_at=self._clock()))
-        log.info(
+        log.debug(
             "server unreachable; message routed again",
             message_id=str(send.message_id),
             server_id=str(request.server_id),
@@ -316,7 +316,7 @@ class DeliverMessage:
     async def _settle_duplicate(
         self, request: DeliveryRequested, existing: AttemptRecord, action: DuplicateAction
     ) -> None:
-        log.info(
+        log.debug(
             "duplicate delivery settled from the record",
             message_id=str(request.send.message_id),
             recorded_state=existing.state.value,

@@ -68,7 +68,7 @@ class LateSends:
                 return
             if not waited:
                 waited = True
-                log.info(
+                log.debug(  # per recipient: a backlog would log every one of its messages
                     "late message waits for its server's capacity",
                     message_id=str(request.send.message_id),
                     server_id=str(request.server_id),

@@ -13,18 +13,26 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
 from faststream.rabbit.annotations import NoCast, RabbitMessage
 
 from shared.contracts import (
+    CampaignEvent,
     CatalogEvent,
     CatalogEventKind,
     CatalogSnapshot,
+    DeliveryBatch,
     DeliveryRequested,
+    IncomingSends,
+    IncomingStatuses,
     ProbeRequest,
     ProbeResult,
+    SendBatch,
     SendRequested,
     ServerHealthEvent,
     ServerSettingsReply,
     ServerState,
     ServerView,
+    StatusBatch,
     StatusEvent,
+    sends_of,
+    status_events_of,
 )
 from shared.messaging import publish_model, rpc_reply
 from shared.topology import (
@@ -127,14 +135,25 @@ class DeadLetter:
 
 @dataclass
 class Bus:
-    """A test-side broker: plays the catalog and records statuses, dead letters and retries."""
+    """A test-side broker: plays the catalog and records statuses, dead letters and retries.
+
+    Statuses and messages back to routing travel in batches (`StatusBatch`, `SendBatch`); they are
+    recorded one per message (`statuses`, `rerouted`), and the status messages as they arrived too
+    (`status_messages`). Messages for a server's queue go out as `DeliveryBatch`es, as the router
+    publishes them (`publish_legacy` puts a single `DeliveryRequested` there, as an earlier version did).
+    """
 
     amqp_url: str
     catalog: FakeCatalog
     broker: RabbitBroker = field(init=False)
     statuses: Inbox[StatusEvent] = field(default_factory=Inbox)
+    """Every status event, one per message and status, in arrival order."""
+    status_messages: Inbox[StatusBatch | StatusEvent] = field(default_factory=Inbox)
+    """The status messages themselves: a batch carries the events of one campaign and status."""
     dead: Inbox[DeadLetter] = field(default_factory=Inbox)
     rerouted: Inbox[SendRequested] = field(default_factory=Inbox)
+    """Every message back to routing (now or after a delay), one per message."""
+    rerouted_messages: Inbox[SendBatch | SendRequested] = field(default_factory=Inbox)
     health: Inbox[ServerHealthEvent] = field(default_factory=Inbox)
 
     def __post_init__(self) -> None:
@@ -149,8 +168,12 @@ class Bus:
             return rpc_reply(self.catalog.answer(request))
 
         @self.broker.subscriber(status_queue("delivery-tests"), STATUS_EXCHANGE)
-        async def record_status(event: StatusEvent) -> None:
-            self.statuses.add(event)
+        async def record_status(body: IncomingStatuses) -> None:
+            if isinstance(body, CampaignEvent):
+                return
+            self.status_messages.add(body)
+            for event in status_events_of(body):
+                self.statuses.add(event)
 
         async def raw_body(message: RabbitMessage) -> bytes:  # a dead letter need not be JSON
             return message.body
@@ -160,8 +183,10 @@ class Bus:
             self.dead.add(DeadLetter(body, dict(message.headers)))
 
         @self.broker.subscriber(SEND_QUEUE, SEND_EXCHANGE)
-        async def record_rerouted(send: SendRequested) -> None:
-            self.rerouted.add(send)
+        async def record_rerouted(body: IncomingSends) -> None:
+            self.rerouted_messages.add(body)
+            for send in sends_of(body):
+                self.rerouted.add(send)
 
         @self.broker.subscriber(
             instance_queue("delivery-tests", "health", "server.*", uuid4().hex[:12]), HEALTH_EXCHANGE
@@ -170,13 +195,29 @@ class Bus:
             self.health.add(event)
 
     async def publish_to_queue(self, model, queue: str) -> None:
+        """`model` on `queue`; a `DeliveryRequested` as the batch of one a router would publish for it."""
+        if isinstance(model, DeliveryRequested):
+            [model] = DeliveryBatch.of([model])
         await publish_model(self.broker, model, queue=queue)
+
+    async def publish_legacy(self, request: DeliveryRequested, queue: str) -> None:
+        """A single `DeliveryRequested`, as routers before batches published it."""
+        await publish_model(self.broker, request, queue=queue)
 
     async def send(self, server_id: UUID, to: str, **changes) -> DeliveryRequested:
         """A fresh message to `to`, put on the server's queue as a router routes it there."""
         request = delivery_requested(server_id, to, **changes)
         await self.publish_to_queue(request, delivery_queue_name("smtp", server_id))
         return request
+
+    def status_messages_about(self, message_ids: set[UUID], status: str | None = None) -> list:
+        """The status messages that carried an event about one of `message_ids` (of `status`)."""
+        return self.status_messages.matching(
+            lambda body: any(
+                event.message_id in message_ids and (status is None or event.status == status)
+                for event in status_events_of(body)
+            )
+        )
 
     async def probe(self, settings: dict[str, Any], *, server_type: str = "smtp", **request) -> ProbeResult:
         """Ask the worker to probe a server with `settings`, as the catalog does before it is enabled."""

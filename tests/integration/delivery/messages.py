@@ -2,7 +2,15 @@
 
 from uuid import UUID, uuid4
 
-from shared.contracts import DeliveryRequested, MessageContent, RoutingDecision, SendRequested
+from shared.contracts import (
+    BatchRecipient,
+    DeliveryBatch,
+    DeliveryRequested,
+    MessageContent,
+    RoutingDecision,
+    SendBatch,
+    SendRequested,
+)
 
 CONTENT = MessageContent(
     from_address="news@shop.example",
@@ -49,4 +57,24 @@ def routed_again(send: SendRequested, server_id: UUID) -> DeliveryRequested:
         server_id=server_id,
         vendor="smtp",
         decision=RoutingDecision(mode="use_all", weights={str(server_id): 1.0}),
+    )
+
+
+def delivery_batch(server_id: UUID, recipients: list[str], **changes) -> DeliveryBatch:
+    """Messages to `recipients` of one campaign run, in one batch on the server's queue, as a router
+    publishes them; `changes` apply to every recipient (`attempt`, `first_attempt_at`, ...)."""
+    return DeliveryBatch(
+        server_id=server_id,
+        vendor="smtp",
+        decision=RoutingDecision(mode="use_all", weights={str(server_id): 1.0}),
+        batch=SendBatch(
+            tenant_id=uuid4(),
+            campaign_id=uuid4(),
+            run_id=uuid4(),
+            content=CONTENT,
+            recipients=[
+                BatchRecipient(message_id=uuid4(), recipient=to, recipient_name="Ada Reader", **changes)
+                for to in recipients
+            ],
+        ),
     )

@@ -1,7 +1,9 @@
-"""The attempts record against real PostgreSQL: one refused row does not fail the outcomes written
-with it, and a database that cannot be reached is waited out, within a bound."""
+"""The attempts record against real PostgreSQL: claims made at once share one statement and each
+gets its own answer, a message claimed twice is claimed once; one refused row does not fail the
+outcomes written with it, and a database that cannot be reached is waited out, within a bound."""
 
 import asyncio
+import contextlib
 import time
 from dataclasses import replace
 from types import SimpleNamespace
@@ -26,10 +28,110 @@ def attempts_over(pool: asyncpg.Pool, **options) -> PostgresAttempts:
     return PostgresAttempts(SimpleNamespace(pool=pool), **options)
 
 
+class CountingPool:
+    """`pool`, counting the statements run through the connections it lends."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.statements: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def acquire(self):
+        async with self._pool.acquire() as conn:
+            yield CountingConnection(conn, self.statements)
+
+
+class CountingConnection:
+    def __init__(self, conn: asyncpg.Connection, statements: list[str]) -> None:
+        self._conn = conn
+        self._statements = statements
+
+    async def fetch(self, query: str, *args):
+        self._statements.append(" ".join(query.split()[:2]))
+        return await self._conn.fetch(query, *args)
+
+    async def execute(self, query: str, *args):
+        self._statements.append(" ".join(query.split()[:2]))
+        return await self._conn.execute(query, *args)
+
+
 async def claimed(store: PostgresAttempts, count: int) -> list[AttemptRecord]:
     claims = await asyncio.gather(*(store.claim(uuid4(), uuid4(), 1) for _ in range(count)))
     assert all(isinstance(claim, Claimed) for claim in claims)
     return [claim.record for claim in claims]
+
+
+async def test_claims_made_at_once_share_one_statement_and_each_gets_its_own_claim(pool):
+    counting = CountingPool(pool)
+    store = PostgresAttempts(SimpleNamespace(pool=counting))
+    claims = [(uuid4(), uuid4(), 1 + n % 3) for n in range(200)]
+
+    results = await asyncio.gather(*(store.claim(*claim) for claim in claims))
+
+    assert counting.statements == ["INSERT INTO"], "one statement for the 200 claims, and nothing read back"
+    for (message_id, server_id, attempt), result in zip(claims, results, strict=True):
+        assert isinstance(result, Claimed)
+        assert result.record == AttemptRecord.claim(message_id, server_id, attempt)
+
+
+async def test_of_two_batches_claiming_one_message_at_once_one_claims_it_and_the_other_finds_the_claim(pool):
+    """Two workers (two stores, two statements racing), each with a batch holding the same messages
+    among others, in another order: each message is claimed once, the losing copy gets the
+    `sending` record, and neither statement deadlocks on the other (batches this large, written in
+    their own orders, deadlock most rounds)."""
+    for _ in range(4):
+        first, second = attempts_over(pool), attempts_over(pool)
+        shared = [uuid4() for _ in range(400)]
+        server_a, server_b = uuid4(), uuid4()
+        batch_a = [*shared, *(uuid4() for _ in range(20))]
+        batch_b = [*(uuid4() for _ in range(20)), *reversed(shared)]
+
+        results_a, results_b = await asyncio.gather(
+            asyncio.gather(*(first.claim(message_id, server_a, 1) for message_id in batch_a)),
+            asyncio.gather(*(second.claim(message_id, server_b, 1) for message_id in batch_b)),
+        )
+
+        outcome = {
+            **{("a", m): r for m, r in zip(batch_a, results_a, strict=True)},
+            **{("b", m): r for m, r in zip(batch_b, results_b, strict=True)},
+        }
+        for message_id in shared:
+            a, b = outcome[("a", message_id)], outcome[("b", message_id)]
+            assert [isinstance(a, Claimed), isinstance(b, Claimed)].count(True) == 1, "claimed exactly once"
+            winner, loser = (a, b) if isinstance(a, Claimed) else (b, a)
+            assert isinstance(loser, AttemptRecord) and loser == winner.record, (
+                "the loser gets the winner's claim"
+            )
+        alone = [r for (_, m), r in outcome.items() if m not in shared]
+        assert len(alone) == 40 and all(isinstance(r, Claimed) for r in alone)
+
+
+async def test_two_copies_of_a_message_in_one_statement_are_one_claim_and_one_duplicate(pool):
+    store = attempts_over(pool)
+    message_id, server_id = uuid4(), uuid4()
+
+    first, second = await asyncio.gather(
+        store.claim(message_id, server_id, 1), store.claim(message_id, server_id, 1)
+    )
+
+    assert isinstance(first, Claimed), "the first copy handed in wins"
+    assert second == first.record, "the other finds the record the claim wrote"
+
+
+async def test_a_claim_of_a_message_already_settled_returns_its_record_and_changes_nothing(pool):
+    store = attempts_over(pool)
+    [record] = await claimed(store, 1)
+    sent = replace(
+        record, state=AttemptState.SENT, reply_code=250, reply_text="queued as Q1", vendor_message_id="Q1"
+    )
+    await store.record(sent)
+
+    again, fresh = await asyncio.gather(
+        store.claim(record.message_id, uuid4(), 1), store.claim(uuid4(), uuid4(), 1)
+    )
+
+    assert again == sent
+    assert isinstance(fresh, Claimed), "a duplicate does not hold up the claims beside it"
 
 
 async def test_a_row_the_database_refuses_does_not_keep_the_others_of_its_group_from_their_record(pool):

@@ -9,7 +9,7 @@ import pytest
 from shared.contracts import ServerState
 from shared.topology import delivery_queue, delivery_queue_name
 from tests.integration.delivery.harness import eventually
-from tests.integration.delivery.messages import delivery_requested, recipient
+from tests.integration.delivery.messages import delivery_batch, delivery_requested, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -50,9 +50,10 @@ async def test_disabling_a_busy_server_strands_no_message(bus, catalog):
         queue = delivery_queue_name("smtp", server.id)
         await bus.publish_catalog_event(catalog.changed_event(server))
         await bus.wait_until_consumed(queue)
-        requests = [delivery_requested(server.id, recipient()) for _ in range(400)]
-        ids = {request.send.message_id for request in requests}
-        await asyncio.gather(*(bus.publish_to_queue(request, queue) for request in requests))
+        # As a router publishes them: batches, several in hand at once, each stopped half-way.
+        batches = [delivery_batch(server.id, [recipient() for _ in range(50)]) for _ in range(8)]
+        ids = {request.send.message_id for batch in batches for request in batch.requests()}
+        await asyncio.gather(*(bus.publish_to_queue(batch, queue) for batch in batches))
         await eventually(lambda: len(sink.messages) >= 20, what="the first messages sent")
 
         disabled = catalog.put_server(settings, server_id=server.id, version=2, state=ServerState.DISABLED)
@@ -64,7 +65,7 @@ async def test_disabling_a_busy_server_strands_no_message(bus, catalog):
             handed_back = {send.message_id for send in bus.rerouted.items}
             return (sent | handed_back) & ids
 
-        queued = await bus.queue_depth(queue)
+        queued = 50 * await bus.queue_depth(queue)  # batches of 50 left in the queue, untouched
         await eventually(
             lambda: len(settled()) + queued == len(ids), timeout=10, what="every message accounted for"
         )

@@ -1,5 +1,7 @@
 """The SMTP adapter against real (aiosmtpd) servers: pooling, resets after errors, TLS and AUTH."""
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from uuid import uuid4
@@ -223,3 +225,24 @@ async def test_probe_with_nothing_listening_fails_with_the_reason():
 def test_settings_without_a_host_are_unusable_and_say_so():
     with pytest.raises(UnusableServer, match="host: Field required"):
         SmtpSender.from_settings({"port": 25, "password": "never-shown"}, OPTIONS)
+
+
+async def test_a_send_that_raises_gives_its_connection_back_so_the_next_messages_still_go_out(sink):
+    """An error nobody foresaw, mid-transaction (here the client refusing a non-ASCII envelope
+    sender): the connection is closed and its place in the pool freed, or after as many such
+    errors as the pool has connections, no message to the server could be sent at all."""
+    sender = SmtpSender.from_settings(
+        {"host": "127.0.0.1", "port": sink.port, "encryption": "none"},
+        SmtpOptions(max_connections=1, timeout_seconds=5),
+    )
+    broken = replace(outgoing(recipient()), envelope_from="bouncé@shop.example")
+    to = recipient()
+
+    for _ in range(2):  # (a slot kept would leave the second waiting for a connection for good)
+        with pytest.raises(UnicodeEncodeError):
+            await asyncio.wait_for(sender.send(broken), 5)
+    outcome = await asyncio.wait_for(sender.send(outgoing(to)), 5)
+    await sender.close()
+
+    assert isinstance(outcome, Sent)
+    assert len(sink.to(to)) == 1
