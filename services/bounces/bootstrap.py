@@ -4,6 +4,7 @@
 `BouncesRuntime.open` and `close`, run by the process's lifecycle, reach PostgreSQL and RabbitMQ.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,8 @@ class BouncesRuntime:
     broker: RabbitBroker
     database: Database
     counters: PgCounterStore
-    record_outcomes: Batcher[StatusEvent, None]
-    """`RecordOutcomes`, one database write for the events of many concurrent consumers."""
+    record_outcomes: Batcher[Sequence[StatusEvent], None]
+    """`RecordOutcomes`, one database write for the events of the status messages in hand."""
     http_api: None = None
     """No HTTP API beside the probes."""
 
@@ -53,6 +54,8 @@ def bootstrap(settings: BouncesSettings) -> BouncesRuntime:
     broker = service_broker(settings, SCHEMA)
     database = Database.for_service(settings, SCHEMA, MIGRATIONS)
     counters = PgCounterStore(database)
-    record_outcomes = Batcher(RecordOutcomes(counters), max_items=settings.counter_batch_size)
-    subscribe(broker, record_outcomes)
+    record_outcomes: Batcher[Sequence[StatusEvent], None] = Batcher(
+        RecordOutcomes(counters), max_items=settings.counter_batch_size
+    )
+    subscribe(broker, record_outcomes, prefetch=settings.status_prefetch)
     return BouncesRuntime(broker, database, counters, record_outcomes)

@@ -11,5 +11,18 @@ class BouncesSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_BOUNCES_")
 
     counter_batch_size: int = Field(
-        500, ge=1, description="Status events folded into the counters per database write."
+        500,
+        ge=1,
+        description=(
+            "Status messages (batches of events, or single events) whose events are counted in one database "
+            "write: one is written once this many wait, or after 20 ms."
+        ),
+    )
+    status_prefetch: int = Field(
+        50,
+        ge=1,
+        description=(
+            "Messages of `bounces.status` in hand at once, each a status batch of up to 1000 events: those "
+            "in hand at the same moment share a write; it bounds the memory a backlog takes."
+        ),
     )

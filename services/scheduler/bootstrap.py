@@ -49,7 +49,11 @@ class SchedulerRuntime:
         await self.database.open()
         await self.broker.connect()
         await declare_topology(self.broker)
-        log.info("scheduler ready", expand_batch_size=self.settings.expand_batch_size)
+        log.info(
+            "scheduler ready",
+            expand_batch_size=self.settings.expand_batch_size,
+            send_batch_size=self.settings.send_batch_size,
+        )
 
     async def start(self) -> None:
         """Once consuming: the outbox relay and the periodic sweeps."""
@@ -88,7 +92,14 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
     lease = ExpansionLease(
         holder=f"scheduler-{settings.instance_id}", seconds=settings.expansion_lease_seconds
     )
-    expander = Expander(store, send_publisher, completion, batch_size=settings.expand_batch_size, lease=lease)
+    expander = Expander(
+        store,
+        send_publisher,
+        completion,
+        batch_size=settings.expand_batch_size,
+        send_batch_size=settings.send_batch_size,
+        lease=lease,
+    )
     expansions = ExpansionSupervisor(expander, store, retry_pause=settings.expansion_retry_seconds)
     campaigns = Campaigns(store, expansions, completion, metrics)
     statuses = StatusFolding(
@@ -98,7 +109,7 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         max_items=settings.status_batch_size,
         max_wait=settings.status_batch_wait_seconds,
     )
-    register_subscribers(broker, statuses, campaigns)
+    register_subscribers(broker, statuses, campaigns, prefetch=settings.status_prefetch)
 
     return SchedulerRuntime(
         settings=settings,
@@ -112,6 +123,7 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
             metrics,
             quiet_seconds=settings.stale_after_seconds,
             routed_quiet_seconds=settings.stale_routed_after_seconds,
+            send_batch_size=settings.send_batch_size,
         ),
         outbox_relay=OutboxRelay(database, publishers.campaign_events, schema=SCHEMA, channel=OUTBOX_CHANNEL),
         background=BackgroundTasks(),

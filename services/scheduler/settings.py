@@ -4,6 +4,7 @@ their `SENDPOOL_<KNOB>` names (`shared.settings`)."""
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts import MAX_BATCH_RECIPIENTS
 from shared.settings import ApiAuthSettings, ServiceSettings
 
 
@@ -17,6 +18,15 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
         description=(
             "Recipients published together, then recorded in one transaction, while expanding a run. "
             "A crash re-publishes at most one batch (with the same message ids)."
+        ),
+    )
+    send_batch_size: int = Field(
+        250,
+        ge=1,
+        le=MAX_BATCH_RECIPIENTS,
+        description=(
+            "Most recipients in one `SendBatch` message to the router (the content travels once per message): "
+            "an expansion batch goes out as several of these, and so do messages published again."
         ),
     )
     expansion_retry_seconds: float = Field(
@@ -36,6 +46,15 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
         5.0,
         gt=0,
         description="How often a replica looks for runs left unexpanded (their replica died or stopped) to take over.",
+    )
+    status_prefetch: int = Field(
+        50,
+        ge=1,
+        description=(
+            "Messages of `scheduler.status` in hand at once: status batches (of up to 1000 events each) and "
+            "campaign events. Those in hand at the same moment share database writes; it bounds the memory "
+            "a backlog of large status batches takes (a parsed `routed` event is a few kB)."
+        ),
     )
     status_batch_size: int = Field(
         500, ge=1, description="Most status events folded into message states by one database write."

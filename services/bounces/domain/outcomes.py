@@ -1,6 +1,7 @@
 """Which status events count towards a server's delivery record. Pure: no I/O."""
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 from uuid import UUID
 
@@ -21,7 +22,7 @@ OutcomeKey = tuple[UUID, date, str]
 """What a counter counts: a server's messages of one day that ended in one status (its value)."""
 
 
-def tally(events: list[StatusEvent]) -> Counter[OutcomeKey]:
+def tally(events: Iterable[StatusEvent]) -> Counter[OutcomeKey]:
     """Count events per (server, day, status); events without a server or not counted are skipped."""
     counts: Counter[OutcomeKey] = Counter()
     for event in events:

@@ -1,28 +1,35 @@
 """The bounces service's consumers: status events, folded into the outcome counters."""
 
-from typing import Any
+from collections.abc import Sequence
 
-from faststream.rabbit import RabbitBroker
-from pydantic import TypeAdapter
+from faststream.rabbit import Channel, RabbitBroker
 
 from services.bounces.domain.outcomes import COUNTED
 from shared.batching import Batcher
-from shared.contracts import CampaignEvent, StatusEvent
+from shared.contracts import CampaignEvent, IncomingStatuses, StatusEvent, status_events_of
 from shared.topology import STATUS_EXCHANGE, status_queue
 
 COUNTED_ROUTING_KEYS = [f"*.*.{status.value}" for status in sorted(COUNTED)]
-"""Status events are published as `<tenant>.<campaign>.<status>`."""
+"""Status batches are published as `<tenant>.<campaign>.<status>`."""
 STATUS_QUEUE = status_queue("bounces", binding=COUNTED_ROUTING_KEYS[0])
 """Bound to the other counted statuses at startup (`bind_counted_statuses`): a queue declares one binding."""
-StatusOrCampaign = TypeAdapter(StatusEvent | CampaignEvent)
 
 
-def subscribe(broker: RabbitBroker, record_outcomes: Batcher[StatusEvent, None]) -> None:
-    @broker.subscriber(STATUS_QUEUE, STATUS_EXCHANGE)
-    async def on_status(body: dict[str, Any]) -> None:
-        event = StatusOrCampaign.validate_python(body)
-        if isinstance(event, StatusEvent):
-            await record_outcomes.submit(event)
+def subscribe(
+    broker: RabbitBroker, record_outcomes: Batcher[Sequence[StatusEvent], None], *, prefetch: int
+) -> None:
+    """`prefetch` messages of the status queue in hand at once (`SENDPOOL_BOUNCES_STATUS_PREFETCH`)."""
+
+    @broker.subscriber(
+        STATUS_QUEUE,
+        STATUS_EXCHANGE,
+        channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
+    )
+    async def on_status(body: IncomingStatuses) -> None:
+        # Every event of a batch (or the single event of an earlier version) is counted in one go,
+        # in the write the messages in hand share; the message is acked once it is written.
+        if not isinstance(body, CampaignEvent):  # none is bound here; nothing to count in one
+            await record_outcomes.submit(status_events_of(body))
 
 
 async def bind_counted_statuses(broker: RabbitBroker) -> None:

@@ -14,7 +14,7 @@ from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, Rec
 from services.scheduler.domain.stale import StaleMessage
 from services.scheduler.domain.status import FINAL, IN_FLIGHT, OPEN, QUEUED, rank
 from shared import outbox
-from shared.contracts import CampaignEvent, MessageContent, MessageStatus, SendRequested, StatusEvent
+from shared.contracts import CampaignEvent, MessageContent, MessageStatus, StatusEvent
 from shared.db import Database, DbConnection
 from shared.topology import STATUS_EXCHANGE
 
@@ -312,20 +312,20 @@ class PostgresRepository:
             recipients=tuple(Recipient(id=row["id"], email=row["email"], name=row["name"]) for row in rows),
         )
 
-    async def record_expansion(self, batch: ExpansionBatch, requests: Sequence[SendRequested]) -> RunState:
+    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
         state = await self._db.fetchval(
-            ADVANCE_CURSOR, batch.run_id, batch.after_cursor, batch.next_cursor, len(requests)
+            ADVANCE_CURSOR, batch.run_id, batch.after_cursor, batch.next_cursor, len(batch.recipients)
         )
         if state is None:
             raise ExpansionConflict(f"run {batch.run_id} is no longer at cursor {batch.after_cursor}")
-        # The same lock order as record_statuses, so the two never deadlock on shared messages.
-        ordered = sorted(requests, key=lambda request: request.message_id)
+        # One statement for the whole batch; its ORDER BY keeps record_statuses' lock order, so
+        # the two never deadlock on shared messages (the arrays need not be sorted here).
         await self._db.execute(
             RECORD_EXPANDED_MESSAGES,
             batch.run_id,
             batch.campaign_id,
-            [request.message_id for request in ordered],
-            [request.recipient for request in ordered],
+            batch.message_ids,
+            [recipient.email for recipient in batch.recipients],
             QUEUED,
             rank(QUEUED),
         )
@@ -378,6 +378,11 @@ class PostgresRepository:
             emails = [row["recipient"].lower() for row in rows if row["list_id"] == list_id]
             for found in await self._db.fetch(RECIPIENT_NAMES, list_id, emails):
                 names[(list_id, found["email"])] = found["name"]
+        # Validated once per campaign, and shared by its messages (their batches carry it once).
+        contents: dict[UUID, MessageContent] = {}
+        for row in rows:
+            if row["campaign_id"] not in contents:
+                contents[row["campaign_id"]] = MessageContent.model_validate(row["content"])
         return [
             StaleMessage(
                 message_id=row["message_id"],
@@ -386,7 +391,7 @@ class PostgresRepository:
                 run_id=row["run_id"],
                 recipient=row["recipient"],
                 recipient_name=names.get((row["list_id"], row["recipient"].lower()), ""),
-                content=MessageContent.model_validate(row["content"]),
+                content=contents[row["campaign_id"]],
                 status=row["status"],
                 attempt=row["attempt"],
             )

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
-from shared.contracts import CampaignEvent, SendRequested
+from shared.contracts import CampaignEvent, SendBatch
 from shared.publishers import contract_publisher
 from shared.topology import SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
@@ -25,8 +25,9 @@ def declare_publishers(broker: RabbitBroker) -> SchedulerPublishers:
             broker,
             SERVICE,
             "send requests",
-            SendRequested,
-            "One per recipient of a launched campaign run.",
+            SendBatch,
+            "A batch of recipients of one campaign run, the content once: each recipient is one message "
+            "(its own `message_id`, stable across re-expansions), routed, sent and reported on its own.",
             exchange=SEND_EXCHANGE,
             routing_key=SEND_ROUTING_KEY,
         ),

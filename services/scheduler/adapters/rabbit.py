@@ -1,4 +1,4 @@
-"""The scheduler's side of RabbitMQ: publishing send requests, and the topology it relies on.
+"""The scheduler's side of RabbitMQ: publishing send batches, and the topology it relies on.
 
 What it publishes is declared in `adapters/publishers.py`, from which the AsyncAPI document is generated.
 """
@@ -9,28 +9,28 @@ from collections.abc import Sequence
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
-from shared.contracts import SendRequested
+from shared.contracts import SendBatch
 from shared.messaging import declare_dead_letters
 from shared.topology import SEND_EXCHANGE, SEND_QUEUE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
 
 class RabbitSendPublisher:
-    """Send requests onto sendpool.send, for the router."""
+    """Send batches onto sendpool.send, for the router."""
 
     def __init__(self, publisher: RabbitPublisher) -> None:
         self._publisher = publisher
 
-    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
+    async def publish_batches(self, batches: Sequence[SendBatch]) -> None:
         # All at once on the channel; each publish returns with the broker's confirm.
         await asyncio.gather(
-            *(self._publisher.publish(request.model_dump_json().encode()) for request in requests)
+            *(self._publisher.publish(batch.model_dump_json().encode()) for batch in batches)
         )
 
 
 async def declare_topology(broker: RabbitBroker) -> None:
     """Declares what the scheduler publishes into, before anything is published.
 
-    The router's queue is declared and bound here too, so that send requests published while
+    The router's queue is declared and bound here too, so that send batches published while
     the router is not running yet wait in its queue instead of being returned as unroutable.
     """
     await declare_dead_letters(broker)

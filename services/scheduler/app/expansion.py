@@ -1,4 +1,11 @@
-"""Expanding a run: publishing one `SendRequested` per recipient, batch after batch, resumably."""
+"""Expanding a run: publishing its recipients as `SendBatch` messages, batch after batch, resumably.
+
+Each expansion batch (`expand_batch_size` recipients, read from PostgreSQL in one query) goes out
+as a few `SendBatch` messages (`send_batch_size` recipients each, the content once in each), all
+confirmed before the batch is recorded in one set-based write. Nothing here is done per recipient
+but building its entry of the batch: no log line, no validation, no round trip. Memory holds one
+expansion batch at a time, whatever the list's size.
+"""
 
 import asyncio
 from uuid import UUID
@@ -8,6 +15,7 @@ import structlog
 from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.ports import ExpansionConflict, ExpansionLease, SendPublisher, Store
 from services.scheduler.domain.campaign import RunState
+from shared.contracts import utcnow
 
 log = structlog.get_logger("scheduler.expansion")
 
@@ -20,12 +28,16 @@ class Expander:
         completion: RunCompletion,
         *,
         batch_size: int,
+        send_batch_size: int,
         lease: ExpansionLease,
     ) -> None:
+        """`batch_size` recipients are read and recorded together; they are published in messages of
+        `send_batch_size` recipients."""
         self._store = store
         self._publisher = publisher
         self._completion = completion
         self._batch_size = batch_size
+        self._send_batch_size = send_batch_size
         self._lease = lease
 
     async def expand(self, run_id: UUID) -> None:
@@ -52,11 +64,17 @@ class Expander:
                 async with self._store.transaction() as repo:
                     await repo.finish_expansion(run_id)
                 break
-            requests = batch.send_requests()
-            await self._publisher.publish_sends(requests)
+            messages = batch.send_batches(self._send_batch_size, first_attempt_at=utcnow())
+            await self._publisher.publish_batches(messages)
             async with self._store.transaction() as repo:
-                state = await repo.record_expansion(batch, requests)
-            log.debug("batch expanded", run_id=str(run_id), cursor=batch.next_cursor, size=len(requests))
+                state = await repo.record_expansion(batch)
+            log.debug(
+                "batch expanded",
+                run_id=str(run_id),
+                cursor=batch.next_cursor,
+                size=len(batch.recipients),
+                messages=len(messages),
+            )
             if state is not RunState.EXPANDING:
                 break
         log.info("run expanded", run_id=str(run_id))

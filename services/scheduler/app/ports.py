@@ -10,7 +10,7 @@ from services.scheduler.domain.campaign import Campaign, CampaignState, Run, Run
 from services.scheduler.domain.expansion import ExpansionBatch
 from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, RecipientList
 from services.scheduler.domain.stale import StaleMessage
-from shared.contracts import CampaignEvent, MessageContent, SendRequested, StatusEvent
+from shared.contracts import CampaignEvent, MessageContent, SendBatch, StatusEvent
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,17 @@ class Repository(Protocol):
         (campaign not running, run expanded) or another holder's lease still holds."""
 
     async def release_expansion(self, run_id: UUID, holder: str) -> None: ...
-    async def record_expansion(
-        self, batch: ExpansionBatch, requests: Sequence[SendRequested]
-    ) -> RunState: ...
+
+    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
+        """Records the batch's messages as queued and moves the cursor past them."""
+
     async def finish_expansion(self, run_id: UUID) -> None: ...
 
     # message states
-    async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]: ...
+    async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]:
+        """Applies each event the folding rule lets through, in one statement (at most one event per
+        message); returns the runs where a message became final."""
+
     async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]: ...
 
     # stale messages
@@ -97,9 +101,9 @@ class Store(Protocol):
 
 
 class SendPublisher(Protocol):
-    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
-        """Publishes them all at once; returns once the broker has confirmed every one (and raises
-        if it refused any)."""
+    async def publish_batches(self, batches: Sequence[SendBatch]) -> None:
+        """Publishes them all at once, one broker message each; returns once the broker has
+        confirmed every one (and raises if it refused any)."""
         ...
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 import structlog
 
 from services.scheduler.app.ports import SchedulerMetrics, SendPublisher, Store
+from shared.contracts import MAX_BATCH_RECIPIENTS, SendBatch, utcnow
 
 log = structlog.get_logger("scheduler.stale")
 
@@ -26,13 +27,17 @@ class StaleMessageSweeper:
         quiet_seconds: float,
         routed_quiet_seconds: float,
         batch_size: int = 500,
+        send_batch_size: int = MAX_BATCH_RECIPIENTS,
     ) -> None:
+        """`batch_size` stale messages are claimed at a time; they are published in `SendBatch`es
+        (one per run and content) of at most `send_batch_size` recipients."""
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
         self._quiet_seconds = quiet_seconds
         self._routed_quiet_seconds = routed_quiet_seconds
         self._batch_size = batch_size
+        self._send_batch_size = send_batch_size
 
     async def sweep(self) -> int:
         """Publish every stale message again; returns how many.
@@ -49,7 +54,9 @@ class StaleMessageSweeper:
                     routed_quiet_seconds=self._routed_quiet_seconds,
                     limit=self._batch_size,
                 )
-                await self._publisher.publish_sends([message.send_request() for message in stale])
+                now = utcnow()
+                sends = [message.send_request(now) for message in stale]
+                await self._publisher.publish_batches(SendBatch.of(sends, max_size=self._send_batch_size))
             if stale:
                 self._metrics.stale_messages_resent(len(stale))
                 log.warning(

@@ -1,6 +1,8 @@
 """Folding the pipeline's status events into each message's state."""
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import chain
 
 from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.ports import SchedulerMetrics, Store
@@ -10,7 +12,12 @@ from shared.contracts import StatusEvent
 
 
 class StatusFolding:
-    """Writes status events in batches; each caller returns only once its event is durable."""
+    """Writes status events set-based; each caller returns only once its events are durable.
+
+    A caller hands in all the events of one message it consumed (a `StatusBatch`, or the single
+    `StatusEvent` of an earlier version) at once. The events of the messages in hand at the same
+    moment share one flush: reduced to one event per message, then written in statements of at
+    most `max_items` events (`Repository.record_statuses`, which keeps the rows' lock order)."""
 
     def __init__(
         self,
@@ -24,17 +31,29 @@ class StatusFolding:
         self._store = store
         self._completion = completion
         self._metrics = metrics
-        self._batcher: Batcher[StatusEvent, None] = Batcher(
+        self._max_items = max_items
+        # One item per caller: its events. A flush starts after `max_wait`, or once `max_items`
+        # callers wait (each with at least one event, so never fewer events than that).
+        self._batcher: Batcher[Sequence[StatusEvent], None] = Batcher(
             self._flush, max_items=max_items, max_wait=max_wait
         )
 
-    async def record(self, event: StatusEvent) -> None:
-        if is_recorded(event.status):
-            await self._batcher.submit(event)
+    async def record_many(self, events: Iterable[StatusEvent]) -> None:
+        """Folds `events` into their messages' states; returns once they are written."""
+        recorded = [event for event in events if is_recorded(event.status)]
+        if recorded:
+            await self._batcher.submit(recorded)
 
-    async def _flush(self, events: list[StatusEvent]) -> list[None]:
-        async with self._store.transaction() as repo:
-            runs_with_new_final = await repo.record_statuses(latest_per_message(events))
+    async def _flush(self, groups: list[Sequence[StatusEvent]]) -> list[None]:
+        events = list(chain.from_iterable(groups))
+        latest = latest_per_message(events)
+        # A message is in one statement only (`latest` has one event per message), so the
+        # statements may commit one after the other. Each one's runs are checked for completion
+        # as soon as it has committed: a message made final there is final for good, and a later
+        # statement that fails (the callers' messages are then redelivered) would not report it again.
+        for start in range(0, len(latest), self._max_items):
+            async with self._store.transaction() as repo:
+                runs_with_new_final = await repo.record_statuses(latest[start : start + self._max_items])
+            await self._completion.check(runs_with_new_final)
         self._metrics.statuses_folded(Counter(event.status.value for event in events))
-        await self._completion.check(runs_with_new_final)
-        return [None] * len(events)
+        return [None] * len(groups)

@@ -1,10 +1,12 @@
-"""Turning a slice of a run's recipients into send requests, with ids that survive a re-expansion."""
+"""Turning a slice of a run's recipients into send batches, with ids that survive a re-expansion."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from uuid import UUID, uuid5
 
 from services.scheduler.domain.recipients import Recipient
-from shared.contracts import MessageContent, SendRequested
+from shared.contracts import BatchRecipient, MessageContent, SendBatch
 
 
 def message_id_for(run_id: UUID, recipient_id: int) -> UUID:
@@ -31,16 +33,37 @@ class ExpansionBatch:
     def next_cursor(self) -> int:
         return self.recipients[-1].id if self.recipients else self.after_cursor
 
-    def send_requests(self) -> list[SendRequested]:
+    @cached_property
+    def message_ids(self) -> list[UUID]:
+        """One per recipient, in order: computed once for both the publish and the record of the batch."""
+        return [message_id_for(self.run_id, recipient.id) for recipient in self.recipients]
+
+    def send_batches(self, max_size: int, *, first_attempt_at: datetime) -> list[SendBatch]:
+        """The recipients as `SendBatch` messages of at most `max_size` each, the content once in each.
+
+        Built without validating each recipient again: addresses and names were validated on their
+        way into the list (the API's `RecipientIn`), the content when it was read, and the router
+        validates every batch it receives."""
+        recipients = [
+            BatchRecipient.model_construct(
+                message_id=message_id,
+                recipient=recipient.email,
+                recipient_name=recipient.name,
+                attempt=1,
+                avoid_server_ids=[],
+                first_attempt_at=first_attempt_at,
+                redelivered=False,
+            )
+            for message_id, recipient in zip(self.message_ids, self.recipients, strict=True)
+        ]
         return [
-            SendRequested(
-                message_id=message_id_for(self.run_id, recipient.id),
+            SendBatch.model_construct(
+                schema_version=2,
                 tenant_id=self.tenant_id,
                 campaign_id=self.campaign_id,
                 run_id=self.run_id,
-                recipient=recipient.email,
-                recipient_name=recipient.name,
                 content=self.content,
+                recipients=recipients[start : start + max_size],
             )
-            for recipient in self.recipients
+            for start in range(0, len(recipients), max_size)
         ]

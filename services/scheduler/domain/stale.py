@@ -8,6 +8,7 @@ so a copy of a message that was only slow costs a little work, never a second em
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from shared.contracts import MessageContent, MessageStatus, SendRequested
@@ -25,14 +26,17 @@ class StaleMessage:
     status: str
     attempt: int
 
-    def send_request(self) -> SendRequested:
-        """The message as it should go through routing again.
+    def send_request(self, now: datetime) -> SendRequested:
+        """The message as it should go through routing again (`now` starting its attempt).
 
         A deferred message was waiting for its next attempt, so that is what it gets; any other
-        is sent again as the attempt it is in.
+        is sent again as the attempt it is in. Built without validation: every field comes from
+        what the scheduler validated when it stored it (the list's recipient, the campaign's
+        content), and the router validates the batch it arrives in.
         """
         deferred = self.status == MessageStatus.DEFERRED.value
-        return SendRequested(
+        return SendRequested.model_construct(
+            schema_version=1,
             message_id=self.message_id,
             tenant_id=self.tenant_id,
             campaign_id=self.campaign_id,
@@ -41,4 +45,7 @@ class StaleMessage:
             recipient_name=self.recipient_name,
             content=self.content,
             attempt=self.attempt + 1 if deferred else self.attempt,
+            avoid_server_ids=[],
+            first_attempt_at=now,
+            redelivered=False,
         )

@@ -1,35 +1,29 @@
 """The scheduler's subscriber on sendpool.status: message statuses and campaign decisions."""
 
-from typing import Annotated, Any
-
-from faststream.rabbit import RabbitBroker
-from pydantic import Discriminator, Tag
+from faststream.rabbit import Channel, RabbitBroker
 
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.statuses import StatusFolding
-from shared.contracts import CampaignEvent, StatusEvent
+from shared.contracts import CampaignEvent, IncomingStatuses, status_events_of
 from shared.topology import STATUS_EXCHANGE, status_queue
 
 
-def _event_kind(body: Any) -> str | None:
-    # Both travel on the same exchange; a campaign decision is the one with a `kind`.
-    if isinstance(body, dict):
-        return "campaign" if "kind" in body else "message"
-    if isinstance(body, CampaignEvent | StatusEvent):
-        return "campaign" if isinstance(body, CampaignEvent) else "message"
-    return None
+def register_subscribers(
+    broker: RabbitBroker, statuses: StatusFolding, campaigns: Campaigns, *, prefetch: int
+) -> None:
+    """`prefetch` messages of the status queue in hand at once (`SENDPOOL_SCHEDULER_STATUS_PREFETCH`)."""
 
-
-StatusBody = Annotated[
-    Annotated[StatusEvent, Tag("message")] | Annotated[CampaignEvent, Tag("campaign")],
-    Discriminator(_event_kind),
-]
-
-
-def register_subscribers(broker: RabbitBroker, statuses: StatusFolding, campaigns: Campaigns) -> None:
-    @broker.subscriber(status_queue("scheduler"), STATUS_EXCHANGE, title="scheduler.status")
-    async def on_status(event: StatusBody) -> None:
-        if isinstance(event, CampaignEvent):
-            await campaigns.apply_event(event)
+    @broker.subscriber(
+        status_queue("scheduler"),
+        STATUS_EXCHANGE,
+        title="scheduler.status",
+        channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
+    )
+    async def on_status(body: IncomingStatuses) -> None:
+        # A status batch is folded whole, in one write with the others in hand; it is acked once
+        # written. Folding is idempotent (a state only moves forward), so a redelivered batch
+        # changes nothing.
+        if isinstance(body, CampaignEvent):
+            await campaigns.apply_event(body)
         else:
-            await statuses.record(event)
+            await statuses.record_many(status_events_of(body))

@@ -9,9 +9,17 @@ from typing import Any
 
 import aio_pika
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
-from shared.contracts import SendRequested, StatusEvent
+from shared.contracts import (
+    CampaignEvent,
+    IncomingSends,
+    SendBatch,
+    SendRequested,
+    StatusBatch,
+    StatusEvent,
+    sends_of,
+)
 from shared.topology import SEND_QUEUE, STATUS_EXCHANGE
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.status_events import Heard, status_events
@@ -37,6 +45,9 @@ def own_infrastructure(service_env: dict[str, str], **settings: str):
         delete_vhost(amqp_url)
         drop_database(database_url)
 
+
+INCOMING_SENDS: TypeAdapter[SendBatch | SendRequested] = TypeAdapter(IncomingSends)
+"""What router.send-requested carries: the scheduler's `SendBatch`es (a `SendRequested` from earlier versions)."""
 
 POLL_SECONDS = 0.1
 """How often the helpers below ask again: the scheduler answers within milliseconds."""
@@ -136,11 +147,20 @@ class Bus:
             exchange = await channel.get_exchange(STATUS_EXCHANGE.name)
             await exchange.publish(self._message(body, message_id), routing_key=routing_key)
 
-    async def publish_statuses(self, events: Iterable[StatusEvent | BaseModel]) -> None:
+    async def publish_statuses(self, events: Iterable[StatusEvent]) -> None:
+        """As the router and the delivery workers publish them: in `StatusBatch`es, one per campaign
+        and status (all at once, so the batches may arrive in any order)."""
+        await self.publish_all(StatusBatch.of(events))
+
+    async def publish_all(self, messages: Iterable[StatusBatch | StatusEvent | CampaignEvent]) -> None:
+        """Each on its own routing key, all at once; a `StatusEvent` alone is what earlier versions published."""
         async with self.connection.channel(publisher_confirms=True) as channel:
             exchange = await channel.get_exchange(STATUS_EXCHANGE.name)
             await asyncio.gather(
-                *(exchange.publish(self._message(event), routing_key=event.routing_key) for event in events)
+                *(
+                    exchange.publish(self._message(message), routing_key=message.routing_key)
+                    for message in messages
+                )
             )
 
     @staticmethod
@@ -157,8 +177,25 @@ class Bus:
         self, campaign_id: str, count: int, *, timeout: float = 20.0, linger: float = 0.5
     ) -> list[SendRequested]:
         """Consumes router.send-requested until `count` requests of the campaign have arrived,
-        then keeps listening `linger` seconds so that extra ones would show."""
-        found: list[SendRequested] = []
+        then keeps listening `linger` seconds so that extra ones would show; each recipient of a
+        `SendBatch` is one request."""
+        batches = await self.collect_send_batches(campaign_id, count, timeout=timeout, linger=linger)
+        return [request for batch in batches for request in sends_of(batch)]
+
+    async def collect_send_batches(
+        self, campaign_id: str, count: int, *, timeout: float = 20.0, linger: float = 0.5
+    ) -> list[SendBatch | SendRequested]:
+        """The messages of the campaign on router.send-requested, as they arrived, until they carry
+        `count` recipients in all (then `linger` seconds more, so that extra ones would show)."""
+        messages = await self.collect_send_messages(campaign_id, count, timeout=timeout, linger=linger)
+        return [body for body, _ in messages]
+
+    async def collect_send_messages(
+        self, campaign_id: str, count: int, *, timeout: float = 20.0, linger: float = 0.5
+    ) -> list[tuple[SendBatch | SendRequested, bytes]]:
+        """As `collect_send_batches`, each message with its body as it travelled."""
+        found: list[tuple[SendBatch | SendRequested, bytes]] = []
+        recipients = 0
         async with self.connection.channel() as channel:
             await channel.set_qos(prefetch_count=1000)
             queue = await channel.get_queue(SEND_QUEUE.name, ensure=True)
@@ -171,13 +208,14 @@ class Bus:
                     if settle_until is not None and now > settle_until:
                         return found
                     if now > deadline:
-                        raise AssertionError(f"got {len(found)} of {count} send requests within {timeout}s")
+                        raise AssertionError(f"got {recipients} of {count} send requests within {timeout}s")
                     await asyncio.sleep(0.05)
                     continue
-                request = SendRequested.model_validate_json(message.body)
-                if str(request.campaign_id) == campaign_id:
-                    found.append(request)
-                    if len(found) >= count and settle_until is None:
+                body = INCOMING_SENDS.validate_json(message.body)
+                if str(body.campaign_id) == campaign_id:
+                    found.append((body, message.body))
+                    recipients += len(body.recipients) if isinstance(body, SendBatch) else 1
+                    if recipients >= count and settle_until is None:
                         settle_until = time.monotonic() + linger
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ from tests.support.processes import ServiceProcess
 
 BATCH = 5
 SIZE = 600  # 120 small batches: long enough for the test to step in while they go out
-LONG = 3000  # long enough for a second replica to start while the first still expands
+LONG = 12_000  # long enough for a second replica to start while the first still expands (in batches of 5)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Campaign states, stop reasons and the send requests a run's batch becomes."""
+"""Campaign states, stop reasons and the send batches a run's expansion batch becomes."""
 
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -15,7 +15,7 @@ from services.scheduler.domain.campaign import (
 )
 from services.scheduler.domain.expansion import ExpansionBatch, message_id_for
 from services.scheduler.domain.recipients import Recipient
-from shared.contracts import Exclusion, MessageContent
+from shared.contracts import Exclusion, MessageContent, SendBatch, utcnow
 
 CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale")
 
@@ -66,28 +66,40 @@ def test_message_ids_are_stable_per_run_and_recipient():
     assert message_id_for(run_id, 7) != message_id_for(uuid4(), 7)
 
 
-def test_a_batch_becomes_one_send_request_per_recipient_and_moves_the_cursor():
+def test_a_batch_becomes_send_batches_with_one_entry_per_recipient_and_moves_the_cursor():
     batch = ExpansionBatch(
         run_id=uuid4(),
         campaign_id=uuid4(),
         tenant_id=uuid4(),
         content=CONTENT,
         after_cursor=40,
-        recipients=(Recipient(41, "ann@example.com", "Ann"), Recipient(45, "bob@example.com", "")),
+        recipients=(
+            Recipient(41, "ann@example.com", "Ann"),
+            Recipient(45, "bob@example.com", ""),
+            Recipient(46, "cy@example.com", "Cy"),
+        ),
     )
+    now = utcnow()
 
-    requests = batch.send_requests()
+    messages = batch.send_batches(2, first_attempt_at=now)
 
+    assert [len(message.recipients) for message in messages] == [2, 1]
+    requests = [request for message in messages for request in message.sends()]
     assert [(r.recipient, r.recipient_name) for r in requests] == [
         ("ann@example.com", "Ann"),
         ("bob@example.com", ""),
+        ("cy@example.com", "Cy"),
     ]
-    assert [r.message_id for r in requests] == [
-        message_id_for(batch.run_id, 41),
-        message_id_for(batch.run_id, 45),
-    ]
+    assert [r.message_id for r in requests] == [message_id_for(batch.run_id, id) for id in (41, 45, 46)]
+    assert [r.message_id for r in requests] == batch.message_ids
     assert {(r.run_id, r.campaign_id, r.tenant_id, r.content) for r in requests} == {
         (batch.run_id, batch.campaign_id, batch.tenant_id, CONTENT)
     }
-    assert batch.next_cursor == 45
-    assert ExpansionBatch(batch.run_id, batch.campaign_id, batch.tenant_id, CONTENT, 45, ()).next_cursor == 45
+    assert {(r.attempt, r.first_attempt_at, r.redelivered, tuple(r.avoid_server_ids)) for r in requests} == {
+        (1, now, False, ())
+    }
+    # What the router receives validates, and says the same.
+    for message in messages:
+        assert SendBatch.model_validate_json(message.model_dump_json()) == message
+    assert batch.next_cursor == 46
+    assert ExpansionBatch(batch.run_id, batch.campaign_id, batch.tenant_id, CONTENT, 46, ()).next_cursor == 46

@@ -10,7 +10,7 @@ from services.scheduler.app.ports import ExpansionLease
 from services.scheduler.domain.campaign import RunState
 from services.scheduler.domain.expansion import ExpansionBatch
 from services.scheduler.domain.recipients import Recipient
-from shared.contracts import MessageContent, SendRequested
+from shared.contracts import BatchRecipient, MessageContent, SendBatch
 
 LEASE = ExpansionLease(holder="scheduler-test", seconds=15)
 CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale")
@@ -50,9 +50,9 @@ class FakeStore:
             run_id, self.campaign_id, self.tenant_id, CONTENT, self.cursor, tuple(after[:limit])
         )
 
-    async def record_expansion(self, batch: ExpansionBatch, requests: list[SendRequested]) -> RunState:
+    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
         assert batch.after_cursor == self.cursor
-        self.recorded.append([request.message_id for request in requests])
+        self.recorded.append(list(batch.message_ids))
         self.cursor = batch.next_cursor
         if self.cursor >= self.recipients[-1].id:
             self._finish()
@@ -74,19 +74,24 @@ class FakeStore:
 
 class FakePublisher:
     def __init__(self, before_publish: Callable[[int], None] = lambda attempt: None) -> None:
-        """`before_publish` gets the number of publishes attempted before this one, and may raise."""
-        self.published: list[SendRequested] = []
+        """`before_publish` gets the number of messages whose publish was attempted before this one, and may raise."""
+        self.batches: list[SendBatch] = []
         self.attempts = 0
         self.before_publish = before_publish
 
-    async def publish_sends(self, requests: Sequence[SendRequested]) -> None:
-        await asyncio.gather(*(self._publish(request) for request in requests))
+    @property
+    def published(self) -> list[BatchRecipient]:
+        """Every recipient published, in order."""
+        return [recipient for batch in self.batches for recipient in batch.recipients]
 
-    async def _publish(self, request: SendRequested) -> None:
+    async def publish_batches(self, batches: Sequence[SendBatch]) -> None:
+        await asyncio.gather(*(self._publish(batch) for batch in batches))
+
+    async def _publish(self, batch: SendBatch) -> None:
         self.attempts += 1
         self.before_publish(self.attempts - 1)
         await asyncio.sleep(0)  # let the batch's other publishes start, as confirms would
-        self.published.append(request)
+        self.batches.append(batch)
 
 
 class FakeCompletion:
@@ -97,8 +102,16 @@ class FakeCompletion:
         self.checked.extend(run_ids)
 
 
-def _expander(store: FakeStore, publisher: FakePublisher, completion: FakeCompletion, batch_size: int = 4):
-    return Expander(store, publisher, completion, batch_size=batch_size, lease=LEASE)
+def _expander(
+    store: FakeStore,
+    publisher: FakePublisher,
+    completion: FakeCompletion,
+    batch_size: int = 4,
+    send_batch_size: int = 2,
+):
+    return Expander(
+        store, publisher, completion, batch_size=batch_size, send_batch_size=send_batch_size, lease=LEASE
+    )
 
 
 async def test_a_run_is_published_and_recorded_batch_by_batch_then_checked_for_completion():
@@ -109,19 +122,36 @@ async def test_a_run_is_published_and_recorded_batch_by_batch_then_checked_for_c
     assert [len(batch) for batch in store.recorded] == [4, 4, 2]
     assert store.leases == ["scheduler-test"] * 3, "the lease is renewed with every batch"
     assert store.released == ["scheduler-test"], "and released at the end"
-    assert [request.recipient for request in publisher.published] == [
+    assert [recipient.recipient for recipient in publisher.published] == [
         f"user{i}@example.com" for i in range(1, 11)
     ]
-    assert sum(store.recorded, []) == [request.message_id for request in publisher.published]
+    assert sum(store.recorded, []) == [recipient.message_id for recipient in publisher.published]
+    # Each expansion batch of 4 went out as messages of at most 2 recipients, the content in each.
+    assert [len(batch.recipients) for batch in publisher.batches] == [2, 2, 2, 2, 2]
+    assert {
+        (batch.run_id, batch.campaign_id, batch.tenant_id, batch.content) for batch in publisher.batches
+    } == {(store.run_id, store.campaign_id, store.tenant_id, CONTENT)}
     assert store.state is RunState.EXPANDED
     assert completion.checked == [store.run_id]
+
+
+async def test_an_expansion_batch_is_published_in_send_batches_of_the_configured_size():
+    store, publisher, completion = FakeStore(10), FakePublisher(), FakeCompletion()
+
+    await _expander(store, publisher, completion, batch_size=10, send_batch_size=4).expand(store.run_id)
+
+    assert [len(batch.recipients) for batch in publisher.batches] == [4, 4, 2]
+    assert [len(batch) for batch in store.recorded] == [10]
+    # Published (the router validates what it receives) exactly as a batch that validates.
+    for batch in publisher.batches:
+        assert SendBatch.model_validate_json(batch.model_dump_json()) == batch
 
 
 async def test_expansion_halts_at_the_batch_boundary_after_the_campaign_stops():
     store, completion = FakeStore(10), FakeCompletion()
 
     def stop_during_second_batch(attempt: int) -> None:
-        if attempt == 5:
+        if attempt == 3:  # the second message of the second batch
             store.campaign_running = False
 
     await _expander(store, FakePublisher(stop_during_second_batch), completion).expand(store.run_id)
@@ -138,11 +168,11 @@ async def test_expansion_halts_at_the_batch_boundary_after_the_campaign_stops():
 
 
 async def test_a_failed_publish_records_nothing_and_the_supervisor_publishes_the_batch_again():
-    store, completion = FakeStore(6), FakeCompletion()
+    store, completion = FakeStore(8), FakeCompletion()
     failures = iter([True])
 
     def fail_once_in_second_batch(attempt: int) -> None:
-        if attempt == 5 and next(failures, False):
+        if attempt == 3 and next(failures, False):  # the second batch's second message; its first went out
             raise ConnectionError("broker went away")
 
     publisher = FakePublisher(fail_once_in_second_batch)
@@ -151,10 +181,12 @@ async def test_a_failed_publish_records_nothing_and_the_supervisor_publishes_the
     await supervisor.start_unfinished()
     await asyncio.wait_for(store.expanded.wait(), timeout=2.0)
 
-    assert [len(batch) for batch in store.recorded] == [4, 2]
-    ids = [request.message_id for request in publisher.published]
-    assert len(set(ids)) == 6  # the second batch went out twice, with the same ids
-    assert len(ids) > 6
+    assert [len(batch) for batch in store.recorded] == [4, 4]
+    ids = [recipient.message_id for recipient in publisher.published]
+    assert len(set(ids)) == 8
+    assert len(ids) == 10
+    assert ids[4:6] == ids[6:8], "the second batch went out again, with the same ids"
+    assert sum(store.recorded, []) == ids[:4] + ids[6:]
     assert completion.checked == [store.run_id]
     await supervisor.stop()
 
