@@ -30,8 +30,11 @@ migrate: install
 demo: install
 	$(UV) run python -m tools.demo
 
+# `make bench SCALE=1000000` for a million recipients (default 20000; long, and not run by CI);
+# BENCH_ARGS adds options, e.g. BENCH_ARGS="--profile var/profile" (py-spy on every service).
+SCALE ?= 20000
 bench: install /usr/sbin/smtp-sink
-	$(UV) run python -m tools.bench
+	$(UV) run python -m tools.bench --messages $(SCALE) $(BENCH_ARGS)
 
 # Restarts the local RabbitMQ and PostgreSQL mid-run: pass CHAOS_ARGS=--no-infra-faults on a shared machine.
 chaos: install
