@@ -63,8 +63,8 @@ async def final_statuses(amqp_url: str, tenant_id: UUID, campaign_id: UUID):
         async def collect() -> dict[str, list[str]]:
             by_recipient: defaultdict[str, list[str]] = defaultdict(list)
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
-                event = json.loads(message.body)
-                by_recipient[event["recipient"]].append(event["status"])
+                for event in json.loads(message.body)["events"]:  # a StatusBatch
+                    by_recipient[event["recipient"]].append(event["status"])
             return by_recipient
 
         yield collect

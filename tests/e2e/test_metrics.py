@@ -58,9 +58,11 @@ def test_routers_and_workers_metrics_add_up_to_the_campaigns_counts(pipeline):
         assert summed(pipeline, ROUTERS, "sendpool_router_decisions_total", outcome="routed") >= (
             routed_before + RECIPIENTS
         )
-        assert summed(
+        # FastStream counts broker messages: the campaign's recipients came in batches, fewer messages.
+        received = summed(
             pipeline, ROUTERS, "faststream_received_messages_total", handler="sendpool.send.send.requested"
-        ) >= (received_before + RECIPIENTS)
+        )
+        assert received_before + 1 <= received < received_before + RECIPIENTS
 
         # The scheduler completes a run once the last status is folded: its counters are current.
         after = scrape(scheduler)
