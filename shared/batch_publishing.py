@@ -24,10 +24,13 @@ Batches = Callable[[list[T]], Iterable[tuple[BaseModel, dict[str, Any]]]]
 
 
 class BatchPublisher(Generic[T]):
-    def __init__(self, publisher: RabbitPublisher, batches: Batches[T], *, max_items: int = 5000) -> None:
+    def __init__(
+        self, publisher: RabbitPublisher, batches: Batches[T], *, max_items: int = 5000, linger: float = 0.0
+    ) -> None:
+        """`linger`: see `GroupCommit`."""
         self._publisher = publisher
         self._batches = batches
-        self._commits: GroupCommit[T, None] = GroupCommit(self._flush, max_items=max_items)
+        self._commits: GroupCommit[T, None] = GroupCommit(self._flush, max_items=max_items, linger=linger)
 
     async def publish(self, item: T) -> None:
         """Returns once the batch carrying `item` is confirmed by the broker."""
@@ -44,16 +47,20 @@ class BatchPublisher(Generic[T]):
 
 
 def status_batches(
-    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS
+    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS, linger: float = 0.0
 ) -> BatchPublisher[StatusEvent]:
-    """Status events, as `StatusBatch`es on their `<tenant>.<campaign>.<status>` routing keys."""
+    """Status events, as `StatusBatch`es on their `<tenant>.<campaign>.<status>` routing keys.
+
+    Each status message costs every consumer (the scheduler, the bounces service, a tenant's own
+    systems) a delivery: a producer whose events trickle in one by one (a delivery worker, as its
+    sends finish) lingers a little so that they travel together."""
 
     def batches(events: list[StatusEvent]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
         return (
             (batch, {"routing_key": batch.routing_key}) for batch in StatusBatch.of(events, max_size=max_size)
         )
 
-    return BatchPublisher(publisher, batches)
+    return BatchPublisher(publisher, batches, linger=linger)
 
 
 def send_batches(

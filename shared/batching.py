@@ -78,13 +78,22 @@ class GroupCommit(Generic[T, R]):
     the flush's error.
 
     Under light load nothing waits for company; under heavy load batches grow by themselves, by
-    as much as arrives during one flush, up to `max_items`.
+    as much as arrives during one flush, up to `max_items`. Where batches matter more than a few
+    milliseconds (status events that each cost their consumers a message), `linger` seconds after
+    the first item of an idle spell the flush starts, with what has arrived by then.
     """
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_items: int = 1000) -> None:
+    def __init__(
+        self,
+        flush: Callable[[list[T]], Awaitable[Sequence[R]]],
+        *,
+        max_items: int = 1000,
+        linger: float = 0.0,
+    ) -> None:
         """`flush` handles a batch and returns one result per item, in order."""
         self._flush = flush
         self._max_items = max_items
+        self._linger = linger
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._running: asyncio.Task[None] | None = None
         self._scheduled = False
@@ -94,7 +103,10 @@ class GroupCommit(Generic[T, R]):
         self._items.append((item, future))
         if self._running is None and not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start)
+            if self._linger > 0:
+                asyncio.get_running_loop().call_later(self._linger, self._start)
+            else:
+                asyncio.get_running_loop().call_soon(self._start)
         return await future
 
     def _start(self) -> None:

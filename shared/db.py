@@ -53,15 +53,28 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(database_url: str, schema: str, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool whose sessions resolve unqualified names in the service's own schema."""
+async def create_pool(
+    database_url: str, schema: str, max_size: int = 10, *, stateless_sessions: bool = False
+) -> asyncpg.Pool:
+    """A connection pool whose sessions resolve unqualified names in the service's own schema.
+
+    `stateless_sessions`: the service keeps no session state on a connection (no LISTEN, no
+    session advisory lock, no SET): a released connection is only rolled back if a transaction
+    was left open, instead of asyncpg's full reset (`RESET ALL`, `UNLISTEN *`, … : a round trip
+    on every release)."""
     return await asyncpg.create_pool(
         database_url,
         min_size=1,
         max_size=max_size,
         init=_init_connection,
         server_settings={"search_path": schema, "application_name": f"sendpool-{schema}"},
+        reset=_no_session_state_to_reset if stateless_sessions else None,
     )
+
+
+async def _no_session_state_to_reset(connection: asyncpg.Connection) -> None:
+    """Nothing to send: before calling this, the pool has rolled back a transaction left open
+    (`Connection._reset`), which is all a session without state needs."""
 
 
 async def open_database(
@@ -72,6 +85,7 @@ async def open_database(
     *,
     wait_seconds: float,
     max_pause_seconds: float = 10.0,
+    stateless_sessions: bool = False,
 ) -> asyncpg.Pool:
     """Migrate the service's schema and open its pool, waiting for PostgreSQL if it is not up yet.
 
@@ -88,7 +102,7 @@ async def open_database(
         attempt += 1
         try:
             await asyncio.to_thread(migrate, database_url, schema, migrations_dir)
-            return await create_pool(database_url, schema, pool_size)
+            return await create_pool(database_url, schema, pool_size, stateless_sessions=stateless_sessions)
         except Exception as exc:
             if transient_fault(exc) is None or time.monotonic() + pause > deadline:
                 raise
@@ -116,17 +130,28 @@ class Database:
     """
 
     def __init__(
-        self, url: str, schema: str, migrations_dir: Path, *, pool_size: int, wait_seconds: float
+        self,
+        url: str,
+        schema: str,
+        migrations_dir: Path,
+        *,
+        pool_size: int,
+        wait_seconds: float,
+        stateless_sessions: bool = False,
     ) -> None:
+        """`stateless_sessions`: see `create_pool`."""
         self.url = url
         self.schema = schema
         self._migrations_dir = migrations_dir
         self._pool_size = pool_size
         self._wait_seconds = wait_seconds
+        self._stateless_sessions = stateless_sessions
         self._pool: asyncpg.Pool | None = None
 
     @classmethod
-    def for_service(cls, settings: ServiceSettings, schema: str, migrations_dir: Path) -> "Database":
+    def for_service(
+        cls, settings: ServiceSettings, schema: str, migrations_dir: Path, *, stateless_sessions: bool = False
+    ) -> "Database":
         """The database of a service process, as its settings configure it."""
         return cls(
             settings.database_url,
@@ -134,6 +159,7 @@ class Database:
             migrations_dir,
             pool_size=settings.db_pool_size,
             wait_seconds=settings.startup_database_wait_seconds,
+            stateless_sessions=stateless_sessions,
         )
 
     @property
@@ -149,7 +175,12 @@ class Database:
     async def open(self) -> None:
         if self._pool is None:
             self._pool = await open_database(
-                self.url, self.schema, self._migrations_dir, self._pool_size, wait_seconds=self._wait_seconds
+                self.url,
+                self.schema,
+                self._migrations_dir,
+                self._pool_size,
+                wait_seconds=self._wait_seconds,
+                stateless_sessions=self._stateless_sessions,
             )
 
     async def close(self) -> None:

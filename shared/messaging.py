@@ -26,7 +26,7 @@ from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
 from faststream.rabbit.response import RabbitPublishCommand
 from faststream.rabbit.subscriber import RabbitSubscriber
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared import metrics
 from shared.contracts import RpcError
@@ -300,6 +300,22 @@ async def publish_model(broker: RabbitBroker, model: BaseModel, **kwargs: Any) -
         persist=True,
         **kwargs,
     )
+
+
+def pydantic_json_decoder(annotation: Any) -> Callable[[StreamMessage[Any]], Awaitable[Any]]:
+    """A subscriber's `decoder=` that parses and validates the body against `annotation` in one pass
+    (pydantic's Rust JSON parser), instead of FastStream's `json.loads` and validating the dicts
+    after. A batch of hundreds of recipients or status events is parsed in a fraction of the time.
+
+    The handler's parameter keeps its annotation (for the AsyncAPI document); FastStream then
+    accepts the model instances it receives as they are. A body that does not validate raises
+    `ValidationError` inside the consumer's middlewares, so it is dead-lettered as malformed."""
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+
+    async def decode(msg: StreamMessage[Any]) -> Any:
+        return adapter.validate_json(msg.body)
+
+    return decode
 
 
 def rpc_reply(model: BaseModel) -> RabbitResponse:

@@ -93,7 +93,8 @@ class DeliveryRuntime:
 
 def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
     broker = service_broker(settings, SCHEMA)
-    database = Database.for_service(settings, SCHEMA, MIGRATIONS)
+    # Claims and outcome records keep nothing in a session: no full reset of a connection on every release.
+    database = Database.for_service(settings, SCHEMA, MIGRATIONS, stateless_sessions=True)
     build_sender = VendorSenders(
         SmtpOptions(
             max_connections=settings.smtp_max_connections,
@@ -123,7 +124,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
     )
     fleet = ServerFleet(settings.vendor, catalog, queues, senders)
     publishers = declare_publishers(broker)
-    outbound = RabbitOutbound(broker, publishers)
+    outbound = RabbitOutbound(broker, publishers, status_linger=settings.status_linger_seconds)
     metrics = PrometheusDeliveryMetrics(settings.vendor)
     health = ServerHealth(
         settings.vendor,

@@ -30,6 +30,15 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         gt=0,
         description="A message still deferred this long after its first attempt is reported failed.",
     )
+    status_linger_seconds: float = Field(
+        0.05,
+        ge=0,
+        le=5,
+        description="How long status events wait for company before they are published: a worker's outcomes "
+        "arrive one send at a time, and each status message costs every consumer of `sendpool.status` a "
+        "delivery, so they travel in batches. A batch is acknowledged only once its statuses are published, "
+        "so this adds at most this much to when its recipients' statuses are seen, never to sending.",
+    )
     record_retry_seconds: float = Field(
         600,
         gt=0,

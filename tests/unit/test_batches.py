@@ -252,3 +252,19 @@ async def test_a_transient_fault_that_passes_settles_the_batch():
         raise AssertionError(reason)
 
     await handle_each([0, 1], handle, dead_letter)
+
+
+async def test_a_lingering_group_commit_waits_for_company_once_and_not_after():
+    flushed: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[None]:
+        flushed.append(items)
+        return [None] * len(items)
+
+    commits: GroupCommit[int, None] = GroupCommit(flush, linger=0.05)
+    first = asyncio.create_task(commits.submit(1))
+    await asyncio.sleep(0.01)
+    assert flushed == [] and not first.done()
+    second = asyncio.create_task(commits.submit(2))
+    await asyncio.gather(first, second)
+    assert flushed == [[1, 2]]

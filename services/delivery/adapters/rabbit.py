@@ -17,10 +17,13 @@ from shared.topology import delay_queue, delay_step
 
 
 class RabbitOutbound:
-    def __init__(self, broker: RabbitBroker, publishers: DeliveryPublishers) -> None:
+    def __init__(
+        self, broker: RabbitBroker, publishers: DeliveryPublishers, *, status_linger: float = 0.0
+    ) -> None:
+        """`status_linger`: how long a status event waits for others to travel with (`GroupCommit`)."""
         self._broker = broker
         self._publishers = publishers
-        self._statuses = status_batches(publishers.status)
+        self._statuses = status_batches(publishers.status, linger=status_linger)
         self._back_to_routing = send_batches(publishers.back_to_routing)
         self._waiting = queued_send_batches(publishers.delayed)
         self._declared_delays: set[int] = set()

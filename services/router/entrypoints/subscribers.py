@@ -16,7 +16,7 @@ from shared.contracts import (
     ServerHealthEvent,
     sends_of,
 )
-from shared.messaging import item_dead_letters, rpc_reply
+from shared.messaging import item_dead_letters, pydantic_json_decoder, rpc_reply
 from shared.topology import (
     CATALOG_EXCHANGE,
     HEALTH_EXCHANGE,
@@ -45,6 +45,7 @@ def register(
         SEND_QUEUE,
         SEND_EXCHANGE,
         channel=Channel(prefetch_count=batch_prefetch, publisher_confirms=True, on_return_raises=True),
+        decoder=pydantic_json_decoder(IncomingSends),
         description="Routes each recipient of a `SendBatch` (or a `SendRequested` an earlier version "
         "published) on its own; a recipient that cannot be routed is dead-lettered alone, as a batch of one.",
     )

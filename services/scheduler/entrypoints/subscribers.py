@@ -5,6 +5,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.statuses import StatusFolding
 from shared.contracts import CampaignEvent, IncomingStatuses, status_events_of
+from shared.messaging import pydantic_json_decoder
 from shared.topology import STATUS_EXCHANGE, status_queue
 
 
@@ -18,6 +19,7 @@ def register_subscribers(
         STATUS_EXCHANGE,
         title="scheduler.status",
         channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
+        decoder=pydantic_json_decoder(IncomingStatuses),
     )
     async def on_status(body: IncomingStatuses) -> None:
         # A status batch is folded whole, in one write with the others in hand; it is acked once
