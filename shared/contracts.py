@@ -154,15 +154,40 @@ class SendBatch(Contract):
     def of(sends: Iterable[SendRequested], *, max_size: int = MAX_BATCH_RECIPIENTS) -> list["SendBatch"]:
         """`sends` in as few batches as they fit: one per run and content, at most `max_size` each."""
         return [
+            batch
+            for first, group in _grouped(sends, _send_key, max_size)
+            for batch in SendBatch.of_recipients(
+                first.tenant_id,
+                first.campaign_id,
+                first.run_id,
+                first.content,
+                [_batch_recipient(send) for send in group],
+                max_size=max_size,
+            )
+        ]
+
+    @staticmethod
+    def of_recipients(
+        tenant_id: UUID,
+        campaign_id: UUID,
+        run_id: UUID,
+        content: MessageContent,
+        recipients: list[BatchRecipient],
+        *,
+        max_size: int = MAX_BATCH_RECIPIENTS,
+    ) -> list["SendBatch"]:
+        """One run's recipients, in batches of at most `max_size`, built without validating again
+        what the caller validated (the recipients, the content)."""
+        return [
             SendBatch.model_construct(
                 schema_version=2,
-                tenant_id=first.tenant_id,
-                campaign_id=first.campaign_id,
-                run_id=first.run_id,
-                content=first.content,
-                recipients=[_batch_recipient(send) for send in chunk],
+                tenant_id=tenant_id,
+                campaign_id=campaign_id,
+                run_id=run_id,
+                content=content,
+                recipients=recipients[start : start + max_size],
             )
-            for first, chunk in _grouped(sends, _send_key, max_size)
+            for start in range(0, len(recipients), max_size)
         ]
 
 

@@ -56,14 +56,6 @@ class ExpansionBatch:
             )
             for message_id, recipient in zip(self.message_ids, self.recipients, strict=True)
         ]
-        return [
-            SendBatch.model_construct(
-                schema_version=2,
-                tenant_id=self.tenant_id,
-                campaign_id=self.campaign_id,
-                run_id=self.run_id,
-                content=self.content,
-                recipients=recipients[start : start + max_size],
-            )
-            for start in range(0, len(recipients), max_size)
-        ]
+        return SendBatch.of_recipients(
+            self.tenant_id, self.campaign_id, self.run_id, self.content, recipients, max_size=max_size
+        )
