@@ -18,6 +18,7 @@ from shared.batching import GroupCommit
 from shared.contracts import MAX_BATCH_RECIPIENTS, SendBatch, SendRequested, StatusBatch, StatusEvent
 
 T = TypeVar("T")
+X = TypeVar("X")
 
 Batches = Callable[[list[T]], Iterable[tuple[BaseModel, dict[str, Any]]]]
 """Turns the items of one flush into (batch message, publish arguments) pairs."""
@@ -74,17 +75,23 @@ def send_batches(
     return BatchPublisher(publisher, batches)
 
 
-def queued_send_batches(
-    publisher: RabbitPublisher, *, max_size: int = MAX_BATCH_RECIPIENTS
-) -> BatchPublisher[tuple[str, SendRequested]]:
-    """Messages to a queue each names (a wait queue), as `SendBatch`es per queue."""
+def queued_batches(
+    publisher: RabbitPublisher, batches_of: Callable[[list[X]], Iterable[BaseModel]]
+) -> BatchPublisher[tuple[str, X]]:
+    """Items to a queue each names (a wait queue, a server's queue), as the batches `batches_of`
+    makes of each queue's items (`SendBatch.of`, `DeliveryBatch.of`)."""
 
-    def batches(items: list[tuple[str, SendRequested]]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
-        per_queue: dict[str, list[SendRequested]] = {}
-        for queue, send in items:
-            per_queue.setdefault(queue, []).append(send)
-        for queue, sends in per_queue.items():
-            for batch in SendBatch.of(sends, max_size=max_size):
+    def batches(items: list[tuple[str, X]]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
+        per_queue: dict[str, list[X]] = {}
+        for queue, item in items:
+            per_queue.setdefault(queue, []).append(item)
+        for queue, queued in per_queue.items():
+            for batch in batches_of(queued):
                 yield batch, {"queue": queue}
 
     return BatchPublisher(publisher, batches)
+
+
+def queued_send_batches(publisher: RabbitPublisher) -> BatchPublisher[tuple[str, SendRequested]]:
+    """Messages to a queue each names (a wait queue), as `SendBatch`es per queue."""
+    return queued_batches(publisher, SendBatch.of)

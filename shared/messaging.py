@@ -318,6 +318,16 @@ def pydantic_json_decoder(annotation: Any) -> Callable[[StreamMessage[Any]], Awa
     return decode
 
 
+def batch_subscription(annotation: Any, prefetch: int) -> dict[str, Any]:
+    """The options of a subscriber to a queue of batches (`broker.subscriber(queue, ..., **these)`):
+    a channel of its own, whose prefetch counts batches of hundreds of items rather than messages,
+    and the one-pass decoder of `annotation` (`pydantic_json_decoder`)."""
+    return {
+        "channel": Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
+        "decoder": pydantic_json_decoder(annotation),
+    }
+
+
 def rpc_reply(model: BaseModel) -> RabbitResponse:
     """What an RPC handler returns: FastStream publishes it to the caller's direct reply-to address.
 

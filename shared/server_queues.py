@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import structlog
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
 from shared.batch_items import handle_each
 from shared.contracts import DeliveryBatch, DeliveryRequested, IncomingDeliveries, deliveries_of
-from shared.messaging import item_dead_letters, stop_consuming
+from shared.messaging import batch_subscription, item_dead_letters, stop_consuming
 from shared.topology import delivery_queue, delivery_queue_name
 
 log = structlog.get_logger("server_queues")
@@ -64,10 +64,8 @@ class ServerQueueConsumers:
                 # Not persistent: this registry owns it, and the broker still drains it on shutdown.
                 subscriber = self._broker.subscriber(
                     delivery_queue(vendor, server_id),
-                    channel=Channel(
-                        prefetch_count=self._prefetch, publisher_confirms=True, on_return_raises=True
-                    ),
                     persistent=False,
+                    **batch_subscription(IncomingDeliveries, self._prefetch),
                 )
                 handle = self._handle
                 broker, queue_name = self._broker, delivery_queue_name(vendor, server_id)

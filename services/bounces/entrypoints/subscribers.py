@@ -2,12 +2,12 @@
 
 from collections.abc import Sequence
 
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import RabbitBroker
 
 from services.bounces.domain.outcomes import COUNTED
 from shared.batching import Batcher
 from shared.contracts import CampaignEvent, IncomingStatuses, StatusEvent, status_events_of
-from shared.messaging import pydantic_json_decoder
+from shared.messaging import batch_subscription
 from shared.topology import STATUS_EXCHANGE, status_queue
 
 COUNTED_ROUTING_KEYS = [f"*.*.{status.value}" for status in sorted(COUNTED)]
@@ -24,8 +24,7 @@ def subscribe(
     @broker.subscriber(
         STATUS_QUEUE,
         STATUS_EXCHANGE,
-        channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
-        decoder=pydantic_json_decoder(IncomingStatuses),
+        **batch_subscription(IncomingStatuses, prefetch),
     )
     async def on_status(body: IncomingStatuses) -> None:
         # Every event of a batch (or the single event of an earlier version) is counted in one go,

@@ -11,30 +11,14 @@ What must not be lost with a stop (`campaign_stopped`, `held`) goes through the 
 """
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
 from uuid import UUID
 
 from faststream.rabbit import RabbitBroker, RabbitQueue
-from pydantic import BaseModel
 
 from services.router.adapters.publishers import RouterPublishers
-from shared.batch_publishing import BatchPublisher, queued_send_batches, send_batches, status_batches
+from shared.batch_publishing import queued_batches, queued_send_batches, send_batches, status_batches
 from shared.contracts import DeliveryBatch, DeliveryRequested, SendBatch, SendRequested, StatusEvent
 from shared.topology import delay_queue, delay_step_within, delivery_queue
-
-Delivery = tuple[str, DeliveryRequested]
-"""A routed message and the server queue it goes to."""
-
-
-def delivery_batches(deliveries: list[Delivery]) -> Iterable[tuple[BaseModel, dict[str, Any]]]:
-    """The deliveries of one flush as `DeliveryBatch`es, each to its server's queue."""
-    per_queue: dict[str, list[DeliveryRequested]] = {}
-    for queue_name, request in deliveries:
-        per_queue.setdefault(queue_name, []).append(request)
-    for queue_name, requests in per_queue.items():
-        for batch in DeliveryBatch.of(requests):
-            yield batch, {"queue": queue_name}
 
 
 class RabbitOutbound:
@@ -43,7 +27,7 @@ class RabbitOutbound:
         self._publishers = publishers
         self._declared: set[str] = set()
         self._declaring: dict[str, asyncio.Lock] = {}
-        self._deliveries = BatchPublisher(publishers.deliveries, delivery_batches)
+        self._deliveries = queued_batches(publishers.deliveries, DeliveryBatch.of)
         self._statuses = status_batches(publishers.status)
         self._back_to_routing = send_batches(publishers.back_to_routing)
         self._waits = queued_send_batches(publishers.delayed)

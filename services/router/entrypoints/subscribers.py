@@ -1,6 +1,6 @@
 """What the router consumes: each handler decodes a message and hands it to one use case."""
 
-from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
+from faststream.rabbit import RabbitBroker, RabbitResponse
 from faststream.rabbit.annotations import RabbitMessage
 
 from services.router.adapters.drainers import QueueDrainers
@@ -16,7 +16,7 @@ from shared.contracts import (
     ServerHealthEvent,
     sends_of,
 )
-from shared.messaging import item_dead_letters, pydantic_json_decoder, rpc_reply
+from shared.messaging import batch_subscription, item_dead_letters, rpc_reply
 from shared.topology import (
     CATALOG_EXCHANGE,
     HEALTH_EXCHANGE,
@@ -44,8 +44,7 @@ def register(
     @broker.subscriber(
         SEND_QUEUE,
         SEND_EXCHANGE,
-        channel=Channel(prefetch_count=batch_prefetch, publisher_confirms=True, on_return_raises=True),
-        decoder=pydantic_json_decoder(IncomingSends),
+        **batch_subscription(IncomingSends, batch_prefetch),
         description="Routes each recipient of a `SendBatch` (or a `SendRequested` an earlier version "
         "published) on its own; a recipient that cannot be routed is dead-lettered alone, as a batch of one.",
     )

@@ -1,11 +1,11 @@
 """The scheduler's subscriber on sendpool.status: message statuses and campaign decisions."""
 
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import RabbitBroker
 
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.statuses import StatusFolding
 from shared.contracts import CampaignEvent, IncomingStatuses, status_events_of
-from shared.messaging import pydantic_json_decoder
+from shared.messaging import batch_subscription
 from shared.topology import STATUS_EXCHANGE, status_queue
 
 
@@ -18,8 +18,7 @@ def register_subscribers(
         status_queue("scheduler"),
         STATUS_EXCHANGE,
         title="scheduler.status",
-        channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
-        decoder=pydantic_json_decoder(IncomingStatuses),
+        **batch_subscription(IncomingStatuses, prefetch),
     )
     async def on_status(body: IncomingStatuses) -> None:
         # A status batch is folded whole, in one write with the others in hand; it is acked once
