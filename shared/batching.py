@@ -16,7 +16,7 @@ R = TypeVar("R")
 class Batcher(Generic[T, R]):
     def __init__(
         self,
-        flush: Callable[[list[T]], Awaitable[list[R]]],
+        flush: Callable[[list[T]], Awaitable[Sequence[R]]],
         *,
         max_items: int = 500,
         max_wait: float = 0.02,
@@ -51,24 +51,7 @@ class Batcher(Generic[T, R]):
             task.add_done_callback(self._flushing.discard)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        """Flush `batch` and settle every caller's future with the outcome (its handler acks or nacks
-        by it). Only cancellation ends the task with an exception, so no error is left unseen in it."""
-        try:
-            results = await self._flush([item for item, _ in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"a flush of {len(batch)} items returned {len(results)} results")
-        except asyncio.CancelledError:  # the process is stopping: the callers stop waiting too
-            for _, future in batch:
-                future.cancel()
-            raise
-        except Exception as exc:  # every caller sees the failure and nacks its own message
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        await _flush_and_settle(self._flush, batch)
 
 
 class GroupCommit(Generic[T, R]):
@@ -118,25 +101,33 @@ class GroupCommit(Generic[T, R]):
         try:
             while self._items:
                 batch, self._items = self._items[: self._max_items], self._items[self._max_items :]
-                try:
-                    results = await self._flush([item for item, _ in batch])
-                    if len(results) != len(batch):
-                        raise RuntimeError(f"a flush of {len(batch)} items returned {len(results)} results")
-                except asyncio.CancelledError:
-                    for _, future in batch:
-                        future.cancel()
-                    raise
-                except Exception as exc:  # every caller of this flush sees the failure
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
+                await _flush_and_settle(self._flush, batch)
         finally:
             self._running = None
             if self._items:  # cancelled with items waiting: they stop waiting too
                 for _, future in self._items:
                     future.cancel()
                 self._items = []
+
+
+async def _flush_and_settle(
+    flush: Callable[[list[T]], Awaitable[Sequence[R]]], batch: list[tuple[T, asyncio.Future[R]]]
+) -> None:
+    """Flush `batch` and settle every caller's future with the outcome (its handler acks or nacks by
+    it). Only cancellation ends with an exception, so no error is left unseen in a flushing task."""
+    try:
+        results = await flush([item for item, _ in batch])
+        if len(results) != len(batch):
+            raise RuntimeError(f"a flush of {len(batch)} items returned {len(results)} results")
+    except asyncio.CancelledError:  # the process is stopping: the callers stop waiting too
+        for _, future in batch:
+            future.cancel()
+        raise
+    except Exception as exc:  # every caller sees the failure and nacks its own message
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+        return
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(result)
