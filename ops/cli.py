@@ -50,8 +50,9 @@ def rotate_keys() -> None:
     """
     from services.catalog.entrypoints.commands import rotate_keys as reseal
     from services.catalog.settings import CatalogSettings
+    from shared.settings import load_settings
 
-    count = asyncio.run(reseal(CatalogSettings()))
+    count = asyncio.run(reseal(load_settings(CatalogSettings, "sendpool rotate-keys")))
     typer.echo(f"catalog: the secrets of {count} server(s) are encrypted under the first key")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.service import ServiceApp
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, development_values
 
 DOCUMENT_INSTANCE_ID = "<instance>"
 """Written where a per-process queue name has the process's random id, so documents are stable."""
@@ -29,7 +29,8 @@ class ServiceEntry:
     summary: str = ""
     """Said at the top of its AsyncAPI document, after what every document says."""
     document_settings: dict[str, Any] = field(default_factory=dict)
-    """Values its settings need to build the app for a document (required settings have no default)."""
+    """Values its settings need to build the app for a document, beyond the public development values
+    of its secrets (which have no default)."""
 
     @property
     def package(self) -> str:
@@ -58,18 +59,15 @@ class ServiceEntry:
     def document_app(self) -> ServiceApp:
         """The app as the documents describe it: built from defaults (never this shell's environment)
         and a fixed instance id, without connecting anywhere."""
-        settings = self.settings.model_construct(instance_id=DOCUMENT_INSTANCE_ID, **self.document_settings)
+        settings = self.settings.model_construct(
+            instance_id=DOCUMENT_INSTANCE_ID,
+            **{**development_values(self.settings), **self.document_settings},
+        )
         return self.create_app(settings)
 
 
 SERVICES: tuple[ServiceEntry, ...] = (
-    ServiceEntry(
-        "catalog",
-        "services.catalog.settings:CatalogSettings",
-        has_http_api=True,
-        # A placeholder Fernet key: building the app for a document decrypts nothing.
-        document_settings={"secret_keys": ["ZG9jdW1lbnRzLW5ldmVyLWRlY3J5cHQtYW55dGhpbmc="]},
-    ),
+    ServiceEntry("catalog", "services.catalog.settings:CatalogSettings", has_http_api=True),
     ServiceEntry("scheduler", "services.scheduler.settings:SchedulerSettings", has_http_api=True),
     ServiceEntry(
         "router",

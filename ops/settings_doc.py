@@ -2,23 +2,15 @@
 
 from typing import Any
 
-from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from ops.registry import SERVICES
-from shared.settings import ApiAuthSettings, ServiceSettings, VerpSettings
+from shared.settings import ApiAuthSettings, ServiceSettings, VerpSettings, env_name
+
+__all__ = ["SHARED_BY_SOME", "configuration_table", "env_name", "with_configuration_table"]
 
 SHARED_BY_SOME: tuple[type[Any], ...] = (ApiAuthSettings, VerpSettings)
 """Mixins of knobs a few services must agree on: listed once, with the services that read them."""
-
-
-def env_name(settings_class: type[Any], name: str, field: FieldInfo) -> str:
-    alias = field.validation_alias
-    if isinstance(alias, str):
-        return alias.upper()
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0]).upper()
-    return f"{settings_class.model_config.get('env_prefix', '')}{name}".upper()
 
 
 def _row(settings_class: type[Any], name: str, field: FieldInfo, who: str) -> str:

@@ -13,6 +13,22 @@ from uuid import UUID, uuid4, uuid5
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from shared.limits import (
+    BODY_MAX,
+    DESTINATION_RULES_MAX,
+    EMAIL_ADDRESS_MAX,
+    FROM_DOMAINS_MAX,
+    HEADER_VALUE_MAX,
+    HOST_MAX,
+    NAME_MAX,
+    PEM_MAX,
+    REASON_MAX,
+    SENDS_MAX,
+    SERVERS_MAX,
+    SUBJECT_MAX,
+    WARMUP_DAYS_MAX,
+)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -29,6 +45,25 @@ def _refuse_header_breaking(value: str) -> str:
 HeaderSafeStr = Annotated[str, AfterValidator(_refuse_header_breaking)]
 """A string that is safe to place in a mail header or an SMTP command."""
 
+# Bounded strings (`shared.limits`): every string a contract carries has a maximum, so that a
+# message too large to handle is refused (dead-lettered with the limit as its reason) on arrival.
+Address = Annotated[HeaderSafeStr, Field(max_length=EMAIL_ADDRESS_MAX)]
+Host = Annotated[HeaderSafeStr, Field(max_length=HOST_MAX)]
+Name = Annotated[str, Field(max_length=NAME_MAX)]
+HeaderName = Annotated[HeaderSafeStr, Field(max_length=NAME_MAX)]
+Label = Annotated[str, Field(max_length=100)]
+"""A short identifier the platform chooses: a vendor, a server type, an enhanced status code."""
+ServerIds = Annotated[list[UUID], Field(max_length=SERVERS_MAX)]
+
+
+def _cut_to_reason_max(value: str) -> str:
+    return value if len(value) <= REASON_MAX else value[: REASON_MAX - 1] + "…"
+
+
+Reason = Annotated[str, AfterValidator(_cut_to_reason_max)]
+"""Text the platform writes about a decision (a reason, a reply, an error): cut to `REASON_MAX`
+characters rather than refused, so that a long exception text never stops a decision being told."""
+
 
 class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -40,13 +75,13 @@ class Contract(BaseModel):
 class MessageContent(Contract):
     """What a campaign sends; rendered once per campaign, carried with every message."""
 
-    from_address: HeaderSafeStr
-    from_name: HeaderSafeStr = ""
-    reply_to: HeaderSafeStr | None = None
-    subject: HeaderSafeStr
-    text: str = ""
-    html: str = ""
-    unsubscribe_url: HeaderSafeStr | None = None
+    from_address: Address
+    from_name: HeaderName = ""
+    reply_to: Address | None = None
+    subject: Annotated[HeaderSafeStr, Field(max_length=SUBJECT_MAX)]
+    text: str = Field("", max_length=BODY_MAX)
+    html: str = Field("", max_length=BODY_MAX)
+    unsubscribe_url: Annotated[HeaderSafeStr, Field(max_length=HEADER_VALUE_MAX)] | None = None
 
 
 class SendRequested(Contract):
@@ -57,11 +92,11 @@ class SendRequested(Contract):
     tenant_id: UUID
     campaign_id: UUID
     run_id: UUID
-    recipient: HeaderSafeStr
-    recipient_name: HeaderSafeStr = ""
+    recipient: Address
+    recipient_name: HeaderName = ""
     content: MessageContent
     attempt: int = Field(1, ge=1, description="1 for the first try; retries of deferred messages count up.")
-    avoid_server_ids: list[UUID] = Field(
+    avoid_server_ids: ServerIds = Field(
         default_factory=list,
         description="Servers that deferred this message; routing prefers the others of the selection.",
     )
@@ -118,10 +153,10 @@ class BatchRecipient(Contract):
     """One recipient of a `SendBatch`: what differs from one message of the batch to the next."""
 
     message_id: UUID
-    recipient: HeaderSafeStr
-    recipient_name: HeaderSafeStr = ""
+    recipient: Address
+    recipient_name: HeaderName = ""
     attempt: int = Field(1, ge=1)
-    avoid_server_ids: list[UUID] = Field(default_factory=list)
+    avoid_server_ids: ServerIds = Field(default_factory=list)
     first_attempt_at: datetime = Field(default_factory=utcnow)
     redelivered: bool = False
 
@@ -223,15 +258,15 @@ def _grouped(items: Iterable[_T], key: Any, max_size: int) -> Iterator[tuple[_T,
 
 class Exclusion(Contract):
     server_id: UUID
-    reason: str
+    reason: Reason
 
 
 class RoutingDecision(Contract):
     """Why the router chose a server: the candidates' weights and each excluded server's reason."""
 
     mode: Literal["use_all", "selection"]
-    weights: dict[str, float]
-    excluded: list[Exclusion] = Field(default_factory=list)
+    weights: dict[str, float] = Field(max_length=SERVERS_MAX)
+    excluded: list[Exclusion] = Field(default_factory=list, max_length=SERVERS_MAX)
 
 
 class DeliveryRequested(Contract):
@@ -240,7 +275,7 @@ class DeliveryRequested(Contract):
     schema_version: Literal[1] = 1
     send: SendRequested
     server_id: UUID
-    vendor: str
+    vendor: Label
     decision: RoutingDecision
     routed_at: datetime = Field(default_factory=utcnow)
     counted: bool = Field(
@@ -260,7 +295,7 @@ class DeliveryBatch(Contract):
 
     schema_version: Literal[2] = 2
     server_id: UUID
-    vendor: str
+    vendor: Label
     decision: RoutingDecision
     routed_at: datetime = Field(default_factory=utcnow)
     counted: bool = Field(False, description="As `DeliveryRequested.counted`, for every recipient.")
@@ -369,14 +404,14 @@ class StatusEvent(Contract):
     tenant_id: UUID
     campaign_id: UUID
     run_id: UUID
-    recipient: str
+    recipient: Annotated[str, Field(max_length=EMAIL_ADDRESS_MAX)]
     attempt: int = 1
     server_id: UUID | None = None
-    vendor: str | None = None
+    vendor: Label | None = None
     reply_code: int | None = None
-    enhanced_code: str | None = None
-    reply_text: str | None = None
-    vendor_message_id: str | None = None
+    enhanced_code: Reason | None = None
+    reply_text: Reason | None = None
+    vendor_message_id: Reason | None = None
     decision: RoutingDecision | None = None
     retry_at: datetime | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
@@ -395,7 +430,7 @@ class StatusBatch(Contract):
     tenant_id: UUID
     campaign_id: UUID
     status: MessageStatus
-    events: list[StatusEvent] = Field(min_length=1)
+    events: list[StatusEvent] = Field(min_length=1, max_length=MAX_BATCH_RECIPIENTS)
 
     @property
     def routing_key(self) -> str:
@@ -433,8 +468,8 @@ class CampaignEvent(Contract):
     kind: CampaignEventKind
     tenant_id: UUID
     campaign_id: UUID
-    reason: str = ""
-    servers: list[Exclusion] = Field(default_factory=list)
+    reason: Reason = ""
+    servers: list[Exclusion] = Field(default_factory=list, max_length=SERVERS_MAX)
     occurred_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -451,9 +486,9 @@ class ServerHealthEvent(Contract):
 
     schema_version: Literal[1] = 1
     server_id: UUID
-    vendor: str
+    vendor: Label
     healthy: bool
-    reason: str = ""
+    reason: Reason = ""
     consecutive_failures: int = 0
     occurred_at: datetime = Field(default_factory=utcnow)
 
@@ -475,12 +510,21 @@ class ServerState(StrEnum):
 class SendingLimits(Contract):
     """Caps on sends; each holds over any span of its length, however many replicas route."""
 
-    per_second: int | None = Field(None, ge=1, description="At most this many sends in a calendar second.")
-    per_minute: int | None = Field(
-        None, ge=1, description="At most this many sends in any 60 seconds (not per calendar minute)."
+    per_second: int | None = Field(
+        None, ge=1, le=SENDS_MAX, description="At most this many sends in a calendar second."
     )
-    per_hour: int | None = Field(None, ge=1, description="At most this many sends in any 60 minutes.")
-    per_day: int | None = Field(None, ge=1, description="At most this many sends in any 24 hours.")
+    per_minute: int | None = Field(
+        None,
+        ge=1,
+        le=SENDS_MAX,
+        description="At most this many sends in any 60 seconds (not per calendar minute).",
+    )
+    per_hour: int | None = Field(
+        None, ge=1, le=SENDS_MAX, description="At most this many sends in any 60 minutes."
+    )
+    per_day: int | None = Field(
+        None, ge=1, le=SENDS_MAX, description="At most this many sends in any 24 hours."
+    )
 
     def is_empty(self) -> bool:
         return not any((self.per_second, self.per_minute, self.per_hour, self.per_day))
@@ -492,10 +536,10 @@ class WarmupSchedule(Contract):
 
     kind: Literal["linear", "exponential", "table"]
     start_date: date
-    start_volume: int | None = Field(None, ge=1)
-    target_volume: int | None = Field(None, ge=1)
+    start_volume: int | None = Field(None, ge=1, le=SENDS_MAX)
+    target_volume: int | None = Field(None, ge=1, le=SENDS_MAX)
     days: int | None = Field(None, ge=2, le=365)
-    table: list[int] = Field(default_factory=list, max_length=365)
+    table: list[Annotated[int, Field(le=SENDS_MAX)]] = Field(default_factory=list, max_length=WARMUP_DAYS_MAX)
 
     @model_validator(mode="after")
     def _complete(self) -> "WarmupSchedule":
@@ -533,7 +577,9 @@ class DestinationRule(Contract):
     """How fast one server may send to one receiver: a recipient domain, and with it the other
     domains of the same mailbox provider (a rule for gmail.com also covers googlemail.com)."""
 
-    domain: HeaderSafeStr = Field(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+    domain: HeaderSafeStr = Field(
+        min_length=3, max_length=HOST_MAX, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+    )
     limits: SendingLimits
 
 
@@ -541,11 +587,13 @@ class ServerIdentity(Contract):
     """Who a server sends as. The DKIM private key is never part of it: the delivery worker gets the key
     with the connection settings (`ServerConnectionSettings.identity.dkim_private_key`)."""
 
-    from_domains: list[HeaderSafeStr] = Field(description="Domains the server may send From.")
-    dkim_selector: HeaderSafeStr | None = Field(
+    from_domains: list[Host] = Field(
+        max_length=FROM_DOMAINS_MAX, description="Domains the server may send From."
+    )
+    dkim_selector: Annotated[HeaderSafeStr, Field(max_length=HOST_MAX)] | None = Field(
         None, description="Selector of the DKIM key (`<selector>._domainkey.<domain>`); None: no signing."
     )
-    return_path_domain: HeaderSafeStr | None = Field(
+    return_path_domain: Host | None = Field(
         None, description="Domain of the envelope sender (Return-Path), where bounces go."
     )
 
@@ -569,16 +617,16 @@ class ServerView(Contract):
 
     id: UUID
     tenant_id: UUID | None = Field(None, description="Owner; None for a pool server the operator owns.")
-    name: str
-    type: str
-    vendor: str
+    name: Name
+    type: Label
+    vendor: Label
     state: ServerState
     limits: SendingLimits = Field(default_factory=SendingLimits)
     warmup: WarmupSchedule | None = None
-    destination_rules: list[DestinationRule] = Field(default_factory=list)
+    destination_rules: list[DestinationRule] = Field(default_factory=list, max_length=DESTINATION_RULES_MAX)
     identity: ServerIdentity | None = None
     bounce_handling: BounceHandling = Field(default_factory=BounceHandling)
-    pause_reason: str | None = Field(None, description="Why the server is paused (state `paused` only).")
+    pause_reason: Reason | None = Field(None, description="Why the server is paused (state `paused` only).")
     version: int = 1
 
     def refusal(self, open_circuit: str | None = None) -> str | None:
@@ -599,8 +647,8 @@ def circuit_refusal(open_circuit: str | None) -> str | None:
 
 class PlanView(Contract):
     id: UUID
-    name: str
-    server_ids: list[UUID] = Field(default_factory=list)
+    name: Name
+    server_ids: ServerIds = Field(default_factory=list)
     allow_own_servers: bool = True
     server_quota: int | None = None
     managed_pool: bool = Field(
@@ -612,7 +660,7 @@ class PlanView(Contract):
 
 class TenantView(Contract):
     id: UUID
-    name: str
+    name: Name
     plan_id: UUID | None = None
 
 
@@ -627,7 +675,7 @@ class SendingPolicy(Contract):
     campaign_id: UUID
     tenant_id: UUID
     use_all: bool = True
-    selection: list[WeightedServer] = Field(default_factory=list)
+    selection: list[WeightedServer] = Field(default_factory=list, max_length=SERVERS_MAX)
     version: int = 0
 
 
@@ -637,6 +685,16 @@ class CatalogEventKind(StrEnum):
     PLAN_CHANGED = "catalog.plan.changed"
     TENANT_CHANGED = "catalog.tenant.changed"
     POLICY_CHANGED = "catalog.policy.changed"
+    TOKEN_REVOKED = "catalog.token.revoked"
+
+
+class RevokedToken(Contract):
+    """A tenant token revoked in the catalog: every service serving HTTP refuses it from then on."""
+
+    token_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The part after the tenant's id.")
+    tenant_id: UUID
+    expires_at: datetime | None = Field(None, description="When it expires anyway; None: never.")
+    revoked_at: datetime
 
 
 class CatalogEvent(Contract):
@@ -650,11 +708,15 @@ class CatalogEvent(Contract):
     tenant: TenantView | None = None
     policy: SendingPolicy | None = None
     deleted_id: UUID | None = None
+    token: RevokedToken | None = Field(None, description="The revoked token (`catalog.token.revoked`).")
     occurred_at: datetime = Field(default_factory=utcnow)
 
 
 class CatalogSnapshot(Contract):
-    """The routing-relevant state of the whole catalog, for a consumer starting cold."""
+    """The routing-relevant state of the whole catalog, for a consumer starting cold.
+
+    Its lists grow with the catalog, not with one caller's input (each item is bounded), and it
+    travels as an RPC reply, never through the outbox."""
 
     last_event_id: int
     servers: list[ServerView]
@@ -680,6 +742,21 @@ class ServerSettingsRequest(Contract):
     server_id: UUID
 
 
+class CampaignOwnerRequest(Contract):
+    """catalog → scheduler (RPC on `scheduler.rpc`): which tenant owns campaign `campaign_id`?
+
+    The scheduler creates campaigns and chooses their ids, so it alone can say; the catalog asks
+    before it stores a campaign's sending policy. Answered with a `CampaignOwner`."""
+
+    kind: Literal["campaign_owner"] = "campaign_owner"
+    campaign_id: UUID
+
+
+class CampaignOwner(Contract):
+    campaign_id: UUID
+    tenant_id: UUID | None = Field(description="The owning tenant; None: no such campaign.")
+
+
 class PauseServerRequest(Contract):
     """A command to the catalog (e.g. from the bounces service past a server's thresholds): pause a server.
 
@@ -688,17 +765,25 @@ class PauseServerRequest(Contract):
     kind: Literal["pause_server"] = "pause_server"
     server_id: UUID
     reason: HeaderSafeStr = Field(min_length=1, max_length=500)
-    requested_by: str = Field("bounces", max_length=100, description="Who asks, kept with the pause.")
+    requested_by: Label = Field("bounces", description="Who asks, kept with the pause.")
 
 
 class ServerIdentitySettings(Contract):
     """A server's identity as its delivery worker gets it: `ServerIdentity` and the DKIM private key in
     clear. The worker checks each value before it signs or addresses with it; a blank one counts as absent."""
 
-    from_domains: list[str] = Field(default_factory=list, description="Domains the server may send From.")
-    dkim_selector: str | None = Field(None, description="Selector of the DKIM key; None: no signing.")
-    dkim_private_key: str | None = Field(None, repr=False, description="PEM; None: no signing.")
-    return_path_domain: str | None = Field(None, description="Domain of the envelope sender (Return-Path).")
+    from_domains: list[Annotated[str, Field(max_length=HOST_MAX)]] = Field(
+        default_factory=list, max_length=FROM_DOMAINS_MAX, description="Domains the server may send From."
+    )
+    dkim_selector: str | None = Field(
+        None, max_length=HOST_MAX, description="Selector of the DKIM key; None: no signing."
+    )
+    dkim_private_key: str | None = Field(
+        None, max_length=PEM_MAX, repr=False, description="PEM; None: no signing."
+    )
+    return_path_domain: str | None = Field(
+        None, max_length=HOST_MAX, description="Domain of the envelope sender (Return-Path)."
+    )
 
 
 class ServerConnectionSettings(Contract):
@@ -728,8 +813,8 @@ class ServerSettingsReply(Contract):
     model_config = ConfigDict(hide_input_in_errors=True)  # never repeat a secret in a validation error
 
     server_id: UUID
-    type: str
-    vendor: str
+    type: Label
+    vendor: Label
     settings: ServerConnectionSettings
     version: int
 
@@ -743,7 +828,7 @@ class AdmissionRequest(Contract):
 
     kind: Literal["admission"] = "admission"
     server_id: UUID
-    recipient: HeaderSafeStr
+    recipient: Address
     routed_at: datetime
 
 
@@ -752,30 +837,41 @@ class AdmissionReply(Contract):
     retry_at: datetime | None = Field(
         None, description="When the server's limits have room again (if refused)."
     )
-    reason: str = Field("", description="Why it was refused: the limit at its cap.")
+    reason: Reason = Field("", description="Why it was refused: the limit at its cap.")
+
+
+class RevokedTokensRequest(Contract):
+    """→ catalog.rpc, from a service starting: which tenant tokens are revoked (and not expired yet)."""
+
+    kind: Literal["revoked_tokens"] = "revoked_tokens"
+
+
+class RevokedTokensReply(Contract):
+    # Issuing tokens is the operator's alone, so this grows only with the tokens the operator issued.
+    tokens: list[RevokedToken] = Field(max_length=1_000_000)
 
 
 class RpcError(Contract):
     """The reply to an RPC request that has no answer (e.g. an unknown server), saying why."""
 
-    error: str
+    error: Reason
 
 
 class ProbeRequest(Contract):
-    """catalog → delivery.probe.<vendor>: test a server's connection for real, or push one test message."""
+    """catalog → delivery.probe.<vendor>: test a server's connection for real, or push one test message.
 
-    model_config = ConfigDict(hide_input_in_errors=True)  # never repeat a secret in a validation error
+    It names the server and carries no settings: the probe queue is a quorum queue (on disk), so the
+    worker fetches the server's secrets point to point (`ServerSettingsRequest`) when it runs the probe."""
 
     server_id: UUID
     type: str
-    settings: ServerConnectionSettings
     test_recipient: HeaderSafeStr | None = None
     test_content: MessageContent | None = None
 
 
 class ProbeResult(Contract):
     ok: bool
-    message: str
+    message: Reason
 
 
 # --------------------------------------------------------------------------- what consumers accept

@@ -24,6 +24,10 @@ class Conflict(Refusal):
     """The request is valid but the thing's current state refuses it (409)."""
 
 
+class DependencyUnavailable(Refusal):
+    """Another service this request must consult did not answer; nothing was changed (503)."""
+
+
 @dataclass(frozen=True)
 class FieldError:
     loc: tuple[str | int, ...]

@@ -5,9 +5,16 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Refusal
+from shared.errors import Conflict, DependencyUnavailable, Forbidden, InvalidInput, NotFound, Refusal
+from shared.http_text import install_nul_refusal
 
-STATUS_OF: dict[type[Refusal], int] = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422}
+STATUS_OF: dict[type[Refusal], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    InvalidInput: 422,
+    DependencyUnavailable: 503,
+}
 
 
 def status_of(refusal: Refusal) -> int:
@@ -38,7 +45,9 @@ async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(api: FastAPI) -> None:
-    """Refusals become 400/403/404/409/422 with a `detail` a person can act on; bad requests never
+    """Refusals become 400/403/404/409/422/503 with a `detail` a person can act on; bad requests never
     echo what was sent."""
     api.add_exception_handler(Refusal, _refused)
     api.add_exception_handler(RequestValidationError, _request_invalid)
+    # PostgreSQL stores no NUL: refused up front (422 naming the field), not failed on at the database.
+    install_nul_refusal(api)

@@ -25,6 +25,7 @@ from faststream.rabbit.publisher import RabbitPublisher
 
 from shared.background import repeat
 from shared.db import Database, DbConnection
+from shared.limits import OUTBOX_MESSAGE_MAX_BYTES
 
 log = structlog.get_logger("outbox")
 
@@ -44,6 +45,12 @@ _INSERT = (
 )
 
 
+class MessageTooLarge(ValueError):
+    """Refused when it is recorded rather than published: at the head of the outbox, a message the
+    broker cannot take would fail every round of the relay and hold up every row behind it. The
+    contracts' bounds keep every message far below the limit; this is the last guard."""
+
+
 class RoutedMessage(Protocol):
     """A contract published under a routing key of its own (`StatusEvent`, `CampaignEvent`, ...)."""
 
@@ -61,12 +68,13 @@ async def record(
     on commit only)."""
     if not messages:
         return
-    await conn.execute(
-        _INSERT,
-        exchange,
-        [message.routing_key for message in messages],
-        [message.model_dump_json().encode() for message in messages],
-    )
+    bodies = [message.model_dump_json().encode() for message in messages]
+    too_large = max(len(body) for body in bodies)
+    if too_large > OUTBOX_MESSAGE_MAX_BYTES:
+        raise MessageTooLarge(
+            f"a message of {too_large} bytes cannot go through the outbox (at most {OUTBOX_MESSAGE_MAX_BYTES})"
+        )
+    await conn.execute(_INSERT, exchange, [message.routing_key for message in messages], bodies)
     await conn.execute("SELECT pg_notify($1, '')", channel)
 
 

@@ -11,10 +11,14 @@ take. Durations end in `_SECONDS` (or `_HOURS`).
 
 import os
 import uuid
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from pydantic import AliasChoices, Field, model_validator
+import structlog
+from pydantic import AliasChoices, JsonValue, TypeAdapter, ValidationError, model_validator
+from pydantic.fields import Field, FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.limits import HTTP_MAX_BODY_BYTES
 
 RENAMED_VARIABLES: dict[str, str] = {
     "SENDPOOL_VENDOR": "SENDPOOL_DELIVERY_VENDOR",
@@ -49,6 +53,120 @@ set: ignoring it would run the service with a default its operator meant to chan
 def shared_name(name: str) -> Any:
     """The alias of a knob several services read under one name, whatever their own prefix is."""
     return AliasChoices(name)
+
+
+MIN_SECRET_LENGTH = 16
+DEV_MODE_VARIABLE = "SENDPOOL_DEV_MODE"
+
+FORMER_DEFAULTS = frozenset(
+    {"dev-only-token-secret-change-me", "dev-operator-token", "dev-only-verp-secret-change-me"}
+)
+"""What earlier versions used when a secret was not set: published, so refused outside development mode."""
+
+
+def secret_field(*, description: str, dev_value: str | list[str], env: str | None = None) -> Any:
+    """A secret: no default. A service refuses to start without it, or with a placeholder (`<...>`),
+    a published value or one shorter than `MIN_SECRET_LENGTH`; only `SENDPOOL_DEV_MODE=1` lets it
+    start without one, with `dev_value`, which is public (it is in this repository)."""
+    return Field(
+        validation_alias=shared_name(env) if env else None,
+        description=f"{description} Required (no default) outside development mode.",
+        repr=False,
+        json_schema_extra={"secret": True, "dev_value": cast(JsonValue, dev_value)},
+    )
+
+
+def env_name(settings_class: type[Any], name: str, field: FieldInfo) -> str:
+    """The environment variable a field is read from."""
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return alias.upper()
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0]).upper()
+    return f"{settings_class.model_config.get('env_prefix', '')}{name}".upper()
+
+
+def _secret_dev_value(field: FieldInfo) -> str | list[str] | None:
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and extra.get("secret"):
+        value = extra["dev_value"]
+        return [str(item) for item in value] if isinstance(value, list) else str(value)
+    return None
+
+
+def secret_fields(settings_class: type[BaseSettings]) -> dict[str, FieldInfo]:
+    """The fields of `settings_class` declared with `secret_field`, by name."""
+    return {
+        name: field
+        for name, field in settings_class.model_fields.items()
+        if _secret_dev_value(field) is not None
+    }
+
+
+def development_values(settings_class: type[BaseSettings]) -> dict[str, Any]:
+    """The public value each secret takes in development mode, by field name (documents use them too)."""
+    return {name: _secret_dev_value(field) for name, field in secret_fields(settings_class).items()}
+
+
+def _public_values(settings_class: type[BaseSettings]) -> set[str]:
+    published = set(FORMER_DEFAULTS)
+    for value in development_values(settings_class).values():
+        published.update([value] if isinstance(value, str) else value)
+    return published
+
+
+class SecretsRefused(Exception):
+    """The secrets a service needs are missing or unsafe. Deliberately not a ValueError, so pydantic
+    lets it through whole and the service can say it in one line; it never holds a secret's value."""
+
+    def __init__(self, missing: list[str], unsafe: dict[str, str], *, dev_mode: bool) -> None:
+        self.missing = sorted(missing)
+        self.unsafe = dict(sorted(unsafe.items()))
+        parts = [f"set {', '.join(self.missing)}"] if self.missing else []
+        parts += [f"{variable} {reason}" for variable, reason in self.unsafe.items()]
+        hint = f" (or {DEV_MODE_VARIABLE}=1 on a developer machine)" if self.missing and not dev_mode else ""
+        super().__init__("; ".join(parts) + hint)
+
+
+def _values_of(value: Any) -> list[str]:
+    """The non-blank values a secret was given: one, or each key of a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [str(value)]
+
+
+def _unsafe_reason(value: Any, field: FieldInfo, published: set[str], *, dev_mode: bool) -> str | None:
+    """Why a secret's value is refused, in words that never quote it."""
+    values = _values_of(value)
+    if any(item.startswith("<") for item in values):
+        return "is still a placeholder (`<...>`, as in deploy/secret.example.yaml): put a random value there"
+    if dev_mode:
+        return None
+    if any(item in published for item in values):
+        return "is a published development value: put a random value there"
+    # A list of keys (the catalog's Fernet keys) has a format of its own, which its validator checks.
+    if isinstance(_secret_dev_value(field), str) and len(str(value).strip()) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters: use `openssl rand -hex 32`"
+    return None
+
+
+def _given(values: dict[str, Any], name: str, field: FieldInfo) -> Any:
+    """A field's raw value, from keyword arguments (by name) or the environment (by alias); None if absent."""
+    alias = field.validation_alias
+    keys = [name, *(str(choice) for choice in alias.choices)] if isinstance(alias, AliasChoices) else [name]
+    return next((values[key] for key in keys if key in values), None)
+
+
+def _dev_mode_of(values: dict[str, Any]) -> bool:
+    raw = values.get("dev_mode", values.get(DEV_MODE_VARIABLE, False))
+    try:
+        return TypeAdapter(bool).validate_python(raw)
+    except ValidationError:
+        raise ValueError(f"{DEV_MODE_VARIABLE} must be 1 or 0 (true or false)") from None
 
 
 class ServiceSettings(BaseSettings):
@@ -129,6 +247,22 @@ class ServiceSettings(BaseSettings):
         description="How long a starting service waits for PostgreSQL to accept connections (retrying with "
         "a growing pause) before it gives up and exits.",
     )
+    dev_mode: bool = Field(
+        False,
+        validation_alias=shared_name(DEV_MODE_VARIABLE),
+        description="Development mode, for a developer's machine and the tests only: a secret left unset "
+        "takes a public development value (in the repository) instead of stopping the service, and "
+        "short secrets are allowed. Anyone who reaches a service in this mode can act as its operator.",
+    )
+    http_max_body_bytes: int = Field(
+        HTTP_MAX_BODY_BYTES,
+        ge=1024,
+        validation_alias=shared_name("SENDPOOL_HTTP_MAX_BODY_BYTES"),
+        description="The largest HTTP request body the service's API reads; a larger one is answered 413 "
+        "before it is read (a body sent in chunks, as soon as it passes the cap). The default fits a "
+        "campaign with both bodies at their 1 MiB maximum; the scheduler's recipient import has a cap "
+        "of its own (SENDPOOL_SCHEDULER_RECIPIENTS_MAX_BODY_BYTES).",
+    )
     instance_id: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[A-Za-z0-9_.<>-]{1,64}$",
@@ -148,31 +282,87 @@ class ServiceSettings(BaseSettings):
             )
         return values
 
+    @model_validator(mode="before")
+    @classmethod
+    def _require_safe_secrets(cls, values: Any) -> Any:
+        # One check for every secret of the class, so that one error names all that are missing.
+        if not isinstance(values, dict):
+            return values
+        dev_mode = _dev_mode_of(values)
+        published = _public_values(cls)
+        missing: list[str] = []
+        unsafe: dict[str, str] = {}
+        for name, field in secret_fields(cls).items():
+            value = _given(values, name, field)
+            if not _values_of(value):
+                if dev_mode:
+                    values = {**values, name: _secret_dev_value(field)}
+                else:
+                    missing.append(env_name(cls, name, field))
+                continue
+            reason = _unsafe_reason(value, field, published, dev_mode=dev_mode)
+            if reason is not None:
+                unsafe[env_name(cls, name, field)] = reason
+        if missing or unsafe:
+            raise SecretsRefused(missing, unsafe, dev_mode=dev_mode)
+        return values
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(settings_class: type[SettingsT], program: str) -> SettingsT:
+    """The settings of `program` from its environment, or exit (status 1) with one line that says
+    what to set: a missing secret or a malformed value is the operator's to fix, not a traceback."""
+    try:
+        return settings_class()
+    except SecretsRefused as refused:
+        raise SystemExit(f"{program} cannot start: {refused}") from None
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in invalid.errors()
+        )
+        raise SystemExit(f"{program} cannot start: {problems}") from None
+
+
+def announce_development_mode(settings: ServiceSettings) -> None:
+    """Warn, loudly, that a process runs on public secrets: development mode must never reach production."""
+    if not settings.dev_mode:
+        return
+    development = development_values(type(settings))
+    public = sorted(
+        env_name(type(settings), name, field)
+        for name, field in secret_fields(type(settings)).items()
+        if getattr(settings, name) == development[name]
+    )
+    structlog.get_logger("settings").warning(
+        "DEVELOPMENT MODE (SENDPOOL_DEV_MODE=1): never run this where anyone else can reach it",
+        public_secrets=public or "none",
+    )
+
 
 class ApiAuthSettings(BaseSettings):
     """The keys of the HTTP APIs' tokens, which every service serving an API must share."""
 
-    token_secret: str = Field(
-        "dev-only-token-secret-change-me",
-        validation_alias=shared_name("SENDPOOL_TOKEN_SECRET"),
+    token_secret: str = secret_field(
+        env="SENDPOOL_TOKEN_SECRET",
+        dev_value="development-mode-token-secret",
         description="HMAC key that signs API tokens; every service that checks tokens needs the same one.",
-        repr=False,
     )
-    operator_token: str = Field(
-        "dev-operator-token",
-        validation_alias=shared_name("SENDPOOL_OPERATOR_TOKEN"),
+    operator_token: str = secret_field(
+        env="SENDPOOL_OPERATOR_TOKEN",
+        dev_value="development-mode-operator-token",
         description="Bearer token of the operator (admin) role.",
-        repr=False,
     )
 
 
 class VerpSettings(BaseSettings):
     """The key of the VERP tokens, which the delivery workers and the bounces service must share."""
 
-    verp_secret: str = Field(
-        "dev-only-verp-secret-change-me",
-        validation_alias=shared_name("SENDPOOL_VERP_SECRET"),
+    verp_secret: str = secret_field(
+        env="SENDPOOL_VERP_SECRET",
+        dev_value="development-mode-verp-secret",
         description="HMAC key that signs the VERP token in each message's Return-Path; the delivery workers "
         "and the bounces service need the same one, so a bounce can be traced to its message and not forged.",
-        repr=False,
     )

@@ -7,7 +7,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 _SECRET_KEYS = frozenset(
     {
@@ -26,6 +26,12 @@ _SECRET_KEYS = frozenset(
 )
 
 
+WIRE_LOGGERS = ("aiormq", "aio_pika", "aiosmtplib", "httpcore", "hpack")
+"""Libraries that log at DEBUG what they put on the wire, bodies included: a catalog answering a
+delivery worker's `ServerSettingsRequest` would write the server's password and DKIM key to its log.
+They stay at INFO whatever the service's level."""
+
+
 def _drop_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     # A last line of defence: a secret that reaches a log call by mistake is masked, never written.
     for key in event.keys() & _SECRET_KEYS:
@@ -33,19 +39,29 @@ def _drop_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> Eve
     return event
 
 
+def _renderers(json_logs: bool) -> list[Processor]:
+    """How a line is written, tracebacks included, as plain Python tracebacks in both formats.
+
+    A traceback that shows the local variables of its frames (rich's, structlog's default when rich
+    is installed, and `dict_tracebacks`) prints whatever the failing code held: a decrypted password,
+    an API key, a DKIM key. Only file, line and code are written."""
+    if json_logs:
+        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    return [structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)]
+
+
 def configure(service: str, level: str = "INFO", json_logs: bool = False) -> structlog.stdlib.BoundLogger:
     """Set up logging and tracing for one service process; returns its logger."""
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
-    renderer = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _drop_secrets,
-            renderer,
+            *_renderers(json_logs),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,

@@ -19,6 +19,7 @@ HEALTH_EXCHANGE = RabbitExchange("sendpool.health", type=ExchangeType.TOPIC, dur
 SEND_ROUTING_KEY = "send.requested"
 CATALOG_RPC_QUEUE_NAME = "catalog.rpc"
 ROUTER_ADMISSIONS_QUEUE_NAME = "router.admissions"
+SCHEDULER_RPC_QUEUE_NAME = "scheduler.rpc"
 
 
 def work_queue(name: str, routing_key: str = "") -> RabbitQueue:
@@ -41,6 +42,7 @@ DEAD_QUEUE = RabbitQueue("sendpool.dead", queue_type=QueueType.QUORUM, durable=T
 SEND_QUEUE = work_queue("router.send-requested", routing_key=SEND_ROUTING_KEY)
 CATALOG_RPC_QUEUE = work_queue(CATALOG_RPC_QUEUE_NAME)
 ROUTER_ADMISSIONS_QUEUE = work_queue(ROUTER_ADMISSIONS_QUEUE_NAME)
+SCHEDULER_RPC_QUEUE = work_queue(SCHEDULER_RPC_QUEUE_NAME)
 
 
 def delivery_queue_name(vendor: str, server_id: object) -> str:
@@ -53,8 +55,9 @@ def delivery_queue(vendor: str, server_id: object) -> RabbitQueue:
 
 
 def probe_queue(vendor: str) -> RabbitQueue:
-    """RPC from the catalog. A probe carries a server's secrets and nobody waits for it once its
-    request timed out, so an expired or crashing probe is dropped, never kept in sendpool.dead."""
+    """RPC from the catalog. A probe names its server only (the worker fetches the secrets point to
+    point), and nobody waits for it once its request timed out, so an expired or crashing probe is
+    dropped, never kept in sendpool.dead."""
     name = f"delivery.probe.{vendor}"
     return RabbitQueue(
         name,

@@ -6,25 +6,35 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import ApiAuthSettings, ServiceSettings
+from shared.limits import CATALOG_EVENT_MAX_BYTES
+from shared.settings import ApiAuthSettings, ServiceSettings, secret_field
+
+DEVELOPMENT_SECRET_KEY = "c2VuZHBvb2wtZGV2ZWxvcG1lbnQtbW9kZS1vbmx5ISE="
+"""Public (base64 of `sendpool-development-mode-only!!`): what development mode encrypts with."""
 
 
 class CatalogSettings(ApiAuthSettings, ServiceSettings):
     # A malformed setting must not print its value: here the values are encryption keys.
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_CATALOG_", hide_input_in_errors=True)
 
-    secret_keys: Annotated[list[str], NoDecode] = Field(
+    secret_keys: Annotated[list[str], NoDecode] = secret_field(
+        dev_value=[DEVELOPMENT_SECRET_KEY],
         description=(
             "Comma-separated Fernet keys (urlsafe base64 of 32 bytes) that encrypt server secrets. "
             "The first key encrypts; every key decrypts, so a new key goes first and the old ones stay "
-            "until `sendpool rotate-keys` has re-encrypted every secret. Required: there is no safe default."
+            "until `sendpool rotate-keys` has re-encrypted every secret."
         ),
-        repr=False,
     )
     probe_timeout_seconds: float = Field(
         30.0,
         gt=0,
         description="How long a connection test waits for the vendor's delivery worker to answer.",
+    )
+    campaign_owner_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long setting a campaign's sending policy waits for the scheduler to confirm "
+        "who owns the campaign; without an answer the change is refused with 503.",
     )
     outbox_poll_seconds: float = Field(
         1.0,
@@ -37,6 +47,16 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
         description=(
             "How long published events stay in the outbox table before the relay deletes them "
             "(it looks once a minute). The newest published event always stays."
+        ),
+    )
+    outbox_max_event_bytes: int = Field(
+        CATALOG_EVENT_MAX_BYTES,
+        ge=1024,
+        description=(
+            "The largest catalog event the outbox relay publishes; a larger one is parked (kept in the "
+            "outbox with its reason, logged, counted in sendpool_catalog_outbox_parked_total) and the "
+            "events after it go on. Keep it below RabbitMQ's max_message_size. The bounds on what a "
+            "server may hold keep every event far below the default."
         ),
     )
 

@@ -100,8 +100,11 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
             max_connections=settings.smtp_max_connections,
             timeout_seconds=settings.smtp_timeout_seconds,
             helo_hostname=settings.smtp_helo_hostname,
+            egress=settings.egress_policy,
+            tls_ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
         ),
         mx=MxOptions(dns_servers=tuple(settings.dns_servers), port=settings.mx_port),
+        sendmail_path=settings.sendmail_path,
     )
     rpc = RpcClient(settings.amqp_url, name=f"delivery-{settings.vendor}")
     catalog = CatalogRpc(
@@ -154,7 +157,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         verp_secret=settings.verp_secret,
         sends_per_server=settings.sends_per_server,
     )
-    probe = ProbeServer(build_sender, verp_secret=settings.verp_secret)
+    probe = ProbeServer(catalog, build_sender, verp_secret=settings.verp_secret)
     subscribe_probes(broker, settings.vendor, probe)
     subscribe_catalog_events(broker, settings.vendor, settings.instance_id, fleet)
     return DeliveryRuntime(

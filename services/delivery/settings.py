@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from shared.egress import EgressPolicy
 from shared.settings import ServiceSettings, VerpSettings
 
 
@@ -88,6 +89,29 @@ class DeliverySettings(VerpSettings, ServiceSettings):
     mx_port: int = Field(
         25, ge=1, le=65535, description="Port of the MX hosts that direct-to-MX delivery connects to."
     )
+    sendmail_path: str = Field(
+        "/usr/sbin/sendmail",
+        min_length=2,
+        max_length=1024,
+        pattern=r"^/\S+$",
+        description="The sendmail-compatible program the `sendmail` workers hand messages to (an absolute "
+        "path, no arguments); it is the operator's choice for every `sendmail` server. It runs with only "
+        "PATH=/usr/sbin:/usr/bin:/bin and LANG=C in its environment: a program that needs more (Postfix's "
+        "MAIL_CONFIG) is given it by a wrapper script set here.",
+    )
+    egress_allow: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Internal destinations tenants' servers may connect to, comma-separated: `CIDR`, "
+        "`CIDR:port`, `CIDR:low-high` or `[IPv6 CIDR]:port` (`10.20.0.0/16:587,[fd00::/8]:25`). Every other "
+        "loopback, private, link-local (the cloud metadata address), multicast, reserved or shared address is "
+        "refused, whatever name resolves to it; public addresses are always allowed. Only for real relays "
+        "inside the platform's network: never RabbitMQ's, PostgreSQL's or a service's own ports.",
+    )
+    tls_ca_file: FilePath | None = Field(
+        None,
+        description="A PEM bundle of further CAs trusted for TLS to SMTP relays and vendor APIs (a private "
+        "CA signing an internal relay's certificate), beside the public ones.",
+    )
     catalog_snapshot_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -106,9 +130,19 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         "the message keeps waiting and the worker asks again.",
     )
 
-    @field_validator("dns_servers", mode="before")
+    @field_validator("dns_servers", "egress_allow", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [server.strip() for server in value.split(",") if server.strip()]
         return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _valid_allow_entries(cls, entries: list[str]) -> list[str]:
+        EgressPolicy.from_entries(entries)  # an entry it cannot read fails the start, naming the entry
+        return entries
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.from_entries(self.egress_allow)

@@ -34,6 +34,12 @@ from services.router.domain.view import RoutingView
 from services.router.entrypoints.http import create_http_api
 from services.router.entrypoints.subscribers import register
 from services.router.settings import RouterSettings
+from shared.auth import (
+    REVOCATIONS_RPC_TIMEOUT_SECONDS,
+    RevokedTokens,
+    follow_revocations,
+    revocations_from_catalog,
+)
 from shared.background import BackgroundTasks
 from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
@@ -61,6 +67,8 @@ class RouterRuntime:
     drainers: QueueDrainers
     outbox_relay: OutboxRelay
     http_api: FastAPI
+    revoked_tokens: RevokedTokens
+    """Asked of the catalog as the process starts, then kept current by its events."""
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     async def open(self) -> None:
@@ -71,6 +79,9 @@ class RouterRuntime:
     async def start(self) -> None:
         """Once the broker is connected (the relay and the chores publish)."""
         await declare_dead_letters(self.broker)
+        self.revoked_tokens.start_loading(
+            revocations_from_catalog(self.rpc, timeout_seconds=REVOCATIONS_RPC_TIMEOUT_SECONDS)
+        )
         self.outbox_relay.start()
         start_background(self.background, self.router, self.capacity_store, self.settings)
         # Subscribed to catalog events already, so nothing changes unseen between snapshot and events.
@@ -82,6 +93,7 @@ class RouterRuntime:
 
     async def stop(self) -> None:
         """Before the broker disconnects."""
+        await self.revoked_tokens.stop()
         await self.background.stop()
         await self.outbox_relay.stop()
         await self.drainers.stop_all()
@@ -117,6 +129,8 @@ def bootstrap(settings: RouterSettings) -> RouterRuntime:
     )
     drainers = QueueDrainers(broker, router, prefetch=settings.batch_prefetch)
     register(broker, router, drainers, settings.instance_id, batch_prefetch=settings.batch_prefetch)
+    revoked_tokens = RevokedTokens()
+    follow_revocations(broker, SCHEMA, settings.instance_id, revoked_tokens)
     return RouterRuntime(
         settings=settings,
         broker=broker,
@@ -133,7 +147,8 @@ def bootstrap(settings: RouterSettings) -> RouterRuntime:
             channel=OUTBOX_CHANNEL,
             poll_seconds=settings.outbox_poll_seconds,
         ),
-        http_api=create_http_api(settings, router, capacity_store),
+        http_api=create_http_api(settings, router, capacity_store, revoked_tokens),
+        revoked_tokens=revoked_tokens,
     )
 
 

@@ -22,12 +22,20 @@ from services.scheduler.app.ports import ExpansionLease
 from services.scheduler.app.stale import StaleMessageSweeper
 from services.scheduler.app.statuses import StatusFolding
 from services.scheduler.entrypoints.http import create_http_api
+from services.scheduler.entrypoints.rpc import register_rpc
 from services.scheduler.entrypoints.subscribers import register_subscribers
 from services.scheduler.settings import SchedulerSettings
+from shared.auth import (
+    REVOCATIONS_RPC_TIMEOUT_SECONDS,
+    RevokedTokens,
+    follow_revocations,
+    revocations_from_catalog,
+)
 from shared.background import BackgroundTasks
 from shared.db import Database
 from shared.messaging import service_broker
 from shared.outbox import OutboxRelay
+from shared.rpc import RpcClient
 
 log = structlog.get_logger("scheduler")
 
@@ -43,6 +51,9 @@ class SchedulerRuntime:
     outbox_relay: OutboxRelay
     """Publishes `campaign_resumed` and `campaign_completed` from the outbox, once committed."""
     background: BackgroundTasks
+    revoked_tokens: RevokedTokens
+    """Asked of the catalog as the process starts, then kept current by its events."""
+    rpc: RpcClient
 
     async def open(self) -> None:
         """Before the broker starts consuming: handlers need the tables, and publishes need the topology."""
@@ -56,7 +67,10 @@ class SchedulerRuntime:
         )
 
     async def start(self) -> None:
-        """Once consuming: the outbox relay and the periodic sweeps."""
+        """Once consuming: the revoked tokens, the outbox relay and the periodic sweeps."""
+        self.revoked_tokens.start_loading(
+            revocations_from_catalog(self.rpc, timeout_seconds=REVOCATIONS_RPC_TIMEOUT_SECONDS)
+        )
         self.outbox_relay.start()
         self.background.repeat(
             "scheduler-stale-messages",
@@ -71,12 +85,14 @@ class SchedulerRuntime:
         )
 
     async def stop(self) -> None:
+        await self.revoked_tokens.stop()
         await self.background.stop()
         await self.outbox_relay.stop()
         await self.expansions.stop()
 
     async def close(self) -> None:
         """After the consumers stopped."""
+        await self.rpc.close()
         await self.database.close()
 
 
@@ -110,12 +126,15 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         max_wait=settings.status_batch_wait_seconds,
     )
     register_subscribers(broker, statuses, campaigns, prefetch=settings.status_prefetch)
+    register_rpc(broker, campaigns)
+    revoked_tokens = RevokedTokens()
+    follow_revocations(broker, SCHEMA, settings.instance_id, revoked_tokens)
 
     return SchedulerRuntime(
         settings=settings,
         broker=broker,
         database=database,
-        http_api=create_http_api(settings, RecipientLists(store), campaigns),
+        http_api=create_http_api(settings, RecipientLists(store), campaigns, revoked_tokens),
         expansions=expansions,
         stale_messages=StaleMessageSweeper(
             store,
@@ -127,4 +146,6 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         ),
         outbox_relay=OutboxRelay(database, publishers.campaign_events, schema=SCHEMA, channel=OUTBOX_CHANNEL),
         background=BackgroundTasks(),
+        revoked_tokens=revoked_tokens,
+        rpc=RpcClient(settings.amqp_url, name=SCHEMA),
     )

@@ -5,6 +5,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts import MAX_BATCH_RECIPIENTS
+from shared.limits import HTTP_MAX_IMPORT_BODY_BYTES
 from shared.settings import ApiAuthSettings, ServiceSettings
 
 
@@ -84,4 +85,11 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
     )
     stale_sweep_seconds: float = Field(
         30.0, gt=0, description="How often a replica looks for messages that made no progress for too long."
+    )
+    recipients_max_body_bytes: int = Field(
+        HTTP_MAX_IMPORT_BODY_BYTES,
+        ge=1024,
+        description="The largest body `POST /lists/{list_id}/recipients` reads (413 above it); the default fits "
+        "its 10,000 recipients with addresses and names at their maxima. Other endpoints keep "
+        "SENDPOOL_HTTP_MAX_BODY_BYTES.",
     )

@@ -20,3 +20,8 @@ CONTENT: MessageContent = campaign_content(
 def tenant_of(pipeline: Stack, name: str) -> SendpoolApi:
     """A new tenant on no plan (only its own servers), as the API client acting as it."""
     return new_tenant(pipeline.operator_api(), name)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a request made with `token`."""
+    return {"Authorization": f"Bearer {token}"}

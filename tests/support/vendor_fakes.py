@@ -1,6 +1,7 @@
 """Local stand-ins for the vendors' HTTP APIs that check every request against the vendor's spec.
 
-Each fake listens on a free local port (`base_url`, to put in a server's settings) and:
+Each fake listens over https on a free local port (`base_url`, to put in a server's settings; its
+certificate is the test CA's, `tests.support.tls`) and:
 
 1. checks the request against the vendor's published specification (`tests.support.vendor_specs`,
    `tests.support.sparkpost_blueprint`); a request the spec would reject is answered 400 with
@@ -35,6 +36,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.wrappers import Request, Response
 
 from tests.support.sparkpost_blueprint import transmission_problems
+from tests.support.tls import ca_file, client_context
 from tests.support.vendor_specs import OpenApiCheck, ses_problems
 from tests.support.wsgi import CountingWsgiServer
 
@@ -349,6 +351,7 @@ class SesFake(VendorFake):
         super().__enter__()
         clients = {
             "endpoint_url": self.base_url,
+            "verify": ca_file(),
             "aws_access_key_id": "setup",
             "aws_secret_access_key": "setup",
         }
@@ -371,12 +374,14 @@ class SesFake(VendorFake):
             EmailIdentity=self.VERIFIED_DOMAIN
         )
         # From now on moto checks every request's signature and IAM permissions.
-        httpx.post(f"{self.base_url}/moto-api/reset-auth", content=b"0").raise_for_status()
+        httpx.post(
+            f"{self.base_url}/moto-api/reset-auth", content=b"0", verify=client_context()
+        ).raise_for_status()
         self._set_up = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        httpx.post(f"{self.base_url}/moto-api/reset-auth", content=b"inf")
+        httpx.post(f"{self.base_url}/moto-api/reset-auth", content=b"inf", verify=client_context())
         super().__exit__(*exc)
 
     def _wsgi(self, environ: dict, start_response):

@@ -1,5 +1,8 @@
-"""A WSGI app served on a free local port from a thread, with HTTP/1.1 keep-alive, counting the
-TCP connections its clients open.
+"""A WSGI app served over https on a free local port from a thread, with HTTP/1.1 keep-alive,
+counting the TCP connections its clients open.
+
+https, with a certificate of the test CA (`tests.support.tls`): delivery talks to vendors over
+https only and verifies their certificates, and the fakes stand in for them.
 
 Served by uvicorn (through its WSGI bridge) rather than werkzeug's development server, which
 closes every connection after one response: a test of connection reuse needs a server that
@@ -13,6 +16,7 @@ import uvicorn
 from uvicorn.middleware.wsgi import WSGIMiddleware
 
 from tests.support.infra import free_port
+from tests.support.tls import server_certificate
 
 
 class CountingWsgiServer:
@@ -21,6 +25,7 @@ class CountingWsgiServer:
         self.lock = threading.Lock()
         self._clients: set[tuple[str, int]] = set()
         self._wsgi = WSGIMiddleware(app)
+        certificate = server_certificate()
         config = uvicorn.Config(
             self._asgi,
             host="127.0.0.1",
@@ -28,13 +33,15 @@ class CountingWsgiServer:
             interface="asgi3",
             lifespan="off",
             log_level="warning",
+            ssl_certfile=certificate.certificate_file,
+            ssl_keyfile=certificate.key_file,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def connections(self) -> int:

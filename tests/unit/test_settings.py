@@ -1,12 +1,32 @@
-"""Settings names: one prefix per service, shared names only where they are shared, renamed ones refused."""
+"""Settings names: one prefix per service, shared names only where they are shared, renamed ones refused;
+secrets without defaults: missing, placeholder or published ones stop a service outside development mode."""
 
+import os
 import re
+import secrets
+from pathlib import Path
 
 import pytest
+import structlog
+import yaml
+from cryptography.fernet import Fernet
 
 from ops.registry import SERVICES
 from ops.settings_doc import SHARED_BY_SOME, configuration_table, env_name
-from shared.settings import RENAMED_VARIABLES
+from services.catalog.settings import CatalogSettings
+from services.router.settings import RouterSettings
+from services.scheduler.settings import SchedulerSettings
+from shared.settings import (
+    RENAMED_VARIABLES,
+    SecretsRefused,
+    ServiceSettings,
+    announce_development_mode,
+    development_values,
+    load_settings,
+    secret_fields,
+)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def documented_variables() -> dict[str, set[str]]:
@@ -47,3 +67,171 @@ def test_a_setting_value_is_never_echoed_in_its_error(monkeypatch):
     with pytest.raises(ValueError) as refused:
         SERVICES[-1].settings()
     assert "not-a-number-secret" not in str(refused.value)
+
+
+# ---- secrets: none has a default; missing, placeholder or published values stop the service
+
+
+def without_sendpool_environment(monkeypatch) -> None:
+    """No SENDPOOL_* from the test process (its SENDPOOL_DEV_MODE=1 included): as a production pod starts."""
+    for name in [name for name in os.environ if name.startswith("SENDPOOL_")]:
+        monkeypatch.delenv(name)
+
+
+SECRETS_OF = {
+    "catalog": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN", "SENDPOOL_CATALOG_SECRET_KEYS"},
+    "scheduler": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
+    "router": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
+    "delivery": {"SENDPOOL_VERP_SECRET"},
+    "bounces": set(),
+}
+RANDOM_VALUES = {
+    "SENDPOOL_TOKEN_SECRET": secrets.token_hex(32),
+    "SENDPOOL_OPERATOR_TOKEN": secrets.token_hex(32),
+    "SENDPOOL_VERP_SECRET": secrets.token_hex(32),
+    "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
+}
+EXAMPLE_SECRET = yaml.safe_load_all((REPO / "deploy" / "secret.example.yaml").read_text())
+PLACEHOLDERS = next(doc for doc in EXAMPLE_SECRET if doc["metadata"]["name"] == "sendpool")["stringData"]
+
+
+def test_the_secrets_each_service_needs_are_those_declared_as_secrets():
+    for entry in SERVICES:
+        declared = {env_name(entry.settings, n, f) for n, f in secret_fields(entry.settings).items()}
+        assert declared == SECRETS_OF[entry.name], entry.name
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=lambda entry: entry.name)
+def test_without_its_secrets_a_service_refuses_naming_every_missing_one(entry, monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    if not SECRETS_OF[entry.name]:
+        assert entry.settings().dev_mode is False
+        return
+
+    with pytest.raises(SecretsRefused) as refused:
+        entry.settings()
+
+    assert set(refused.value.missing) == SECRETS_OF[entry.name]
+    assert all(name in str(refused.value) for name in SECRETS_OF[entry.name])
+    assert "SENDPOOL_DEV_MODE=1" in str(refused.value)
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=lambda entry: entry.name)
+def test_the_example_secrets_placeholders_are_refused(entry, monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    for name in SECRETS_OF[entry.name]:
+        monkeypatch.setenv(name, PLACEHOLDERS[name])
+    if not SECRETS_OF[entry.name]:
+        return
+
+    with pytest.raises(SecretsRefused) as refused:
+        entry.settings()
+
+    assert set(refused.value.unsafe) == SECRETS_OF[entry.name]
+    assert all("placeholder" in reason for reason in refused.value.unsafe.values())
+    assert "<random" not in str(refused.value) and "<Fernet" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("dev-operator-token", "published development value"),
+        ("development-mode-operator-token", "published development value"),
+        ("0123456789abcde", "shorter than 16 characters"),
+        ("  <fill me in>  ", "placeholder"),
+    ],
+)
+def test_a_weak_operator_token_is_refused_without_quoting_it(value, reason, monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_TOKEN_SECRET", RANDOM_VALUES["SENDPOOL_TOKEN_SECRET"])
+    monkeypatch.setenv("SENDPOOL_OPERATOR_TOKEN", value)
+
+    with pytest.raises(SecretsRefused) as refused:
+        RouterSettings()
+
+    assert refused.value.missing == []
+    assert reason in refused.value.unsafe["SENDPOOL_OPERATOR_TOKEN"]
+    assert value.strip() not in str(refused.value)
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=lambda entry: entry.name)
+def test_random_secrets_start_every_service_outside_development_mode(entry, monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    for name in SECRETS_OF[entry.name]:
+        monkeypatch.setenv(name, RANDOM_VALUES[name])
+
+    settings = entry.settings()
+
+    assert settings.dev_mode is False
+    for name, field in secret_fields(entry.settings).items():
+        value = getattr(settings, name)
+        expected = RANDOM_VALUES[env_name(entry.settings, name, field)]
+        assert value == ([expected] if isinstance(value, list) else expected)
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=lambda entry: entry.name)
+def test_development_mode_fills_missing_secrets_with_its_public_values(entry, monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_DEV_MODE", "1")
+
+    settings = entry.settings()
+
+    assert settings.dev_mode is True
+    assert {name: getattr(settings, name) for name in secret_fields(entry.settings)} == development_values(
+        entry.settings
+    )
+
+
+def test_development_mode_still_refuses_a_placeholder(monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_DEV_MODE", "1")
+    monkeypatch.setenv("SENDPOOL_OPERATOR_TOKEN", PLACEHOLDERS["SENDPOOL_OPERATOR_TOKEN"])
+
+    with pytest.raises(SecretsRefused, match="SENDPOOL_OPERATOR_TOKEN is still a placeholder"):
+        SchedulerSettings()
+
+
+def test_development_mode_is_off_unless_asked_for(monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    assert ServiceSettings.model_fields["dev_mode"].default is False
+    assert ServiceSettings().dev_mode is False
+
+
+def test_a_process_that_cannot_start_says_why_in_one_line_and_exits_non_zero(monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_OPERATOR_TOKEN", "dev-operator-token")
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings(RouterSettings, "sendpool-router")
+
+    assert exited.value.code == (
+        "sendpool-router cannot start: set SENDPOOL_TOKEN_SECRET; SENDPOOL_OPERATOR_TOKEN is a published "
+        "development value: put a random value there (or SENDPOOL_DEV_MODE=1 on a developer machine)"
+    )
+
+
+def test_a_malformed_value_stops_the_process_with_its_variable_not_its_value(monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_DEV_MODE", "1")
+    monkeypatch.setenv("SENDPOOL_CATALOG_SECRET_KEYS", "not-a-fernet-key-but-a-secret")
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings(CatalogSettings, "sendpool-catalog")
+
+    message = str(exited.value.code)
+    assert message.startswith("sendpool-catalog cannot start: ") and "secret_keys" in message
+    assert "not-a-fernet-key-but-a-secret" not in message
+
+
+def test_development_mode_is_announced_with_the_secrets_it_made_public(monkeypatch):
+    without_sendpool_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_DEV_MODE", "1")
+    monkeypatch.setenv("SENDPOOL_OPERATOR_TOKEN", RANDOM_VALUES["SENDPOOL_OPERATOR_TOKEN"])
+
+    with structlog.testing.capture_logs() as logs:
+        announce_development_mode(SchedulerSettings())
+        announce_development_mode(SchedulerSettings(dev_mode=False, token_secret=secrets.token_hex(32)))
+
+    (warning,) = logs
+    assert warning["log_level"] == "warning" and "DEVELOPMENT MODE" in warning["event"]
+    assert warning["public_secrets"] == ["SENDPOOL_TOKEN_SECRET"]

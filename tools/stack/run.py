@@ -190,10 +190,15 @@ def running_stack(
             "SENDPOOL_AMQP_URL": amqp_url,
             "SENDPOOL_OPERATOR_TOKEN": operator_token,
             "SENDPOOL_TOKEN_SECRET": Fernet.generate_key().decode(),
+            # Random per run, like every secret here: the services refuse to start without them.
+            "SENDPOOL_VERP_SECRET": Fernet.generate_key().decode(),
             "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
             "SENDPOOL_LOG_LEVEL": log_level,
             "SENDPOOL_MESSAGE_METRICS": str(message_metrics).lower(),
             "SENDPOOL_DELIVERY_VENDOR": "smtp",  # the sinks speak SMTP; only the delivery workers read it
+            # The sinks listen on this machine's unprivileged ports, which the egress policy refuses to
+            # tenants' servers unless the operator allows them, as this local stack's operator does.
+            "SENDPOOL_DELIVERY_EGRESS_ALLOW": "127.0.0.1/32:1024-65535",
             **(settings or {}),
         }
         http = cleanup.enter_context(httpx.Client(timeout=http_timeout))

@@ -8,9 +8,11 @@ from services.bounces.bootstrap import bootstrap
 from services.bounces.settings import BouncesSettings
 from shared import telemetry
 from shared.service import ServiceApp
+from shared.settings import announce_development_mode, load_settings
 
 
 def create_app(settings: BouncesSettings | None = None) -> ServiceApp:
-    settings = settings or BouncesSettings()
+    settings = settings or load_settings(BouncesSettings, "sendpool-bounces")
     telemetry.configure("bounces", settings.log_level, settings.log_json)
+    announce_development_mode(settings)
     return ServiceApp.of(bootstrap(settings))

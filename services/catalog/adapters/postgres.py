@@ -10,10 +10,18 @@ from uuid import UUID
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 
-from services.catalog.app.ports import SealedSecrets, ServerQuery, ServerScope
+from services.catalog.adapters.postgres_tokens import PostgresTokenRecords
+from services.catalog.app.ports import (
+    PendingEvents,
+    SealedSecrets,
+    ServerQuery,
+    ServerScope,
+    UnreadableEvent,
+)
 from services.catalog.domain.identity import Identity
-from services.catalog.domain.servers import Pause, ProbeOutcome, Server
+from services.catalog.domain.servers import Hold, Pause, ProbeOutcome, Server
 from shared.contracts import (
     BounceHandling,
     CatalogEvent,
@@ -72,7 +80,7 @@ _SAME_NAMED_COLUMNS = (
 _SERVER_COLUMN_NAMES = (
     *_SAME_NAMED_COLUMNS, "secrets", "state", "limits", "warmup", "destination_rules", "last_test_at",
     "last_test_ok", "last_test_message", "identity", "dkim_key", "bounce_handling", "pause_reason", "paused_by",
-    "paused_at",
+    "paused_at", "hold_action", "hold_reason", "held_at",
 )  # fmt: skip
 _SERVER_COLUMNS = ", ".join(_SERVER_COLUMN_NAMES)
 _INSERT_SERVER = (
@@ -139,6 +147,9 @@ def _server(row: asyncpg.Record) -> Server:
     pause = None
     if row["pause_reason"] is not None:
         pause = Pause(reason=row["pause_reason"], by=row["paused_by"], at=row["paused_at"])
+    hold = None
+    if row["hold_action"] is not None:
+        hold = Hold(action=row["hold_action"], reason=row["hold_reason"], at=row["held_at"])
     return Server(
         **{name: row[name] for name in _SAME_NAMED_COLUMNS},
         sealed_secrets=row["secrets"],
@@ -151,12 +162,13 @@ def _server(row: asyncpg.Record) -> Server:
         sealed_dkim_key=row["dkim_key"],
         bounce_handling=BounceHandling.model_validate(row["bounce_handling"]),
         pause=pause,
+        hold=hold,
     )
 
 
 def _server_values(server: Server) -> list[Any]:
     """The server's columns in the order of _SERVER_COLUMN_NAMES."""
-    test, pause = server.last_test, server.pause
+    test, pause, hold = server.last_test, server.pause, server.hold
     columns: dict[str, Any] = {
         **{name: getattr(server, name) for name in _SAME_NAMED_COLUMNS},
         "secrets": server.sealed_secrets,
@@ -173,6 +185,9 @@ def _server_values(server: Server) -> list[Any]:
         "pause_reason": pause.reason if pause else None,
         "paused_by": pause.by if pause else None,
         "paused_at": pause.at if pause else None,
+        "hold_action": hold.action if hold else None,
+        "hold_reason": hold.reason if hold else None,
+        "held_at": hold.at if hold else None,
     }
     return [columns[name] for name in _SERVER_COLUMN_NAMES]
 
@@ -180,6 +195,7 @@ def _server_values(server: Server) -> list[Any]:
 class PostgresCatalogTransaction:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
+        self.tokens = PostgresTokenRecords(conn)
 
     # ------------------------------------------------------------------ tenants
 
@@ -343,8 +359,10 @@ class PostgresCatalogTransaction:
             INSERT INTO sending_policies (campaign_id, tenant_id, use_all, selection, version)
             VALUES ($1, $2, $3, $4, 1)
             ON CONFLICT (campaign_id) DO UPDATE SET use_all = EXCLUDED.use_all, selection = EXCLUDED.selection,
-                version = sending_policies.version + 1, updated_at = now()
-            WHERE sending_policies.tenant_id = EXCLUDED.tenant_id
+                version = sending_policies.version + 1, updated_at = now(),
+                -- The caller verified the owner with the scheduler: a row another tenant stored
+                -- before owners were verified goes back to the campaign's real owner.
+                tenant_id = EXCLUDED.tenant_id
             RETURNING campaign_id, tenant_id, use_all, selection, version
             """,
             policy.campaign_id,
@@ -387,6 +405,37 @@ class PostgresCatalogStore:
             yield PostgresCatalogTransaction(conn)
 
 
+_PENDING_EVENTS = """
+SELECT id, kind, payload FROM outbox WHERE published_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1
+"""
+_PARK_EVENTS = """
+UPDATE outbox SET parked_at = now(), parked_reason = parked.reason
+FROM unnest($1::bigint[], $2::text[]) AS parked (id, reason)
+WHERE outbox.id = parked.id
+"""
+
+
+class _ClaimedEvents:
+    """A batch claimed by the relay, and the events it set aside."""
+
+    def __init__(self, events: list[CatalogEvent | UnreadableEvent]) -> None:
+        self.events = events
+        self.parked: dict[int, str] = {}
+
+    def park(self, event_id: int, reason: str) -> None:
+        self.parked[event_id] = reason
+
+
+def _read_event(row: asyncpg.Record) -> CatalogEvent | UnreadableEvent:
+    try:
+        return CatalogEvent.model_validate(row["payload"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the payload"
+        problem = f"{exc.error_count()} validation error(s), the first at {where}: {first['msg']}"
+        return UnreadableEvent(event_id=row["id"], kind=row["kind"], problem=problem)
+
+
 class PostgresOutbox:
     """The outbox as the relay sees it: batches claimed under a lock only one replica holds, and NOTIFY."""
 
@@ -396,22 +445,23 @@ class PostgresOutbox:
         self._recorded = asyncio.Event()
 
     @asynccontextmanager
-    async def pending(self, limit: int) -> AsyncIterator[list[CatalogEvent]]:
+    async def pending(self, limit: int) -> AsyncIterator[PendingEvents]:
         async with self._database.pool.acquire() as conn, conn.transaction():
             # One relay at a time across replicas: batches claimed side by side would be published out of order.
             if not await conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock(hashtext('sendpool.catalog.outbox-relay'))"
             ):
-                yield []
+                yield _ClaimedEvents([])
                 return
-            rows = await conn.fetch(
-                "SELECT id, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1", limit
-            )
-            yield [CatalogEvent.model_validate(row["payload"]) for row in rows]
-            if rows:
+            rows = await conn.fetch(_PENDING_EVENTS, limit)
+            batch = _ClaimedEvents([_read_event(row) for row in rows])
+            yield batch
+            if batch.parked:
+                await conn.execute(_PARK_EVENTS, list(batch.parked), list(batch.parked.values()))
+            published = [row["id"] for row in rows if row["id"] not in batch.parked]
+            if published:
                 await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                    [row["id"] for row in rows],
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published
                 )
 
     async def prune(self, older_than: timedelta, limit: int) -> int:

@@ -3,8 +3,11 @@
 from aio_pika.exceptions import DeliveryError
 from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
+from services.catalog.app.ports import Unpublishable
 from shared.contracts import CatalogEvent, ProbeRequest, ProbeResult
+from shared.limits import CATALOG_EVENT_MAX_BYTES
 from shared.rpc import RpcClient
 from shared.topology import probe_queue
 
@@ -46,10 +49,23 @@ class RabbitProber:
 
 
 class RabbitEventPublisher:
-    """Publishes through `CatalogPublishers.changes`, which says how (persistent JSON, not mandatory)."""
+    """Publishes through `CatalogPublishers.changes`, which says how (persistent JSON, not mandatory).
 
-    def __init__(self, publisher: RabbitPublisher) -> None:
+    An event larger than `max_bytes` is `Unpublishable`: RabbitMQ would close the channel on one
+    above its `max_message_size`, and the relay would try it again, and fail again, for good."""
+
+    def __init__(self, publisher: RabbitPublisher, max_bytes: int = CATALOG_EVENT_MAX_BYTES) -> None:
         self._publisher = publisher
+        self._max_bytes = max_bytes
 
     async def publish(self, event: CatalogEvent) -> None:
-        await self._publisher.publish(event.model_dump_json().encode(), routing_key=event.kind.value)
+        try:
+            body = event.model_dump_json().encode()
+        except PydanticSerializationError as exc:
+            raise Unpublishable(f"cannot be serialised: {exc}") from exc
+        if len(body) > self._max_bytes:
+            raise Unpublishable(
+                f"{len(body)} bytes, more than the {self._max_bytes} an event may have "
+                "(SENDPOOL_CATALOG_OUTBOX_MAX_EVENT_BYTES)"
+            )
+        await self._publisher.publish(body, routing_key=event.kind.value)

@@ -6,6 +6,7 @@ from services.catalog.app.policies import Policies
 from services.catalog.app.queries import CatalogQueries
 from services.catalog.app.servers import Servers
 from services.catalog.app.tenancy import Tenancy
+from services.catalog.app.tokens import Tokens
 from services.catalog.app.views import ServerViews
 from services.catalog.domain.server_types import ServerTypeRegistry
 
@@ -13,6 +14,7 @@ from services.catalog.domain.server_types import ServerTypeRegistry
 @dataclass(frozen=True)
 class CatalogUseCases:
     tenancy: Tenancy
+    tokens: Tokens
     servers: Servers
     policies: Policies
     queries: CatalogQueries

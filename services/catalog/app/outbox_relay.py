@@ -6,6 +6,15 @@ between a publish and its bookkeeping republishes, and consumers compare version
 
 Published events are kept for a retention period (to look into what was published), then pruned
 in batches by a task of their own, so pruning never delays publishing.
+
+An event that can never be published (its stored payload does not read as an event, or it is
+larger than the broker takes) is parked, with its reason, and the events after it go on: one
+tenant's bad event must not stop the catalog's news for every tenant. What stays ordered is every
+event that is published; a consumer misses only the parked one, and sees its subject again with
+the subject's next change or its next snapshot. Parked events stay in the outbox table (the
+`parked_at` and `parked_reason` columns) for an operator to look into; they are never pruned.
+A failure that may pass (the broker or the database away) parks nothing: the round fails, and
+the next one tries the same events again.
 """
 
 import asyncio
@@ -13,7 +22,14 @@ from datetime import timedelta
 
 import structlog
 
-from services.catalog.app.ports import EventPublisher, OutboxSource
+from services.catalog.app.ports import (
+    EventPublisher,
+    OutboxMetrics,
+    OutboxSource,
+    PendingEvents,
+    Unpublishable,
+    UnreadableEvent,
+)
 from shared.background import BackgroundTasks
 
 log = structlog.get_logger("catalog.outbox")
@@ -30,9 +46,11 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=7),
         prune_every_seconds: float = 60.0,
         prune_batch_size: int = 1000,
+        metrics: OutboxMetrics | None = None,
     ) -> None:
         self._source = source
         self._publisher = publisher
+        self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._retention = retention
@@ -41,15 +59,34 @@ class OutboxRelay:
         self._tasks = BackgroundTasks()
 
     async def publish_pending(self) -> int:
-        """Publish every pending event this replica can claim; returns how many."""
+        """Publish every pending event this replica can claim, parking those that never can be;
+        returns how many it took (published or parked)."""
         published = 0
         while True:
-            async with self._source.pending(self._batch_size) as events:
-                for event in events:
-                    await self._publisher.publish(event)
-            published += len(events)
-            if len(events) < self._batch_size:
+            async with self._source.pending(self._batch_size) as batch:
+                for event in batch.events:
+                    if isinstance(event, UnreadableEvent):
+                        self._park(batch, event.event_id, event.kind, f"unreadable: {event.problem}")
+                        continue
+                    try:
+                        await self._publisher.publish(event)
+                    except Unpublishable as exc:
+                        self._park(batch, event.event_id, event.kind.value, str(exc))
+            published += len(batch.events)
+            if len(batch.events) < self._batch_size:
                 return published
+
+    def _park(self, batch: PendingEvents, event_id: int, kind: str, reason: str) -> None:
+        batch.park(event_id, reason)
+        log.error(
+            "catalog event parked: it cannot be published, the events after it go on",
+            event_id=event_id,
+            kind=kind,
+            reason=reason,
+            look_into=f"SELECT * FROM catalog.outbox WHERE id = {event_id}",
+        )
+        if self._metrics is not None:
+            self._metrics.event_parked(kind)
 
     async def prune_published(self) -> int:
         """Delete the events published longer than the retention ago, a batch per transaction so that

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.catalog.domain.servers import Server
+from services.catalog.domain.tokens import TokenRecord
 from shared.contracts import (
     CatalogEvent,
     CatalogEventKind,
@@ -47,8 +48,24 @@ class SealedSecrets:
     dkim_key: str | None
 
 
+class TokenRecords(Protocol):
+    """The tenants' API tokens (what each says and whether it was revoked; never the token)."""
+
+    async def get(self, token_id: str, *, lock: bool = False) -> TokenRecord | None: ...
+    async def of_tenant(self, tenant_id: UUID, *, limit: int, offset: int) -> list[TokenRecord]:
+        """Newest first."""
+
+    async def save(self, token: TokenRecord) -> None:
+        """Insert the token, or record its revocation (nothing else of a token ever changes)."""
+
+    async def revoked_unexpired(self) -> list[TokenRecord]: ...
+
+
 class CatalogTransaction(Protocol):
     """Reads and writes inside one database transaction; events recorded here commit with the change."""
+
+    @property
+    def tokens(self) -> TokenRecords: ...
 
     async def get_tenant(self, tenant_id: UUID, *, lock: bool = False) -> TenantView | None: ...
     async def list_tenants(self) -> list[TenantView]: ...
@@ -93,7 +110,7 @@ class CatalogTransaction(Protocol):
         """Insert or replace, numbering the version; None when another tenant owns the campaign's policy."""
 
     async def record_event(self, kind: CatalogEventKind, **subject: Any) -> int:
-        """Append a CatalogEvent about `subject` (server=, plan=, tenant=, policy=) to the outbox."""
+        """Append a CatalogEvent about `subject` (server=, plan=, tenant=, policy=, token=) to the outbox."""
 
     async def last_event_id(self) -> int: ...
 
@@ -119,10 +136,31 @@ class Prober(Protocol):
         """Ask the vendor's delivery worker to test a connection; a worker that does not answer is a failure."""
 
 
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """A row of the outbox whose payload does not read as a `CatalogEvent` (written by another version,
+    or changed by hand): it cannot be published, and must not hold up the events after it."""
+
+    event_id: int
+    kind: str
+    problem: str
+
+
+class PendingEvents(Protocol):
+    """A batch of unpublished events, in order, claimed by this replica."""
+
+    @property
+    def events(self) -> Sequence[CatalogEvent | UnreadableEvent]: ...
+
+    def park(self, event_id: int, reason: str) -> None:
+        """Set the event aside with `reason` instead of marking it published, when the batch ends."""
+
+
 class OutboxSource(Protocol):
-    def pending(self, limit: int) -> AbstractAsyncContextManager[list[CatalogEvent]]:
-        """Unpublished events in order, held by this replica alone (empty if another replica is relaying);
-        they are marked published when the block exits without an error."""
+    def pending(self, limit: int) -> AbstractAsyncContextManager[PendingEvents]:
+        """Unpublished (and unparked) events in order, held by this replica alone (none if another
+        replica is relaying); when the block exits without an error, the events parked are parked and
+        every other one is marked published."""
 
     async def wait_for_new(self, timeout: float) -> None:
         """Return when an event may have been recorded, or after `timeout` seconds."""
@@ -132,5 +170,14 @@ class OutboxSource(Protocol):
         published event always stays (a snapshot's `last_event_id` is read from it). Returns how many."""
 
 
+class Unpublishable(Exception):
+    """The event can never be published as it is (too large for the broker, say): retrying is no use."""
+
+
 class EventPublisher(Protocol):
-    async def publish(self, event: CatalogEvent) -> None: ...
+    async def publish(self, event: CatalogEvent) -> None:
+        """Publish `event`; `Unpublishable` if it never can be, any other error if it cannot now."""
+
+
+class OutboxMetrics(Protocol):
+    def event_parked(self, kind: str) -> None: ...

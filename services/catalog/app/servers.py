@@ -21,6 +21,8 @@ from services.catalog.domain.access import (
     Visibility,
     own_server_refusal,
     require_managed,
+    require_operator_for_new_server_of,
+    require_operator_for_server_of,
     require_visible,
     visibility,
 )
@@ -43,6 +45,7 @@ from shared.errors import Forbidden, InvalidInput, NotFound
 
 OPERATOR_PAUSE = "operator"
 TENANT_PAUSE = "tenant"
+DEFAULT_DISABLE_REASON = "disabled by the operator"
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class TestSendOutcome:
 
 def delivery_settings(server: Server, box: SecretBox) -> ServerConnectionSettings:
     """Everything the delivery worker needs in clear: the connection settings and, if set, the identity
-    with its DKIM key. Given point to point only (RPC reply, probe request), never in an event."""
+    with its DKIM key. Given point to point only (the `ServerSettingsRequest` reply), never in an event
+    or a queued request."""
     identity = None
     if server.identity is not None:
         identity = ServerIdentitySettings(**server.identity.values(dkim_key_of(server, box)))
@@ -144,6 +148,7 @@ class Servers:
         """Save a server inactive and untested: it is probed only when its owner asks for a test."""
         spec = self._types.get(type)
         validated = spec.validate_settings(settings)
+        require_operator_for_new_server_of(actor, spec, tenant_id)
         checked_identity, dkim_key = validate_identity(identity) if identity is not None else (None, None)
         async with self._store.transaction() as tx:
             owner = await self._owner_for_new_server(tx, actor, tenant_id)
@@ -238,9 +243,11 @@ class Servers:
     def _changed_settings(self, server: Server, patch: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
         """The server's settings with `patch` merged over them, validated and sealed; None if nothing changes."""
         current = ConnectionSettings(plain=server.settings, secrets=self._box.open(server.sealed_secrets))
-        wanted = self._types.of_stored(server.type).validate_settings({**current.merged(), **patch})
+        spec = self._types.of_stored(server.type)
+        wanted = spec.validate_settings({**current.merged(), **patch})
         if wanted == current:
             return None
+        spec.require_secrets_for_new_destination(current, wanted, given=patch.keys())
         return wanted.plain, self._box.seal(wanted.secrets)
 
     def _changed_identity(
@@ -263,12 +270,8 @@ class Servers:
             server = await self._managed(tx, actor, server_id)
         # The outcome is dated when the probe starts: settings changed while it runs make it stale.
         started_at = self._now()
-        result = await self._prober.probe(
-            server.vendor,
-            ProbeRequest(
-                server_id=server.id, type=server.type, settings=delivery_settings(server, self._box)
-            ),
-        )
+        # The request names the server only: the worker fetches its secrets point to point.
+        result = await self._prober.probe(server.vendor, ProbeRequest(server_id=server.id, type=server.type))
         outcome = lifecycle.probe_outcome(result.ok, result.message, started_at)
         async with self._store.transaction() as tx:
             current = await tx.get_server(server_id, lock=True)
@@ -282,9 +285,12 @@ class Servers:
     async def test_send(
         self, actor: Actor, server_id: UUID, to: str, from_address: str | None
     ) -> TestSendOutcome:
-        """Push one real message through the server's vendor worker; nothing about the server changes."""
+        """Push one real message through the server's vendor worker; nothing about the server changes.
+        A server the operator holds sends nothing for its owner, not even a test."""
         async with self._store.transaction() as tx:
             server = await self._managed(tx, actor, server_id)
+        if not actor.is_operator:
+            lifecycle.refuse_if_held(server, "send through")
         content = trial_message(server, from_address)
         sent_at = self._now()
         result = await self._prober.probe(
@@ -292,7 +298,6 @@ class Servers:
             ProbeRequest(
                 server_id=server.id,
                 type=server.type,
-                settings=delivery_settings(server, self._box),
                 test_recipient=to,
                 test_content=content,
             ),
@@ -300,20 +305,44 @@ class Servers:
         return TestSendOutcome(ok=result.ok, message=result.message, to=to, sent_at=sent_at)
 
     async def enable(self, actor: Actor, server_id: UUID) -> Server:
-        return await self._change_state(actor, server_id, lifecycle.enable)
+        """Enable a tested server; the operator's enable lifts its hold, the owner's is refused while held."""
 
-    async def disable(self, actor: Actor, server_id: UUID) -> Server:
-        return await self._change_state(actor, server_id, lifecycle.disable)
+        def enable(server: Server, now: datetime) -> Server:
+            self._require_operator_for_type_of(actor, server, "enable")
+            return lifecycle.enable(server, now, by_operator=actor.is_operator)
+
+        return await self._change_state(actor, server_id, enable)
+
+    async def disable(self, actor: Actor, server_id: UUID, reason: str | None = None) -> Server:
+        """Disable a server; the operator's disable is a hold (`reason` says why) only the operator lifts."""
+        hold_reason = (reason or DEFAULT_DISABLE_REASON) if actor.is_operator else None
+        return await self._change_state(
+            actor, server_id, lambda server, now: lifecycle.disable(server, now, hold_reason=hold_reason)
+        )
 
     async def pause(self, actor: Actor, server_id: UUID, reason: str, *, by: str | None = None) -> Server:
-        """Pause an active server; `by` names a service asking on its own behalf (e.g. the bounces service)."""
+        """Pause an active server; `by` names a service asking on its own behalf (e.g. the bounces service),
+        whose pause the owner may resume. The operator's own pause is a hold only the operator lifts."""
         paused_by = by or (OPERATOR_PAUSE if actor.is_operator else TENANT_PAUSE)
+        hold = paused_by == OPERATOR_PAUSE
         return await self._change_state(
-            actor, server_id, lambda server, now: lifecycle.pause(server, reason, paused_by, now)
+            actor, server_id, lambda server, now: lifecycle.pause(server, reason, paused_by, now, hold=hold)
         )
 
     async def resume(self, actor: Actor, server_id: UUID) -> Server:
-        return await self._change_state(actor, server_id, lifecycle.resume)
+        """End a pause; the operator's resume lifts its hold, the owner's is refused while held."""
+
+        def resume(server: Server, now: datetime) -> Server:
+            self._require_operator_for_type_of(actor, server, "resume")
+            return lifecycle.resume(server, now, by_operator=actor.is_operator)
+
+        return await self._change_state(actor, server_id, resume)
+
+    def _require_operator_for_type_of(self, actor: Actor, server: Server, what: str) -> None:
+        """A tenant's own server of an operator-only type (saved before those types were the operator's)
+        is not put back to work by the tenant."""
+        if server.type in self._types:  # a type whose plugin went is no platform type
+            require_operator_for_server_of(actor, self._types.of_stored(server.type), server, what)
 
     async def delete(self, actor: Actor, server_id: UUID) -> None:
         """Delete the server with its secrets and take it out of every plan that granted it.

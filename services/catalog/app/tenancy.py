@@ -1,29 +1,33 @@
 """Operator use cases: tenants, their tokens, and the plans that decide what tenants may send through."""
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
 from services.catalog.app.ports import CatalogStore, CatalogTransaction
+from services.catalog.app.tokens import TokenSigner, record_new_token
 from services.catalog.domain.plans import allows_own_servers, check_grantable
 from services.catalog.domain.policies import widened
+from services.catalog.domain.tokens import TokenRecord
 from shared.contracts import CatalogEventKind, PlanView, TenantView
 from shared.errors import InvalidInput, NotFound
 
 
 class Tenancy:
-    def __init__(self, store: CatalogStore, issue_token: Callable[[UUID], str]) -> None:
+    def __init__(self, store: CatalogStore, sign_token: TokenSigner) -> None:
         self._store = store
-        self._issue_token = issue_token
+        self._sign_token = sign_token
 
-    async def create_tenant(self, name: str, plan_id: UUID | None) -> tuple[TenantView, str]:
+    async def create_tenant(self, name: str, plan_id: UUID | None) -> tuple[TenantView, TokenRecord, str]:
         """A new tenant and its first API token (the only time the token is shown)."""
         tenant = TenantView(id=uuid4(), name=name, plan_id=plan_id)
         async with self._store.transaction() as tx:
             await _require_plan(tx, plan_id)
             await tx.save_tenant(tenant)
             await tx.record_event(CatalogEventKind.TENANT_CHANGED, tenant=tenant)
-        return tenant, self._issue_token(tenant.id)
+            record, token = await record_new_token(
+                tx, self._sign_token, tenant.id, label="first token", expires_at=None
+            )
+        return tenant, record, token
 
     async def list_tenants(self) -> list[TenantView]:
         async with self._store.transaction() as tx:
@@ -42,11 +46,6 @@ class Tenancy:
             if plan is not None and plan.managed_pool:
                 await _widen_narrowed_policies(tx, tenant.id)
         return tenant
-
-    async def issue_token(self, tenant_id: UUID) -> str:
-        async with self._store.transaction() as tx:
-            await _require_tenant(tx, tenant_id)
-        return self._issue_token(tenant_id)
 
     async def create_plan(
         self,

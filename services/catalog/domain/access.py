@@ -2,6 +2,10 @@
 
 Tenants are walls: a server a tenant may not see is reported as not found, never as forbidden,
 so that its existence does not leak.
+
+Server types that use the platform's own machine or IPs (`operator_only`) are the operator's: it
+adds them as pool servers, which plans grant to tenants; a tenant never adds one, nor does the
+operator hand one to a tenant to own.
 """
 
 from collections.abc import Collection
@@ -9,9 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 from uuid import UUID
 
+from services.catalog.domain.server_types import ServerTypeSpec
 from services.catalog.domain.servers import Server
 from shared.contracts import PlanView
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -75,3 +80,28 @@ def own_server_refusal(plan: PlanView | None, own_server_count: int) -> str | No
     if plan.server_quota is not None and own_server_count >= plan.server_quota:
         return f"your plan {plan.name!r} allows {plan.server_quota} server(s) of your own and you have {own_server_count}"
     return None
+
+
+def require_operator_for_new_server_of(actor: Actor, spec: ServerTypeSpec, tenant_id: UUID | None) -> None:
+    """An operator-only type is added by the operator, as a pool server (no `tenant_id`)."""
+    if not spec.operator_only:
+        return
+    if not actor.is_operator:
+        raise Forbidden(
+            f"server type {spec.name!r} runs on the platform's own machine or IP addresses: only the operator "
+            "adds such servers, and your plan may grant you one; ask the operator"
+        )
+    if tenant_id is not None:
+        raise InvalidInput.field(
+            "tenant_id",
+            f"a {spec.name!r} server is a pool server, granted to tenants through their plan; leave tenant_id out",
+        )
+
+
+def require_operator_for_server_of(actor: Actor, spec: ServerTypeSpec, server: Server, what: str) -> None:
+    """Only the operator may `what` (enable, resume) a server of an operator-only type."""
+    if spec.operator_only and not actor.is_operator:
+        raise Forbidden(
+            f"server {server.id} is of type {spec.name!r}, which runs on the platform's own machine or "
+            f"IP addresses: only the operator can {what} it"
+        )

@@ -14,6 +14,7 @@ from services.catalog.domain.names import DkimSelector, DomainName
 from shared.contracts import ServerIdentity
 from shared.dkim_keys import parse_dkim_key
 from shared.errors import FieldError, InvalidInput
+from shared.limits import FROM_DOMAINS_MAX, PEM_MAX
 
 
 class IdentityForm(BaseModel):
@@ -22,13 +23,16 @@ class IdentityForm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     from_domains: list[DomainName] = Field(
-        min_length=1, max_length=100, description="Domains the server may send From (at least one)."
+        min_length=1,
+        max_length=FROM_DOMAINS_MAX,
+        description="Domains the server may send From (at least one).",
     )
     dkim_selector: DkimSelector | None = Field(
         None, description="Selector of the DKIM key: the record is `<selector>._domainkey.<domain>`."
     )
     dkim_private_key: SecretStr | None = Field(
         None,
+        max_length=PEM_MAX,
         description="PEM private key, RSA (at least 1024 bits) or Ed25519, unencrypted. Write-only; "
         "give it together with dkim_selector.",
     )

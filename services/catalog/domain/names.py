@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from shared.limits import HOST_MAX
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{0,61}}[A-Za-z0-9]$")
 _SELECTOR = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
@@ -45,13 +47,15 @@ def _dkim_selector(value: str) -> str:
 Token = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(refuse_whitespace)]
 """An identifier without whitespace: a user name, a key id, a client id."""
 
-HostName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(refuse_whitespace)]
+HostName = Annotated[str, Field(min_length=1, max_length=HOST_MAX), AfterValidator(refuse_whitespace)]
 """A host name or an IP address."""
 
-DomainName = Annotated[str, Field(examples=["example.com"]), AfterValidator(_domain_name)]
+DomainName = Annotated[
+    str, Field(max_length=HOST_MAX, examples=["example.com"]), AfterValidator(_domain_name)
+]
 """A fully qualified domain name, lower-cased."""
 
-DkimSelector = Annotated[str, Field(examples=["s2026"]), AfterValidator(_dkim_selector)]
+DkimSelector = Annotated[str, Field(max_length=63, examples=["s2026"]), AfterValidator(_dkim_selector)]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 

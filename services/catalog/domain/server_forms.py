@@ -4,13 +4,14 @@ Fields typed `SecretStr` are the secret ones: encrypted at rest, write-only in t
 in the JSON Schema). The names are the delivery workers' too (docs/architecture.md, "Server
 types"): a worker reads the settings it is given by these names. Vendor SMTP types take an
 optional `host`/`port` override and API types an optional `base_url`, for a regional endpoint,
-a proxy or a local test double.
+a proxy or a local test double. Fields marked `DESTINATION` say where the server connects.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from services.catalog.domain.names import (
     DomainName,
@@ -20,36 +21,46 @@ from services.catalog.domain.names import (
     Token,
     refuse_whitespace,
 )
+from shared.limits import SECRET_MAX, URL_MAX
+
+DESTINATION_MARK = "x-destination"
+DESTINATION: dict[str, Any] = {DESTINATION_MARK: True}
+"""`json_schema_extra` of a field that says where the server connects: a stored secret never follows a
+new value of it, so a change of it must give the type's secrets again."""
 
 
 def _http_url(value: str) -> str:
     refuse_whitespace(value)
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://api.example.com")
+    # https only: an API key or a refresh token sent in clear could be read on the way, and a plain
+    # http URL is how internal services (metadata endpoints, admin consoles) are usually reached.
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host, e.g. https://api.example.com")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or a fragment: it is the base the API paths are added to")
     # Workers append API paths to it; a trailing slash would double the one those paths start with.
     return value.rstrip("/")
 
 
-def _absolute_path(value: str) -> str:
-    refuse_whitespace(value)
-    if not value.startswith("/"):
-        raise ValueError("must be an absolute path, e.g. /usr/sbin/sendmail")
-    return value
-
-
 UserName = Annotated[HeaderSafeText, Field(min_length=1, max_length=256)]
 BaseUrl = Annotated[
     str,
-    Field(max_length=2000, description="Override of the vendor's API endpoint (a proxy, a test double)."),
+    Field(max_length=URL_MAX, description="Override of the vendor's API endpoint (a proxy, a test double)."),
     AfterValidator(_http_url),
 ]
 AwsRegion = Annotated[
-    str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", examples=["eu-west-1"], description="AWS region.")
+    str,
+    Field(
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$",
+        examples=["eu-west-1"],
+        description="AWS region.",
+        json_schema_extra=DESTINATION,
+    ),
 ]
-VendorRegion = Annotated[Literal["us", "eu"], Field(description="The vendor's region: `us` or `eu`.")]
+VendorRegion = Annotated[
+    Literal["us", "eu"],
+    Field(description="The vendor's region: `us` or `eu`.", json_schema_extra=DESTINATION),
+]
 
 HOST_OVERRIDE = "Override of the vendor's SMTP host (a regional endpoint, a proxy, a test double)."
 
@@ -63,24 +74,24 @@ class ServerSettingsModel(BaseModel):
 class VendorSmtpSettings(ServerSettingsModel):
     """A vendor's SMTP relay: STARTTLS to the vendor's host, unless overridden."""
 
-    host: HostName | None = Field(None, description=HOST_OVERRIDE)
-    port: Port = Field(587, description="SMTP submission port.")
+    host: HostName | None = Field(None, description=HOST_OVERRIDE, json_schema_extra=DESTINATION)
+    port: Port = Field(587, description="SMTP submission port.", json_schema_extra=DESTINATION)
 
 
 class VendorApiSettings(ServerSettingsModel):
-    base_url: BaseUrl | None = None
+    base_url: BaseUrl | None = Field(None, json_schema_extra=DESTINATION)
 
 
 class SmtpSettings(ServerSettingsModel):
     """Any SMTP relay: your own MTA, a smarthost, or a provider not listed."""
 
-    host: HostName
-    port: Port = 587
+    host: HostName = Field(json_schema_extra=DESTINATION)
+    port: Port = Field(587, json_schema_extra=DESTINATION)
     encryption: Literal["tls", "ssl", "none"] = Field(
         "tls", description="`tls` requires STARTTLS, `ssl` connects over TLS, `none` sends in clear."
     )
     username: UserName | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(None, max_length=SECRET_MAX)
     verify_certificate: bool = Field(True, description="Refuse a server whose certificate does not verify.")
 
 
@@ -88,7 +99,7 @@ class SesApiSettings(VendorApiSettings):
     """Amazon SES v2 SendEmail (raw MIME), signed with an IAM access key."""
 
     access_key_id: Token
-    secret_access_key: SecretStr
+    secret_access_key: SecretStr = Field(max_length=SECRET_MAX)
     region: AwsRegion
     configuration_set: Token | None = Field(None, description="SES configuration set for event publishing.")
 
@@ -98,25 +109,25 @@ class SesSmtpSettings(VendorSmtpSettings):
 
     region: AwsRegion
     username: UserName = Field(description="SES SMTP user name (not the IAM access key id).")
-    password: SecretStr = Field(description="SES SMTP password.")
+    password: SecretStr = Field(max_length=SECRET_MAX, description="SES SMTP password.")
 
 
 class SendgridApiSettings(VendorApiSettings):
     """SendGrid v3 mail send."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
 class SendgridSmtpSettings(VendorSmtpSettings):
     """SendGrid SMTP relay (`smtp.sendgrid.net:587`, user `apikey`)."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
 class MailgunApiSettings(VendorApiSettings):
     """Mailgun messages API for one sending domain."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
     domain: DomainName = Field(description="The Mailgun sending domain.")
     region: VendorRegion = "us"
 
@@ -125,44 +136,55 @@ class MailgunSmtpSettings(VendorSmtpSettings):
     """Mailgun SMTP (`smtp.mailgun.org`, or `smtp.eu.mailgun.org` in the EU region)."""
 
     username: UserName
-    password: SecretStr
+    password: SecretStr = Field(max_length=SECRET_MAX)
     region: VendorRegion = "us"
 
 
 class SparkpostApiSettings(VendorApiSettings):
     """SparkPost transmissions API."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
     region: VendorRegion = "us"
 
 
 class SparkpostSmtpSettings(VendorSmtpSettings):
     """SparkPost SMTP (`smtp.sparkpostmail.com:587`, user `SMTP_Injection`)."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
     region: VendorRegion = "us"
 
 
 class ElasticemailApiSettings(VendorApiSettings):
     """Elastic Email v4 emails API."""
 
-    api_key: SecretStr
+    api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
 class ElasticemailSmtpSettings(VendorSmtpSettings):
     """Elastic Email SMTP (`smtp.elasticemail.com:2525`)."""
 
-    port: Port = Field(2525, description="SMTP port.")
+    port: Port = Field(2525, description="SMTP port.", json_schema_extra=DESTINATION)
     username: UserName
-    password: SecretStr
+    password: SecretStr = Field(max_length=SECRET_MAX)
 
 
 class SendmailSettings(ServerSettingsModel):
-    """Hand messages to a local sendmail-compatible binary (Postfix, Exim, OpenSMTPD, msmtp)."""
+    """Hand messages to a local sendmail-compatible binary (Postfix, Exim, OpenSMTPD, msmtp).
 
-    path: Annotated[str, Field(min_length=2, max_length=1024), AfterValidator(_absolute_path)] = (
-        "/usr/sbin/sendmail"
-    )
+    The binary is the one the operator configures on the sendmail workers (SENDPOOL_DELIVERY_SENDMAIL_PATH).
+    """
+
+    # Which program runs on the shared worker is the operator's choice, never a server's. Kept as a
+    # field only to refuse it by name: an older client's `path` learns where the setting went.
+    path: SkipJsonSchema[None] = Field(None, exclude=True)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _chosen_by_the_operator(cls, value: object) -> None:
+        raise ValueError(
+            "the sendmail program is set by the operator (SENDPOOL_DELIVERY_SENDMAIL_PATH on the sendmail "
+            "workers), not per server; leave path out"
+        )
 
 
 class GmailOauthSettings(VendorSmtpSettings):
@@ -171,11 +193,12 @@ class GmailOauthSettings(VendorSmtpSettings):
 
     email: EmailStr = Field(description="The Google account the messages are sent as.")
     client_id: Token = Field(description="OAuth client id of your Google Cloud project.")
-    client_secret: SecretStr
-    refresh_token: SecretStr
-    token_url: Annotated[str, Field(max_length=2000), AfterValidator(_http_url)] = Field(
+    client_secret: SecretStr = Field(max_length=SECRET_MAX)
+    refresh_token: SecretStr = Field(max_length=SECRET_MAX)
+    token_url: Annotated[str, Field(max_length=URL_MAX), AfterValidator(_http_url)] = Field(
         "https://oauth2.googleapis.com/token",
         description="Google's OAuth token endpoint; another only for a proxy or a test double.",
+        json_schema_extra=DESTINATION,
     )
 
 

@@ -1,7 +1,13 @@
 """The kinds of sending server the catalog knows: each a settings form, a vendor and an integration.
 
 A server's settings are validated by its type's form, then split: plain fields are stored as
-they are, fields typed `SecretStr` are encrypted and never shown again.
+they are, fields typed `SecretStr` are encrypted and never shown again. Fields marked with
+`server_forms.DESTINATION` (in `json_schema_extra`) say where the server connects: changing one sends the
+stored secrets somewhere new, so the secrets must be given again with it.
+
+A type marked `operator_only` runs on the platform's own machine or sends from its own IP
+addresses (`sendmail`, `direct_mx`): only the operator adds such servers, as pool servers that
+plans grant; a tenant never chooses one for itself.
 
 Third-party types plug in through the entry-point group `sendpool.server_types`. Each entry
 point names a `ServerTypeSpec` (e.g. in the plugin's pyproject.toml:
@@ -12,11 +18,12 @@ cannot replace a built-in type nor another plugin's.
 """
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 
 from services.catalog.domain import server_forms as forms
 from shared.errors import Conflict, FieldError, InvalidInput
@@ -44,6 +51,11 @@ def _is_secret(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
+def _is_destination(info: FieldInfo) -> bool:
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and extra.get(forms.DESTINATION_MARK) is True
+
+
 @dataclass(frozen=True)
 class ServerTypeSpec:
     name: str
@@ -51,6 +63,7 @@ class ServerTypeSpec:
     integration: Integration
     settings_model: type[BaseModel]
     title: str = ""
+    operator_only: bool = False  # uses the platform's own machine or IPs: pool servers only
 
     def __post_init__(self) -> None:
         if not _TYPE_NAME.match(self.name):
@@ -71,6 +84,35 @@ class ServerTypeSpec:
         return frozenset(
             name for name, info in self.settings_model.model_fields.items() if _is_secret(info.annotation)
         )
+
+    @property
+    def destination_fields(self) -> frozenset[str]:
+        """Fields that say where the server connects: a new value must come with the secrets again."""
+        return frozenset(
+            name for name, info in self.settings_model.model_fields.items() if _is_destination(info)
+        )
+
+    def require_secrets_for_new_destination(
+        self, current: ConnectionSettings, wanted: ConnectionSettings, given: Collection[str]
+    ) -> None:
+        """A stored secret never follows a server to a new destination: when `wanted` connects somewhere
+        else than `current`, each secret stored now must be among the fields `given` with the change."""
+        moved = sorted(
+            name for name in self.destination_fields if wanted.plain.get(name) != current.plain.get(name)
+        )
+        missing = sorted(name for name in current.secrets if name not in given)
+        if moved and missing:
+            changed = ", ".join(moved)
+            raise InvalidInput(
+                *(
+                    FieldError(
+                        ("settings", name),
+                        f"give {name} again: {changed} changed, and a stored secret is never sent "
+                        "to a new destination",
+                    )
+                    for name in missing
+                )
+            )
 
     def form_schema(self) -> dict[str, Any]:
         """The JSON Schema of the settings form; secret fields are `writeOnly`."""
@@ -95,10 +137,22 @@ class ServerTypeSpec:
         )
 
 
-def _spec(name: str, vendor: str, integration: Integration, model: type[BaseModel]) -> ServerTypeSpec:
+def _spec(
+    name: str,
+    vendor: str,
+    integration: Integration,
+    model: type[BaseModel],
+    *,
+    operator_only: bool = False,
+) -> ServerTypeSpec:
     title = (model.__doc__ or name).strip().split("\n")[0]
     return ServerTypeSpec(
-        name=name, vendor=vendor, integration=integration, settings_model=model, title=title
+        name=name,
+        vendor=vendor,
+        integration=integration,
+        settings_model=model,
+        title=title,
+        operator_only=operator_only,
     )
 
 
@@ -118,9 +172,10 @@ BUILT_IN_TYPES: tuple[ServerTypeSpec, ...] = (
     *_vendor_types("mailgun", forms.MailgunApiSettings, forms.MailgunSmtpSettings),
     *_vendor_types("sparkpost", forms.SparkpostApiSettings, forms.SparkpostSmtpSettings),
     *_vendor_types("elasticemail", forms.ElasticemailApiSettings, forms.ElasticemailSmtpSettings),
-    _spec("sendmail", "sendmail", "local", forms.SendmailSettings),
+    # A program on the worker's machine, and mail from the platform's own IPs: the operator's to offer.
+    _spec("sendmail", "sendmail", "local", forms.SendmailSettings, operator_only=True),
     _spec("gmail_oauth", "gmail", "smtp", forms.GmailOauthSettings),
-    _spec("direct_mx", "mx", "smtp", forms.DirectMxSettings),
+    _spec("direct_mx", "mx", "smtp", forms.DirectMxSettings, operator_only=True),
 )
 
 

@@ -6,12 +6,17 @@ connection settings makes it inactive again until it is tested and enabled. An a
 be paused with a reason (by its owner, or by the bounces service past its thresholds) and resumed;
 disabling is a separate decision that also ends a pause. Every change bumps `version`, so a
 consumer of catalog events can ignore a stale one.
+
+The operator's pause or disable is a sanction, not a state the owner may undo: it puts the server
+on hold, and until the operator resumes or enables it the owner can neither resume nor enable it,
+nor shake it off by changing its settings (the server stays as the operator left it). A pause by
+the owner or by the bounces service holds nothing: the owner may resume it.
 """
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from services.catalog.domain.identity import Identity
@@ -23,7 +28,7 @@ from shared.contracts import (
     ServerView,
     WarmupSchedule,
 )
-from shared.errors import Conflict
+from shared.errors import Conflict, Forbidden
 
 
 class Unchanged(Enum):
@@ -48,6 +53,21 @@ class Pause:
     by: str  # who paused: "operator", "tenant", or the service that asked (e.g. "bounces")
     at: datetime
 
+
+HoldAction = Literal["paused", "disabled"]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The operator's sanction: what it did (`paused` or `disabled`), why and when. Only it lifts it."""
+
+    action: HoldAction
+    reason: str
+    at: datetime
+
+
+HELD_PAUSED: HoldAction = "paused"
+HELD_DISABLED: HoldAction = "disabled"
 
 PROBE_SUCCEEDED = "Connection successful."
 PROBE_FAILED = "Connection failed: "
@@ -81,6 +101,7 @@ class Server:
     sealed_dkim_key: str | None = field(default=None, repr=False)
     bounce_handling: BounceHandling = field(default_factory=BounceHandling)
     pause: Pause | None = None  # set exactly when the state is paused
+    hold: Hold | None = None  # the operator's pause or disable, until the operator lifts it
 
     @property
     def is_pool_server(self) -> bool:
@@ -162,7 +183,20 @@ def enable_refusal(server: Server) -> str | None:
     return None
 
 
-def enable(server: Server, now: datetime) -> Server:
+def refuse_if_held(server: Server, what: str) -> None:
+    """A sanction binds the owner: only the operator may `what` (resume, enable, ...) a held server."""
+    hold = server.hold
+    if hold is not None:
+        raise Forbidden(
+            f"server {server.id} is on hold: the operator {hold.action} it ({hold.reason}); "
+            f"only the operator can {what} it"
+        )
+
+
+def enable(server: Server, now: datetime, *, by_operator: bool = False) -> Server:
+    """Enable a tested server; the operator's enable also lifts its hold, the owner's is refused while held."""
+    if not by_operator:
+        refuse_if_held(server, "enable")
     if server.state is ServerState.ACTIVE:
         return server
     if server.state is ServerState.PAUSED:
@@ -176,29 +210,42 @@ def enable(server: Server, now: datetime) -> Server:
             f"server {server.id} cannot be enabled: {refusal}; "
             f"a passing POST /servers/{server.id}/test is needed first"
         )
-    return server._changed(now, state=ServerState.ACTIVE)
+    return server._changed(now, state=ServerState.ACTIVE, hold=None)
 
 
-def disable(server: Server, now: datetime) -> Server:
-    if server.state is ServerState.DISABLED:
+def disable(server: Server, now: datetime, *, hold_reason: str | None = None) -> Server:
+    """Disable a server; with `hold_reason` (the operator's) it stays disabled until the operator enables it."""
+    hold = server.hold
+    if hold_reason is not None and (hold is None or hold.action != HELD_DISABLED):
+        hold = Hold(action=HELD_DISABLED, reason=hold_reason, at=now)
+    if server.state is ServerState.DISABLED and hold == server.hold:
         return server
-    return server._changed(now, state=ServerState.DISABLED, pause=None)
+    return server._changed(now, state=ServerState.DISABLED, pause=None, hold=hold)
 
 
-def pause(server: Server, reason: str, by: str, now: datetime) -> Server:
-    """Stop an active server for a while; pausing a paused one keeps the first reason, which is the cause."""
+def pause(server: Server, reason: str, by: str, now: datetime, *, hold: bool = False) -> Server:
+    """Stop an active server for a while; pausing a paused one keeps the first reason, which is the cause.
+
+    With `hold` (the operator's pause) the owner cannot resume it, also when it was paused already."""
+    held = server.hold or (Hold(action=HELD_PAUSED, reason=reason, at=now) if hold else None)
     if server.state is ServerState.PAUSED:
-        return server
+        return server if held == server.hold else server._changed(now, hold=held)
     if server.state is not ServerState.ACTIVE:
         raise Conflict(
             f"server {server.id} is {server.state.value}: it sends nothing, so there is nothing to pause"
         )
-    return server._changed(now, state=ServerState.PAUSED, pause=Pause(reason=reason, by=by, at=now))
+    return server._changed(
+        now, state=ServerState.PAUSED, pause=Pause(reason=reason, by=by, at=now), hold=held
+    )
 
 
-def resume(server: Server, now: datetime) -> Server:
-    """End a pause. The passing test that let the server be enabled still holds: a settings change
-    while paused would have made it inactive."""
+def resume(server: Server, now: datetime, *, by_operator: bool = False) -> Server:
+    """End a pause; the operator's resume also lifts its hold, the owner's is refused while held.
+
+    The passing test that let the server be enabled still holds, unless its settings changed while it
+    was held: then it comes back inactive, to be tested and enabled again."""
+    if not by_operator:
+        refuse_if_held(server, "resume")
     if server.state is ServerState.ACTIVE:
         return server
     if server.state is not ServerState.PAUSED:
@@ -206,7 +253,8 @@ def resume(server: Server, now: datetime) -> Server:
             f"server {server.id} is {server.state.value}, not paused; "
             f"enable it with POST /servers/{server.id}/enable"
         )
-    return server._changed(now, state=ServerState.ACTIVE, pause=None)
+    state = ServerState.ACTIVE if enable_refusal(server) is None else ServerState.INACTIVE
+    return server._changed(now, state=state, pause=None, hold=None)
 
 
 @dataclass(frozen=True)
@@ -228,7 +276,9 @@ class Edit:
 
 def edit(server: Server, now: datetime, change: Edit) -> Server:
     """Apply an owner's edit as one change. Untested connection settings make the server inactive,
-    whatever its state was (a pause ends with it); nothing else touches the state."""
+    whatever its state was (a pause ends with it), except on hold: a held server stays as the operator
+    left it, and the new settings must pass a test before it is active again. Nothing else touches the
+    state."""
     changes: dict[str, Any] = {}
     if change.name is not None and change.name != server.name:
         changes["name"] = change.name
@@ -245,13 +295,9 @@ def edit(server: Server, now: datetime, change: Edit) -> Server:
         changes.update(identity=identity, sealed_dkim_key=sealed_key)
     if change.settings is not None:
         settings, sealed_secrets = change.settings
-        changes.update(
-            settings=settings,
-            sealed_secrets=sealed_secrets,
-            settings_changed_at=now,
-            state=ServerState.INACTIVE,
-            pause=None,
-        )
+        changes.update(settings=settings, sealed_secrets=sealed_secrets, settings_changed_at=now)
+        if server.hold is None:
+            changes.update(state=ServerState.INACTIVE, pause=None)
     return server._changed(now, **changes) if changes else server
 
 

@@ -1,16 +1,19 @@
 """The catalog's HTTP API: each route resolves the caller, calls one use case and shapes the answer."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
 
 from services.catalog.app.catalog import CatalogUseCases
 from services.catalog.app.ports import ServerQuery
 from services.catalog.domain.access import OPERATOR, Actor
 from services.catalog.domain.servers import UNCHANGED, Unchanged
+from services.catalog.domain.tokens import expiry
 from services.catalog.entrypoints.http_schemas import (
     ConnectionTestOut,
+    DisableRequest,
     PauseRequest,
     PlanChange,
     PlanCreate,
@@ -28,13 +31,14 @@ from services.catalog.entrypoints.http_schemas import (
     TenantUpdate,
     TestSendOut,
     TestSendRequest,
-    TokenOut,
 )
+from services.catalog.entrypoints.token_schemas import PresentedToken, TokenInfo, TokenIssued, TokenRequest
 from services.catalog.settings import CatalogSettings
-from shared.auth import Principal, principal_dependency
+from shared.auth import TOKEN_ID_PATTERN, Principal, RevokedTokens, principal_dependency
 from shared.contracts import PlanView, SendingPolicy, ServerState, TenantView
 from shared.errors import Forbidden, InvalidInput
 from shared.http_errors import install_error_handlers
+from shared.http_limits import install_body_limit
 
 
 def _use_cases(request: Request) -> CatalogUseCases:
@@ -65,14 +69,15 @@ server_types = APIRouter(prefix="/server-types", tags=["server types"])
 servers = APIRouter(prefix="/servers", tags=["servers"])
 pool = APIRouter(prefix="/pool", tags=["pool"], dependencies=[Depends(_operator_only)])
 policies = APIRouter(prefix="/campaigns/{campaign_id}/sending-policy", tags=["sending policies"])
+tokens = APIRouter(tags=["tokens"])
 
 
 @tenants.post(
     "", status_code=status.HTTP_201_CREATED, response_model=TenantCreated, summary="Create a tenant"
 )
 async def create_tenant(body: TenantCreate, use: UseCases) -> TenantCreated:
-    tenant, token = await use.tenancy.create_tenant(body.name, body.plan_id)
-    return TenantCreated(**tenant.model_dump(), token=token)
+    tenant, record, token = await use.tenancy.create_tenant(body.name, body.plan_id)
+    return TenantCreated(**tenant.model_dump(), token=token, token_id=record.id)
 
 
 @tenants.get("", response_model=list[TenantView], summary="List tenants")
@@ -85,14 +90,64 @@ async def move_tenant(tenant_id: UUID, body: TenantUpdate, use: UseCases) -> Ten
     return await use.tenancy.move_tenant(tenant_id, body.plan_id)
 
 
-@tenants.post(
-    "/{tenant_id}/tokens",
+TokenId = Annotated[
+    str, Path(pattern=TOKEN_ID_PATTERN, description="The token's id (the part after the tenant's).")
+]
+
+
+@tokens.post(
+    "/tenants/{tenant_id}/tokens",
     status_code=status.HTTP_201_CREATED,
-    response_model=TokenOut,
-    summary="Issue a further API token",
+    response_model=TokenIssued,
+    summary="Issue a further API token, optionally expiring",
+    dependencies=[Depends(_operator_only)],
 )
-async def issue_token(tenant_id: UUID, use: UseCases) -> TokenOut:
-    return TokenOut(token=await use.tenancy.issue_token(tenant_id))
+async def issue_token(tenant_id: UUID, use: UseCases, body: TokenRequest | None = None) -> TokenIssued:
+    body = body or TokenRequest()
+    expires_at = expiry(
+        datetime.now(UTC), expires_in_seconds=body.expires_in_seconds, expires_at=body.expires_at
+    )
+    record, token = await use.tokens.issue(tenant_id, label=body.label, expires_at=expires_at)
+    return TokenIssued(**TokenInfo.of(record).model_dump(), token=token)
+
+
+@tokens.get(
+    "/tenants/{tenant_id}/tokens",
+    response_model=list[TokenInfo],
+    summary="List a tenant's tokens, newest first (never the tokens themselves)",
+    description="The operator may list any tenant's tokens, a tenant its own; another tenant's are a 404.",
+)
+async def list_tokens(
+    tenant_id: UUID,
+    actor: Caller,
+    use: UseCases,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TokenInfo]:
+    listed = await use.tokens.of_tenant(actor, tenant_id, limit=limit, offset=offset)
+    return [TokenInfo.of(record) for record in listed]
+
+
+@tokens.delete(
+    "/tenants/{tenant_id}/tokens/{token_id}",
+    response_model=TokenInfo,
+    summary="Revoke one of a tenant's tokens",
+    description="Every service refuses the token within seconds (401 `token revoked`); revoking it again "
+    "changes nothing. The operator may revoke any tenant's tokens, a tenant its own; another tenant's are a 404.",
+)
+async def revoke_token(tenant_id: UUID, token_id: TokenId, actor: Caller, use: UseCases) -> TokenInfo:
+    return TokenInfo.of(await use.tokens.revoke(actor, tenant_id, token_id))
+
+
+@tokens.post(
+    "/tokens/revoke",
+    response_model=TokenInfo,
+    summary="Revoke the token given in full",
+    description="For a token whose id is not at hand, and for tokens issued before tokens had ids (which "
+    "no listing shows). A tenant may revoke only its own tokens (another tenant's are a 404).",
+)
+async def revoke_presented_token(body: PresentedToken, actor: Caller, use: UseCases) -> TokenInfo:
+    return TokenInfo.of(await use.tokens.revoke_presented(actor, body.token))
 
 
 @plans.post("", status_code=status.HTTP_201_CREATED, response_model=PlanView, summary="Create a plan")
@@ -175,7 +230,8 @@ async def list_servers(
     state: Annotated[tuple[ServerState, ...], Query(description="Only servers in these states.")] = (),
     type: Annotated[tuple[str, ...], Query(description="Only servers of these types.")] = (),
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # PostgreSQL's OFFSET is a bigint: a larger offset failed there, a 500, until bounded here.
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ServerPageOut:
     query = ServerQuery(text=q, states=state, types=type, limit=limit, offset=offset)
     return ServerPageOut.of(await use.servers.list_visible(actor, query), limit, offset)
@@ -246,15 +302,29 @@ async def test_send(server_id: UUID, body: TestSendRequest, actor: Caller, use: 
     "/{server_id}/enable",
     response_model=ServerOut,
     summary="Enable a server that passed its test",
-    responses={409: {"description": "Never tested, last test failed, settings changed since, or paused"}},
+    responses={
+        403: {"description": "The operator holds it disabled, or its type is the operator's (tenants)"},
+        409: {"description": "Never tested, last test failed, settings changed since, or paused"},
+    },
 )
 async def enable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
     return ServerOut.managed(await use.servers.enable(actor, server_id))
 
 
-@servers.post("/{server_id}/disable", response_model=ServerOut, summary="Disable a server")
-async def disable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
-    return ServerOut.managed(await use.servers.disable(actor, server_id))
+@servers.post(
+    "/{server_id}/disable",
+    response_model=ServerOut,
+    summary="Disable a server",
+    description="The operator's disable holds the server: its owner cannot enable it until the operator does. "
+    "The optional `reason` tells the owner why.",
+)
+async def disable_server(
+    server_id: UUID, actor: Caller, use: UseCases, body: DisableRequest | None = None
+) -> ServerOut:
+    reason = body.reason if body else None
+    if reason is not None and not actor.is_operator:
+        raise InvalidInput.field("reason", "only the operator gives a reason; your own disable needs none")
+    return ServerOut.managed(await use.servers.disable(actor, server_id, reason))
 
 
 @servers.post(
@@ -271,7 +341,10 @@ async def pause_server(server_id: UUID, body: PauseRequest, actor: Caller, use: 
     "/{server_id}/resume",
     response_model=ServerOut,
     summary="Resume a paused server",
-    responses={409: {"description": "The server is not paused (inactive or disabled)"}},
+    responses={
+        403: {"description": "The operator paused the server: only the operator resumes it (tenants)"},
+        409: {"description": "The server is not paused (inactive or disabled)"},
+    },
 )
 async def resume_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
     return ServerOut.managed(await use.servers.resume(actor, server_id))
@@ -301,26 +374,50 @@ async def pool_view(use: UseCases) -> PoolOut:
     return PoolOut.model_validate(await use.views.pool())
 
 
-@policies.put("", response_model=SendingPolicy, summary="Set a campaign's sending servers")
+_CAMPAIGN_OWNER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such campaign, or another tenant's (the scheduler says who owns it)"},
+    503: {"description": "The scheduler could not confirm who owns the campaign; nothing was changed"},
+}
+
+
+@policies.put(
+    "",
+    response_model=SendingPolicy,
+    summary="Set a campaign's sending servers",
+    description="A campaign's policy is its owner's: a tenant sets it for its own campaigns, the operator "
+    "for any, and the scheduler is asked who owns the campaign before anything is stored.",
+    responses=_CAMPAIGN_OWNER_RESPONSES,
+)
 async def put_policy(campaign_id: UUID, body: PolicyUpdate, actor: Caller, use: UseCases) -> SendingPolicy:
     return await use.policies.put(actor, campaign_id, use_all=body.use_all, selection=body.selection)
 
 
 @policies.get(
-    "", response_model=SendingPolicy, summary="Read a campaign's sending servers (default: use all)"
+    "",
+    response_model=SendingPolicy,
+    summary="Read a campaign's sending servers (default: use all)",
+    responses=_CAMPAIGN_OWNER_RESPONSES,
 )
 async def get_policy(campaign_id: UUID, actor: Caller, use: UseCases) -> SendingPolicy:
     return await use.policies.get(actor, campaign_id)
 
 
-def create_http_api(settings: CatalogSettings, use_cases: CatalogUseCases) -> FastAPI:
-    """The FastAPI app, serving `use_cases` (their adapters reach the database when a request comes)."""
+def create_http_api(
+    settings: CatalogSettings, use_cases: CatalogUseCases, revoked_tokens: RevokedTokens
+) -> FastAPI:
+    """The FastAPI app, serving `use_cases` (their adapters reach the database when a request comes);
+    tenant tokens in `revoked_tokens` are refused."""
     api = FastAPI(
         title="sendpool catalog",
         summary="Tenants, plans, sending servers and campaign sending policies.",
         version="1",
         openapi_tags=[
-            {"name": "tenants", "description": "Operator only: tenants and their API tokens."},
+            {"name": "tenants", "description": "Operator only: tenants."},
+            {
+                "name": "tokens",
+                "description": "Tenants' API tokens: issued by the operator, listed and revoked by the "
+                "operator or the tenant itself.",
+            },
             {"name": "plans", "description": "Operator only: which pool servers tenants may use."},
             {"name": "server types", "description": "The kinds of server and their settings forms."},
             {"name": "servers", "description": "Sending servers; secrets are write-only."},
@@ -333,7 +430,9 @@ def create_http_api(settings: CatalogSettings, use_cases: CatalogUseCases) -> Fa
     )
     api.state.settings = settings
     api.state.use_cases = use_cases
-    for router in (tenants, plans, server_types, servers, pool, policies):
+    api.state.revoked_tokens = revoked_tokens
+    for router in (tenants, tokens, plans, server_types, servers, pool, policies):
         api.include_router(router)
     install_error_handlers(api)
+    install_body_limit(api, settings.http_max_body_bytes)
     return api

@@ -20,8 +20,15 @@ from shared.contracts import (
     WarmupSchedule,
     WeightedServer,
 )
+from shared.limits import (
+    DESTINATION_RULES_MAX,
+    FROM_DOMAINS_MAX,
+    NAME_MAX,
+    SERVER_SETTINGS_FIELDS_MAX,
+    SERVERS_MAX,
+)
 
-Name = Annotated[HeaderSafeText, Field(min_length=1, max_length=200)]
+Name = Annotated[HeaderSafeText, Field(min_length=1, max_length=NAME_MAX)]
 
 
 class RequestBody(BaseModel):
@@ -30,6 +37,10 @@ class RequestBody(BaseModel):
 
 class ResponseBody(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+SERVER_QUOTA_MAX = 1_000_000
+"""Stored as a PostgreSQL integer: a larger quota failed at the database (a 500) until bounded here."""
 
 
 class TenantCreate(RequestBody):
@@ -43,10 +54,7 @@ class TenantUpdate(RequestBody):
 
 class TenantCreated(TenantView):
     token: str = Field(description="The tenant's API token. It is shown this once; keep it.")
-
-
-class TokenOut(BaseModel):
-    token: str = Field(description="A further API token of the tenant. It is shown this once; keep it.")
+    token_id: str = Field(description="The token's id, to find it in listings and revoke it.")
 
 
 class PlanCreate(RequestBody):
@@ -62,10 +70,13 @@ class PlanCreate(RequestBody):
         "except on a managed pool (which never allows them).",
     )
     server_quota: int | None = Field(
-        None, ge=0, description="How many servers of its own a tenant may have; null: no limit."
+        None,
+        ge=0,
+        le=SERVER_QUOTA_MAX,
+        description="How many servers of its own a tenant may have; null: no limit.",
     )
     server_ids: list[UUID] = Field(
-        default_factory=list, description="Pool servers the plan grants its tenants."
+        default_factory=list, max_length=SERVERS_MAX, description="Pool servers the plan grants its tenants."
     )
 
 
@@ -87,13 +98,16 @@ class PlanChange(RequestBody):
     server_quota: int | None = Field(
         None,
         ge=0,
+        le=SERVER_QUOTA_MAX,
         description="How many servers of its own a tenant may have; null: no limit. Lowering it below what a "
         "tenant has removes nothing; only new servers are refused.",
     )
 
 
 class PlanServers(RequestBody):
-    server_ids: list[UUID] = Field(description="Pool servers the plan grants, replacing the current ones.")
+    server_ids: list[UUID] = Field(
+        max_length=SERVERS_MAX, description="Pool servers the plan grants, replacing the current ones."
+    )
 
 
 class IdentityChange(IdentityForm):
@@ -101,22 +115,25 @@ class IdentityChange(IdentityForm):
     `dkim_selector` and `dkim_private_key` both null stop DKIM signing."""
 
     # Optional here, where a change may leave the domains as they are; a new identity must name them.
-    from_domains: list[DomainName] | None = Field(None, min_length=1, max_length=100)  # type: ignore[assignment]
+    from_domains: list[DomainName] | None = Field(None, min_length=1, max_length=FROM_DOMAINS_MAX)  # type: ignore[assignment]
 
 
 class ServerCreate(RequestBody):
     name: Name
     type: str = Field(
-        description="The kind of server, e.g. `smtp` (see GET /server-types); it decides which settings are expected."
+        max_length=100,
+        description="The kind of server, e.g. `smtp` (see GET /server-types); it decides which settings are expected.",
     )
     settings: dict[str, Any] = Field(
+        max_length=SERVER_SETTINGS_FIELDS_MAX,
         description="The settings form of the type (GET /server-types); secret fields (e.g. `password`, "
-        "`api_key`) are stored encrypted and never returned."
+        "`api_key`) are stored encrypted and never returned.",
     )
     limits: SendingLimits | None = None
     warmup: WarmupSchedule | None = Field(None, description="A new server's ramp of daily caps.")
     destination_rules: list[DestinationRule] = Field(
         default_factory=list,
+        max_length=DESTINATION_RULES_MAX,
         description="Limits towards particular receiving domains (and their provider's others).",
     )
     identity: IdentityForm | None = Field(
@@ -135,6 +152,7 @@ class ServerUpdate(RequestBody):
     name: Name | None = None
     settings: dict[str, Any] | None = Field(
         None,
+        max_length=SERVER_SETTINGS_FIELDS_MAX,
         description="Fields to change, merged over the current ones. A change makes the server inactive until tested again.",
     )
     limits: SendingLimits | None = None
@@ -142,7 +160,7 @@ class ServerUpdate(RequestBody):
         None, description="A new ramp of daily caps; null removes the ramp."
     )
     destination_rules: list[DestinationRule] | None = Field(
-        None, description="Replaces every destination rule."
+        None, max_length=DESTINATION_RULES_MAX, description="Replaces every destination rule."
     )
     identity: IdentityChange | None = Field(
         None, description="Fields of the identity to change; null removes the identity (and DKIM signing)."
@@ -153,6 +171,15 @@ class ServerUpdate(RequestBody):
 class PauseRequest(RequestBody):
     reason: HeaderSafeText = Field(
         min_length=1, max_length=500, description="Why, for whoever reads the server or a held campaign."
+    )
+
+
+class DisableRequest(RequestBody):
+    reason: HeaderSafeText | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="Operator only, optional: why the server is held disabled, for its owner to read.",
     )
 
 
@@ -211,6 +238,12 @@ class PauseOut(BaseModel):
     at: datetime
 
 
+class HoldOut(BaseModel):
+    action: Literal["paused", "disabled"] = Field(description="What the operator did to the server.")
+    reason: str
+    at: datetime
+
+
 class ServerOut(BaseModel):
     id: UUID
     tenant_id: UUID | None = Field(description="The owner; null for a pool server.")
@@ -220,6 +253,10 @@ class ServerOut(BaseModel):
     settings: dict[str, Any] = Field(description="Connection settings without the secret ones.")
     state: ServerState
     pause: PauseOut | None = Field(description="Why and since when the server is paused (state `paused`).")
+    hold: HoldOut | None = Field(
+        description="The operator's pause or disable: until the operator resumes or enables the server, "
+        "its owner can neither, and changing its settings leaves it as it is."
+    )
     limits: SendingLimits
     warmup: WarmupSchedule | None
     destination_rules: list[DestinationRule]
@@ -241,6 +278,9 @@ class ServerOut(BaseModel):
             settings=server.settings,
             pause=PauseOut(reason=server.pause.reason, by=server.pause.by, at=server.pause.at)
             if server.pause
+            else None,
+            hold=HoldOut(action=server.hold.action, reason=server.hold.reason, at=server.hold.at)
+            if server.hold
             else None,
             identity=IdentityOut.of(server),
             shared=listed.shared,
@@ -274,6 +314,10 @@ class ServerTypeOut(BaseModel):
     vendor: str = Field(description="The delivery workers (SENDPOOL_DELIVERY_VENDOR) that send for the type.")
     integration: Literal["smtp", "api", "local"]
     title: str
+    operator_only: bool = Field(
+        description="Runs on the platform's own machine or IP addresses: only the operator adds such servers "
+        "(pool servers, granted to tenants by their plan)."
+    )
     secret_fields: list[str] = Field(description="Write-only fields: encrypted at rest, never returned.")
     settings_schema: dict[str, Any] = Field(
         description="JSON Schema of the settings form; secret fields are `writeOnly`."
@@ -286,6 +330,7 @@ class ServerTypeOut(BaseModel):
             vendor=spec.vendor,
             integration=spec.integration,
             title=spec.title,
+            operator_only=spec.operator_only,
             secret_fields=sorted(spec.secret_fields),
             settings_schema=spec.form_schema(),
         )
@@ -342,5 +387,6 @@ class PolicyUpdate(RequestBody):
     )
     selection: list[WeightedServer] = Field(
         default_factory=list,
+        max_length=SERVERS_MAX,
         description="With use_all false: the only servers to use, in proportion to their weights.",
     )

@@ -12,6 +12,8 @@ from services.catalog.domain.access import OPERATOR
 from shared.contracts import (
     PauseServerRequest,
     PolicyRequest,
+    RevokedTokensReply,
+    RevokedTokensRequest,
     RpcError,
     ServerSettingsRequest,
     SnapshotRequest,
@@ -23,7 +25,8 @@ from shared.topology import CATALOG_RPC_QUEUE
 log = structlog.get_logger("catalog.rpc")
 
 CatalogRequest = Annotated[
-    SnapshotRequest | PolicyRequest | ServerSettingsRequest | PauseServerRequest, Field(discriminator="kind")
+    SnapshotRequest | PolicyRequest | ServerSettingsRequest | PauseServerRequest | RevokedTokensRequest,
+    Field(discriminator="kind"),
 ]
 
 
@@ -31,13 +34,16 @@ def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
     @broker.subscriber(
         CATALOG_RPC_QUEUE,
         title="catalog.rpc",
-        description="Answers a snapshot, a campaign's sending policy, or a server's connection settings; "
+        description="Answers a snapshot, a campaign's sending policy, a server's connection settings, or "
+        "the revoked tenant tokens; "
         "pauses a server on request.",
     )
     async def answer(request: CatalogRequest) -> RabbitResponse:
         match request:
             case SnapshotRequest():
                 return rpc_reply(await use.queries.snapshot())
+            case RevokedTokensRequest():
+                return rpc_reply(RevokedTokensReply(tokens=await use.tokens.revoked()))
             case PolicyRequest(campaign_id=campaign_id, tenant_id=tenant_id):
                 return rpc_reply(await use.queries.policy(campaign_id, tenant_id))
             case ServerSettingsRequest(server_id=server_id):

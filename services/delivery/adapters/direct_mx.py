@@ -6,9 +6,13 @@ the best host that takes a connection, with STARTTLS when the host offers it, wi
 its certificate (MX hosts rarely have one for the name they are reached by; encryption against
 passive eavesdropping is the point) and in clear text when it does not. A host that cannot be
 connected to hands over to the next; a host that answers decides the message.
+
+Each MX host's addresses pass the egress policy before a connection is tried: a recipient domain
+is anyone's to publish, and its MX records may name 127.0.0.1 or the platform's private network.
 """
 
 import asyncio
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -145,11 +149,7 @@ class MxResolver:
 
 class DirectMxSender:
     def __init__(self, settings: DirectMxSettings, smtp: SmtpOptions, mx: MxOptions) -> None:
-        self._smtp = SmtpOptions(
-            max_connections=smtp.max_connections,
-            timeout_seconds=smtp.timeout_seconds,
-            helo_hostname=settings.helo_hostname or smtp.helo_hostname,
-        )
+        self._smtp = dataclasses.replace(smtp, helo_hostname=settings.helo_hostname or smtp.helo_hostname)
         self._mx = mx
         self._resolver = MxResolver(mx.dns_servers)
         self._hosts: OrderedDict[str, SmtpSender] = OrderedDict()
@@ -171,6 +171,10 @@ class DirectMxSender:
         unreachable = []
         for host in hosts:
             for address in host.addresses:
+                refusal = self._smtp.egress.refusal(address, self._mx.port, host=host.name)
+                if refusal is not None:
+                    unreachable.append(f"{host.name} [{address}]: refused by egress policy: {refusal}")
+                    continue
                 try:
                     return await (await self._sender_for(address)).deliver(message)
                 except ConnectionSetupFailed as exc:
@@ -193,6 +197,9 @@ class DirectMxSender:
                 ok=False, message=f"Connection failed: no mail host of {domain} has an address"
             )
         best = hosts[0]
+        refusal = self._smtp.egress.refusal(best.addresses[0], self._mx.port, host=best.name)
+        if refusal is not None:
+            return ProbeResult(ok=False, message=f"Connection failed: refused by egress policy: {refusal}")
         result = await (await self._sender_for(best.addresses[0])).probe()
         if result.ok:
             return result

@@ -5,6 +5,10 @@ An access token is kept until shortly before it expires and shared by every conn
 server. Google may revoke a token before then (a password change, say): a refused XOAUTH2 gets
 one fresh token and one more try on the same connection, never more, so a revoked refresh
 token cannot make the worker hammer Google.
+
+The token endpoint is reached like any tenant-named destination, through the egress policy, and
+what it answers is shown only as OAuth's registered error codes: a `token_url` pointing inside the
+platform must neither connect nor read anything back.
 """
 
 import asyncio
@@ -14,17 +18,33 @@ from dataclasses import dataclass
 
 import aiosmtplib
 import httpx
+import structlog
 from aiosmtplib import SMTPAuthenticationError
 from pydantic import Field, SecretStr
 
-from services.delivery.adapters.http_api import json_of
+from services.delivery.adapters.http_api import HttpOptions, egress_client, json_of
 from services.delivery.adapters.server_settings import AdapterSettings
 from services.delivery.adapters.smtp import ConnectionSetupFailed, SmtpOptions, SmtpSender, SmtpSettings
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import SendOutcome
 from shared.contracts import ProbeResult
+from shared.egress import EgressRefused
+
+log = structlog.get_logger("delivery.gmail")
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+"""RFC 6749 section 5.2's error codes: the only words of the token endpoint's answer that are repeated."""
 
 EXPIRY_MARGIN_SECONDS = 60.0
 """A token this close to its expiry is renewed first, so it cannot expire between EHLO and AUTH."""
@@ -84,19 +104,29 @@ class AccessTokens:
                     "refresh_token": settings.refresh_token.get_secret_value(),
                 },
             )
+        except EgressRefused as exc:
+            log.warning("Google token endpoint refused by the egress policy", reason=str(exc))
+            raise ConnectionSetupFailed(f"refused by egress policy: {exc}") from None
         except httpx.HTTPError as exc:
-            raise ConnectionSetupFailed(f"could not reach Google's token endpoint: {exc!r}") from None
+            log.warning("Google token endpoint unreachable", token_url=settings.token_url, error=repr(exc))
+            raise ConnectionSetupFailed("could not reach Google's token endpoint") from None
         body = json_of(response)
         if not response.is_success or not isinstance(body, dict) or "access_token" not in body:
+            said = body if isinstance(body, dict) and "access_token" not in body else {}
+            log.warning(
+                "Google refused the refresh token",
+                status=response.status_code,
+                error=str(said.get("error"))[:200],
+                error_description=str(said.get("error_description"))[:200],
+            )
             raise ConnectionSetupFailed(f"Google refused the refresh token: {_oauth_error(response, body)}")
         return _Token(body["access_token"], self._clock() + float(body.get("expires_in", 3600)))
 
 
 def _oauth_error(response: httpx.Response, body: object) -> str:
-    if isinstance(body, dict) and "error" in body:
-        description = body.get("error_description")
-        return f"{body['error']} ({description})" if description else str(body["error"])
-    return f"HTTP {response.status_code} {response.text[:200]}"
+    if isinstance(body, dict) and body.get("error") in OAUTH_ERRORS:
+        return f"{body['error']} (HTTP {response.status_code})"
+    return f"HTTP {response.status_code}"
 
 
 class XOAuth2Login:
@@ -116,7 +146,15 @@ class XOAuth2Login:
 
 class GmailSender:
     def __init__(self, settings: GmailSettings, options: SmtpOptions) -> None:
-        self._http = httpx.AsyncClient(timeout=options.timeout_seconds)
+        self._http = egress_client(
+            HttpOptions(
+                max_connections=1,
+                timeout_seconds=options.timeout_seconds,
+                egress=options.egress,
+                tls_ca_file=options.tls_ca_file,
+            ),
+            timeout=options.timeout_seconds,
+        )
         self._smtp = SmtpSender(
             SmtpSettings(host=settings.host or "smtp.gmail.com", port=settings.port or 587, encryption="tls"),
             options,

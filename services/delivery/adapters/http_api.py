@@ -5,6 +5,11 @@ how to read the vendor's answer; this module does the rest the same way for all:
 the answer by the vendor's table (`domain.http_codes`), honours `Retry-After`, and tells a
 request that never left (deferred: nothing was sent) from one whose answer never came (unknown:
 the vendor may have accepted it, so it must not be sent again blindly).
+
+Connections go only where the egress policy allows (`shared.egress`), never through a proxy from
+the environment, and redirects are not followed. A probe's result says what happened in sendpool's
+words and the status the vendor answered, never the vendor's body: a base URL may point anywhere,
+and a connection test must not become a way to read what answers there.
 """
 
 import asyncio
@@ -14,18 +19,22 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
+import structlog
 
 from services.delivery.domain.http_codes import (
     HttpRule,
     VendorAnswer,
     classify_http,
-    describe,
     outcome_of,
+    public_description,
     retry_after_seconds,
 )
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, SendOutcome, Unknown
 from shared.contracts import ProbeResult, utcnow
+from shared.egress import EgressHttpTransport, EgressPolicy, EgressRefused, tls_client_context
+
+log = structlog.get_logger("delivery.http_api")
 
 IDLE_CONNECTION_SECONDS = 30.0
 """How long an idle connection is kept for the next request (httpx's default is 5s)."""
@@ -39,6 +48,24 @@ class HttpOptions:
 
     max_connections: int = 4
     timeout_seconds: float = 60.0
+    egress: EgressPolicy = EgressPolicy()
+    """Where connections may go; by default no internal address at all."""
+    tls_ca_file: str | None = None
+    """CAs trusted beside the public ones (a private CA's endpoint, a test double's)."""
+
+
+def egress_client(options: HttpOptions, **client: Any) -> httpx.AsyncClient:
+    """An httpx client that connects only where `options.egress` allows, verifying TLS against the
+    public CAs and `options.tls_ca_file`, following no redirect and no proxy from the environment."""
+    limits = client.pop("limits", httpx.Limits(max_connections=options.max_connections))
+    return httpx.AsyncClient(
+        transport=EgressHttpTransport(
+            options.egress, ssl_context=tls_client_context(options.tls_ca_file), limits=limits
+        ),
+        trust_env=False,
+        follow_redirects=False,
+        **client,
+    )
 
 
 @dataclass(frozen=True)
@@ -123,7 +150,8 @@ class HttpApiSender:
     ) -> None:
         self._api = api
         self._clock = clock
-        self._client = httpx.AsyncClient(
+        self._client = egress_client(
+            options,
             base_url=api.base_url,
             auth=api.auth,
             timeout=httpx.Timeout(options.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
@@ -159,7 +187,15 @@ class HttpApiSender:
             return ProbeResult(ok=False, message=f"Connection failed: {problem}")
         answer = self._answer(response)
         rule = classify_http(self._api.rules, answer.status, answer.error_code)
-        return ProbeResult(ok=False, message=f"Connection failed: {describe(rule, answer)}")
+        log.info(
+            "vendor API refused the probe",
+            vendor=self._api.vendor,
+            base_url=self._api.base_url,
+            status=answer.status,
+            error_code=answer.error_code,
+            reason=answer.reason,
+        )
+        return ProbeResult(ok=False, message=f"Connection failed: {public_description(rule, answer)}")
 
     async def close(self) -> None:
         # Requests under way keep their connections: closing the client under them would turn
@@ -178,20 +214,28 @@ class HttpApiSender:
                 self._idle.set()
 
     async def _send_request(self, call: ApiCall) -> httpx.Response:
+        # The reasons raised reach tenants (statuses, connection tests): in sendpool's words, with
+        # the library's detail (an OS error, a TLS library's) in this worker's log only.
         where = f"{self._api.vendor} at {self._api.base_url}"
+        logged = {"vendor": self._api.vendor, "base_url": self._api.base_url, "path": call.path}
         try:
             return await self._client.request(
                 call.method, call.path, json=call.json, data=call.data, files=call.files
             )
+        except EgressRefused as exc:
+            log.warning("vendor API connection refused by the egress policy", **logged, reason=str(exc))
+            raise _NotSent(f"refused by egress policy: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _NotSent(f"could not connect to {where}: {_describe(exc)}") from None
+            log.warning("vendor API connection failed", **logged, error=_describe(exc))
+            raise _NotSent(f"could not connect to {where}{_tls_hint(exc)}") from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:
             # A request cut short is never acted on: the vendor needs the whole body to send anything.
-            raise _NotSent(f"the request to {where} was cut short: {_describe(exc)}") from None
+            log.warning("vendor API request cut short", **logged, error=_describe(exc))
+            raise _NotSent(f"the request to {where} was cut short") from None
         except httpx.TransportError as exc:  # read errors and timeouts, a connection closed mid-answer
+            log.warning("vendor API answer lost", **logged, error=_describe(exc))
             raise _NoAnswer(
-                f"no answer from {where} after the request was sent, so it may have been accepted: "
-                f"{_describe(exc)}"
+                f"no answer from {where} after the request was sent, so it may have been accepted"
             ) from None
 
     def _answer(self, response: httpx.Response) -> VendorAnswer:
@@ -208,3 +252,7 @@ class HttpApiSender:
 
 def _describe(exc: httpx.HTTPError) -> str:
     return str(exc) or type(exc).__name__
+
+
+def _tls_hint(exc: httpx.HTTPError) -> str:
+    return " (TLS failed: its certificate did not verify)" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""

@@ -65,7 +65,9 @@ class MailgunApi:
         domain = body.get("domain") if isinstance(body, dict) else None
         state = domain.get("state") if isinstance(domain, dict) else None
         if state is not None and state != "active":
-            return f"Mailgun has the domain {self._domain} as {state!r}, not active: it cannot send yet"
+            # Only Mailgun's documented states are repeated: the answer's text is not shown as it came.
+            shown = repr(state) if state in ("unverified", "disabled") else "a state other than active"
+            return f"Mailgun has the domain {self._domain} as {shown}, not active: it cannot send yet"
         return None
 
 

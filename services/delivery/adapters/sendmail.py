@@ -3,14 +3,19 @@
 The message goes to the program's standard input; `-i` keeps a line with a single dot from
 ending it early, `-f` sets the envelope sender, and `--` keeps a recipient that starts with a
 dash from being read as an option. The program is run directly, never through a shell.
+
+Which program runs is the operator's setting (SENDPOOL_DELIVERY_SENDMAIL_PATH), never a server's:
+a `path` in a server's settings (stored before it was taken away) is ignored. The program gets
+a minimal environment, never the worker's own, which holds the broker's and the database's URLs
+and the VERP key; a program that needs more (Postfix's MAIL_CONFIG) is given it by a wrapper
+script the operator configures instead.
 """
 
 import asyncio
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from pydantic import Field
-
-from services.delivery.adapters.server_settings import AdapterSettings
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, SendOutcome, Unknown
 from services.delivery.domain.sendmail_exits import outcome_of_exit
@@ -18,14 +23,12 @@ from shared.contracts import ProbeResult
 
 DEFAULT_PATH = "/usr/sbin/sendmail"
 
-
-class SendmailSettings(AdapterSettings):
-    path: str = Field(DEFAULT_PATH, min_length=1)
+CHILD_ENVIRONMENT: Mapping[str, str] = MappingProxyType({"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C"})
 
 
 class SendmailSender:
-    def __init__(self, settings: SendmailSettings, *, timeout_seconds: float) -> None:
-        self._path = settings.path
+    def __init__(self, path: str, *, timeout_seconds: float) -> None:
+        self._path = path
         self._timeout = timeout_seconds
 
     async def send(self, message: OutgoingMessage) -> SendOutcome:
@@ -42,6 +45,7 @@ class SendmailSender:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
+                env=dict(CHILD_ENVIRONMENT),
             )
         except OSError as exc:  # missing, not executable
             return Deferred(

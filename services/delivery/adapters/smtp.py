@@ -6,9 +6,15 @@ first byte, `none` stays in clear, and `opportunistic` (for delivery straight to
 rarely have certificates for their names) uses STARTTLS when offered and clear text when not.
 After any error a connection is either reset (RSET) or closed, so one refused message never
 leaves a half-finished transaction for the next.
+
+The TCP connection is opened by the egress policy (`shared.egress`), to an address it checked;
+aiosmtplib gets the connected socket and the host's name, for TLS. A connection that cannot be made
+ready fails with a reason in sendpool's words (it reaches the tenant through connection tests and
+statuses): never the server's banner or reply text, which only the worker's log keeps.
 """
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import aiosmtplib
+import structlog
 from aiosmtplib import (
     SMTPAuthenticationError,
     SMTPException,
@@ -30,6 +37,9 @@ from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
 from services.delivery.domain.smtp_codes import ReplyClass, classify, enhanced_code_of, queue_id_of
 from shared.contracts import ProbeResult
+from shared.egress import EgressPolicy, EgressRefused, UnknownHost
+
+log = structlog.get_logger("delivery.smtp")
 
 IDLE_CONNECTION_SECONDS = 30.0
 """An idle connection older than this is closed rather than reused: servers drop idle clients
@@ -57,6 +67,10 @@ class SmtpOptions:
     max_connections: int = 4
     timeout_seconds: float = 60.0
     helo_hostname: str | None = None
+    egress: EgressPolicy = EgressPolicy()
+    """Where connections may go; by default no internal address at all."""
+    tls_ca_file: str | None = None
+    """CAs trusted beside the system's when a certificate is verified (a private CA's relay)."""
 
 
 class SmtpLogin(Protocol):
@@ -66,7 +80,8 @@ class SmtpLogin(Protocol):
 
 
 class ConnectionSetupFailed(Exception):
-    """A connection could not be made ready to send; the message says why, for a person to act on."""
+    """A connection could not be made ready to send; the message says why in sendpool's words, for a
+    person to act on, and never quotes the server."""
 
     def __init__(self, reason: str, reply_code: int | None = None) -> None:
         super().__init__(reason)
@@ -80,11 +95,28 @@ def _describe(exc: BaseException) -> str:
 
 
 def _setup_failure(exc: BaseException) -> str:
+    """Why a connection could not be made ready, without the server's own words: only the class of
+    its reply code. aiosmtplib's and the TLS library's own messages are this worker's, not the server's."""
     if isinstance(exc, SMTPAuthenticationError):
-        return f"authentication failed: {_describe(exc)}"
+        return f"authentication failed: the server refused the login (SMTP {exc.code // 100}xx)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS failed: the server's certificate did not verify ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {_describe(exc)}"
-    return _describe(exc)
+        return f"TLS failed ({exc.reason or type(exc).__name__})"
+    if isinstance(exc, SMTPResponseException):
+        return f"the server refused the session before it was ready to send (SMTP {exc.code // 100}xx)"
+    if isinstance(exc, SMTPTimeoutError | TimeoutError):
+        return "the server did not answer in time"
+    return str(exc) or type(exc).__name__
+
+
+def _discard(client: aiosmtplib.SMTP, sock: socket.socket) -> None:
+    """Close a connection that never became ready. Once a transport holds the socket, closing it is
+    the transport's (a TLS transport closes it after its own goodbye): closed here as well, its file
+    descriptor could go to the next connection while the old transport still watches it."""
+    if client.transport is None:
+        sock.close()
+    client.close()
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
@@ -216,23 +248,41 @@ class SmtpSender:
 
     async def _open(self) -> aiosmtplib.SMTP:
         """A connection that is encrypted and authenticated as the settings say, ready for MAIL FROM."""
-        settings = self._settings
+        settings, options = self._settings, self._options
+        where = {"host": settings.host, "port": settings.port}
+        try:
+            sock = await options.egress.connect_socket(
+                settings.host, settings.port, timeout=options.timeout_seconds
+            )
+        except EgressRefused as exc:
+            log.warning("SMTP connection refused by the egress policy", **where, reason=str(exc))
+            raise ConnectionSetupFailed(f"refused by egress policy: {exc}") from None
+        except UnknownHost as exc:
+            log.warning("SMTP host not found", **where, error=str(exc))
+            raise ConnectionSetupFailed(f"{settings.host} does not resolve to any address") from None
+        except OSError as exc:
+            log.warning("SMTP connection failed", **where, error=str(exc))
+            raise ConnectionSetupFailed(
+                f"could not connect to {settings.host} port {settings.port}"
+            ) from None
         client = aiosmtplib.SMTP(
-            hostname=settings.host,
-            port=settings.port,
+            hostname=settings.host,  # for TLS: SNI and the certificate's name; the socket is connected already
+            sock=sock,
             use_tls=settings.encryption == "ssl",
             start_tls=False,  # done below, so that a server without STARTTLS is refused, not used in clear
             validate_certs=settings.verify_certificate,
-            timeout=self._options.timeout_seconds,
-            local_hostname=self._options.helo_hostname,
+            cert_bundle=options.tls_ca_file,
+            timeout=options.timeout_seconds,
+            local_hostname=options.helo_hostname,
         )
         try:
             await self._handshake(client)
         except ConnectionSetupFailed:
-            client.close()
+            _discard(client, sock)
             raise
         except (SMTPException, OSError) as exc:  # ssl.SSLError is an OSError
-            client.close()
+            _discard(client, sock)
+            log.warning("SMTP connection could not be made ready", **where, error=_describe(exc))
             reply_code = exc.code if isinstance(exc, SMTPResponseException) else None
             raise ConnectionSetupFailed(_setup_failure(exc), reply_code) from None
         return client

@@ -10,7 +10,8 @@ from services.delivery.adapters.gmail import GmailSender, GmailSettings
 from services.delivery.adapters.http_api import HttpApiSender, HttpOptions, VendorApi
 from services.delivery.adapters.mailgun_api import MailgunApi, MailgunApiSettings
 from services.delivery.adapters.sendgrid_api import SendgridApi, SendgridApiSettings
-from services.delivery.adapters.sendmail import SendmailSender, SendmailSettings
+from services.delivery.adapters.sendmail import DEFAULT_PATH as DEFAULT_SENDMAIL_PATH
+from services.delivery.adapters.sendmail import SendmailSender
 from services.delivery.adapters.server_settings import AdapterSettings, parse_server_settings
 from services.delivery.adapters.ses_api import SesApi, SesApiSettings
 from services.delivery.adapters.smtp import SmtpOptions, SmtpSender
@@ -36,9 +37,19 @@ class VendorSenders:
     """The worker's `SenderFactory`: builds a server's sender from the settings its type defines."""
 
     def __init__(
-        self, smtp: SmtpOptions, *, http: HttpOptions | None = None, mx: MxOptions | None = None
+        self,
+        smtp: SmtpOptions,
+        *,
+        http: HttpOptions | None = None,
+        mx: MxOptions | None = None,
+        sendmail_path: str = DEFAULT_SENDMAIL_PATH,
     ) -> None:
-        http = http or HttpOptions(max_connections=smtp.max_connections, timeout_seconds=smtp.timeout_seconds)
+        http = http or HttpOptions(
+            max_connections=smtp.max_connections,
+            timeout_seconds=smtp.timeout_seconds,
+            egress=smtp.egress,
+            tls_ca_file=smtp.tls_ca_file,
+        )
         mx = mx or MxOptions()
 
         def relay(server_type: str, model: type[RelaySettings]) -> Build:
@@ -63,10 +74,8 @@ class VendorSenders:
             "sparkpost_smtp": relay("sparkpost_smtp", SparkpostSmtpSettings),
             "elasticemail_api": api("elasticemail_api", ElasticemailApiSettings, ElasticemailApi),
             "elasticemail_smtp": relay("elasticemail_smtp", ElasticemailSmtpSettings),
-            "sendmail": lambda settings: SendmailSender(
-                parse_server_settings(SendmailSettings, settings, "sendmail"),
-                timeout_seconds=smtp.timeout_seconds,
-            ),
+            # The program is the worker's (the operator's) setting; a server has none to give.
+            "sendmail": lambda settings: SendmailSender(sendmail_path, timeout_seconds=smtp.timeout_seconds),
             "gmail_oauth": lambda settings: GmailSender(
                 parse_server_settings(GmailSettings, settings, "gmail_oauth"), smtp
             ),

@@ -206,6 +206,14 @@ def describe(rule: HttpRule, answer: VendorAnswer) -> str:
     return f"{rule.why}; {answer.vendor} answered {said}{reason}"
 
 
+def public_description(rule: HttpRule, answer: VendorAnswer) -> str:
+    """`describe` without the vendor's own words, for a connection test a tenant reads: the base URL
+    is the tenant's to choose, so whatever answers there must not be read back through sendpool. The
+    vendor's error code is kept only when the vendor's table names it."""
+    said = f"HTTP {answer.status} {rule.error_code}" if rule.error_code else f"HTTP {answer.status}"
+    return f"{rule.why}; {answer.vendor} answered {said}"
+
+
 def outcome_of(rules: tuple[HttpRule, ...], answer: VendorAnswer) -> SendOutcome:
     rule = classify_http(rules, answer.status, answer.error_code)
     match rule.reply_class:

@@ -7,9 +7,11 @@ from services.delivery.bootstrap import bootstrap
 from services.delivery.settings import DeliverySettings
 from shared import telemetry
 from shared.service import ServiceApp
+from shared.settings import announce_development_mode, load_settings
 
 
 def create_app(settings: DeliverySettings | None = None) -> ServiceApp:
-    settings = settings or DeliverySettings()
+    settings = settings or load_settings(DeliverySettings, "sendpool-delivery")
     telemetry.configure(f"delivery-{settings.vendor}", settings.log_level, settings.log_json)
+    announce_development_mode(settings)
     return ServiceApp.of(bootstrap(settings))

@@ -91,7 +91,10 @@ class QueueDrainers:
                 break
             await asyncio.sleep(poll_seconds)
         await self._consumers.stop(server_id)
-        await queue.delete(if_unused=False, if_empty=True)
+        # Not `if_empty`: quorum queues refuse it (not_implemented), closing the router's whole
+        # connection, and the retirement retried it forever. It was empty a moment ago, and nothing
+        # routes to a deleted server.
+        await queue.delete(if_unused=False, if_empty=False)
         self._vendors.pop(server_id, None)
         self._retiring.pop(server_id, None)
         log.info("removed the queue of a deleted server", server_id=str(server_id), queue=queue.name)

@@ -236,6 +236,10 @@ class Router:
         policy = self.view.policies.get(message.campaign_id)
         if policy is None:
             policy = await self._fetch_policy(message)
+        elif policy.tenant_id != message.tenant_id:
+            # A policy another tenant stored for this campaign id (before the catalog verified owners)
+            # must not stop the owner's messages: the catalog answers with the owner's own policy.
+            policy = await self.catalog.policy(message.campaign_id, message.tenant_id)
         if policy.tenant_id != message.tenant_id:
             # A message may never borrow another tenant's policy (and through it, its servers).
             raise MalformedMessage(

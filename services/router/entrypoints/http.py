@@ -11,10 +11,11 @@ from services.router.app.dry_run import dry_run
 from services.router.app.ports import RoomReader
 from services.router.app.routing import Router
 from services.router.settings import RouterSettings
-from shared.auth import Principal, principal_dependency
+from shared.auth import Principal, RevokedTokens, principal_dependency
 from shared.contracts import Exclusion
 from shared.errors import InvalidInput
 from shared.http_errors import install_error_handlers
+from shared.http_limits import install_body_limit
 
 
 class DryRunRequest(BaseModel):
@@ -41,10 +42,15 @@ class DryRunResult(BaseModel):
     )
 
 
-def create_http_api(settings: RouterSettings, router: Router, rooms: RoomReader) -> FastAPI:
-    """The API; `rooms` tells a dry run how much room each server's limits have left."""
+def create_http_api(
+    settings: RouterSettings, router: Router, rooms: RoomReader, revoked_tokens: RevokedTokens
+) -> FastAPI:
+    """The API; `rooms` tells a dry run how much room each server's limits have left, and tenant
+    tokens in `revoked_tokens` are refused."""
     api = FastAPI(title="sendpool router", version="1", description="Routing decisions you can preview.")
+    api.state.revoked_tokens = revoked_tokens
     install_error_handlers(api)
+    install_body_limit(api, settings.http_max_body_bytes)
     principal = principal_dependency(lambda _request: (settings.token_secret, settings.operator_token))
 
     @api.post("/campaigns/{campaign_id}/dry-run", response_model=DryRunResult, tags=["routing"])

@@ -7,9 +7,11 @@ from services.router.bootstrap import bootstrap
 from services.router.settings import RouterSettings
 from shared import telemetry
 from shared.service import ServiceApp
+from shared.settings import announce_development_mode, load_settings
 
 
 def create_app(settings: RouterSettings | None = None) -> ServiceApp:
-    settings = settings or RouterSettings()
+    settings = settings or load_settings(RouterSettings, "sendpool-router")
     telemetry.configure("router", settings.log_level, settings.log_json)
+    announce_development_mode(settings)
     return ServiceApp.of(bootstrap(settings))

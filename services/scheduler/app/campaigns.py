@@ -101,6 +101,14 @@ class Campaigns:
                 per_server=await repo.sent_per_server(run.id),
             )
 
+    async def owner(self, campaign_id: UUID) -> UUID | None:
+        """The tenant that created the campaign, or None when there is no such campaign.
+
+        The catalog asks before it stores a campaign's sending policy: a policy is the owner's alone."""
+        async with self._store.transaction() as repo:
+            campaign = await repo.find_campaign(campaign_id, None)
+        return None if campaign is None else campaign.tenant_id
+
     async def apply_event(self, event: CampaignEvent) -> None:
         """Follows the campaign decisions other services publish; the scheduler's own are ignored."""
         if event.kind is not CampaignEventKind.STOPPED:

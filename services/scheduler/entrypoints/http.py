@@ -19,9 +19,10 @@ from services.scheduler.entrypoints.schemas import (
     RecipientsIn,
 )
 from services.scheduler.settings import SchedulerSettings
-from shared.auth import Principal, principal_dependency
+from shared.auth import Principal, RevokedTokens, principal_dependency
 from shared.errors import Forbidden
 from shared.http_errors import install_error_handlers
+from shared.http_limits import install_body_limit
 
 
 def _token_secrets(request: Request) -> tuple[str, str]:
@@ -98,11 +99,20 @@ async def get_campaign(campaign_id: UUID, caller: Caller, campaigns: CampaignUse
     return CampaignReportOut.of(await campaigns.report(campaign_id, caller.tenant_id))
 
 
-def create_http_api(settings: SchedulerSettings, lists: RecipientLists, campaigns: Campaigns) -> FastAPI:
+def create_http_api(
+    settings: SchedulerSettings, lists: RecipientLists, campaigns: Campaigns, revoked_tokens: RevokedTokens
+) -> FastAPI:
+    """The API; tenant tokens in `revoked_tokens` are refused."""
     api = FastAPI(title="sendpool scheduler", summary="Recipient lists and campaigns")
     api.state.settings = settings
+    api.state.revoked_tokens = revoked_tokens
     api.state.lists = lists
     api.state.campaigns = campaigns
     api.include_router(router)
     install_error_handlers(api)
+    install_body_limit(
+        api,
+        settings.http_max_body_bytes,
+        larger={r"/lists/[^/]+/recipients": settings.recipients_max_body_bytes},
+    )
     return api

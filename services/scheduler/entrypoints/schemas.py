@@ -9,8 +9,9 @@ from services.scheduler.app.campaigns import CampaignReport
 from services.scheduler.domain.campaign import Campaign, CampaignState, Run
 from services.scheduler.domain.recipients import RecipientList, RecipientsAdded
 from shared.contracts import HeaderSafeStr, MessageContent
+from shared.limits import NAME_MAX, RECIPIENTS_PER_REQUEST_MAX
 
-MAX_RECIPIENTS_PER_REQUEST = 10_000
+MAX_RECIPIENTS_PER_REQUEST = RECIPIENTS_PER_REQUEST_MAX
 
 
 class Body(BaseModel):
@@ -19,7 +20,7 @@ class Body(BaseModel):
 
 
 class ListIn(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
 
 
 class ListOut(BaseModel):
@@ -34,7 +35,7 @@ class ListOut(BaseModel):
 
 class RecipientIn(Body):
     email: EmailStr
-    name: HeaderSafeStr = Field("", max_length=200)
+    name: HeaderSafeStr = Field("", max_length=NAME_MAX)
 
 
 class RecipientsIn(Body):
@@ -63,7 +64,7 @@ class ContentIn(MessageContent):
 
 
 class CampaignIn(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     list_id: UUID
     content: ContentIn
 

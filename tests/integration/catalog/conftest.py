@@ -1,9 +1,11 @@
 """The catalog as a real process on this run's database and vhost, plus the parties it talks to."""
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -11,9 +13,19 @@ from faststream.rabbit import RabbitBroker, RabbitQueue, RabbitResponse
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import BaseModel
 
-from shared.contracts import CatalogEvent, ProbeRequest, ProbeResult
+from shared.contracts import (
+    CampaignOwner,
+    CampaignOwnerRequest,
+    CatalogEvent,
+    ProbeRequest,
+    ProbeResult,
+    ServerConnectionSettings,
+    ServerSettingsReply,
+    ServerSettingsRequest,
+)
 from shared.messaging import rpc_reply
-from shared.topology import CATALOG_EXCHANGE, CATALOG_RPC_QUEUE_NAME, probe_queue
+from shared.rpc import RpcClient
+from shared.topology import CATALOG_EXCHANGE, CATALOG_RPC_QUEUE_NAME, SCHEDULER_RPC_QUEUE, probe_queue
 from tests.integration.catalog.support import (
     GOOD_HOST,
     OPERATOR_TOKEN,
@@ -25,6 +37,7 @@ from tests.support.infra import free_port
 from tests.support.processes import ServiceProcess
 
 PROBE_TIMEOUT_SECONDS = 5
+CAMPAIGN_OWNER_TIMEOUT_SECONDS = 2
 
 
 @pytest.fixture(scope="package")
@@ -39,6 +52,7 @@ def catalog(service_env, catalog_log, tmp_path_factory) -> ServiceProcess:
     env = {
         **service_env,
         "SENDPOOL_CATALOG_PROBE_TIMEOUT_SECONDS": str(PROBE_TIMEOUT_SECONDS),
+        "SENDPOOL_CATALOG_CAMPAIGN_OWNER_TIMEOUT_SECONDS": str(CAMPAIGN_OWNER_TIMEOUT_SECONDS),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")])),
     }
     process = ServiceProcess("catalog", free_port(), env, catalog_log).start()
@@ -124,16 +138,40 @@ async def bus(amqp_url, catalog) -> AsyncIterator[Bus]:
         yield bus
 
 
+@dataclass(frozen=True)
+class Probed:
+    """A probe as the stand-in worker ran it: the request, and the settings it fetched for the server."""
+
+    request: ProbeRequest
+    settings: ServerConnectionSettings
+
+    @property
+    def server_id(self) -> UUID:
+        return self.request.server_id
+
+    @property
+    def type(self) -> str:
+        return self.request.type
+
+
 @pytest.fixture
-async def probe_worker(amqp_url, catalog) -> AsyncIterator[list[ProbeRequest]]:
-    """Stands in for the SMTP delivery worker: a probe passes for GOOD_HOST and fails for any other host."""
+async def probe_worker(amqp_url, catalog) -> AsyncIterator[list[Probed]]:
+    """Stands in for the SMTP delivery worker: it fetches the server's settings from the catalog, as
+    the worker does, and the probe passes for GOOD_HOST and fails for any other host."""
     broker = RabbitBroker(amqp_url, logger=None)
-    received: list[ProbeRequest] = []
+    catalog_rpc = RpcClient(amqp_url, name="catalog-tests-probe-worker")
+    received: list[Probed] = []
 
     @broker.subscriber(probe_queue("smtp"))
     async def probe(request: ProbeRequest) -> RabbitResponse:
-        received.append(request)
-        host, port = request.settings.type_settings["host"], request.settings.type_settings["port"]
+        reply = await catalog_rpc.request(
+            ServerSettingsRequest(server_id=request.server_id).model_dump_json().encode(),
+            queue=CATALOG_RPC_QUEUE_NAME,
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
+        settings = ServerSettingsReply.model_validate_json(reply).settings
+        received.append(Probed(request, settings))
+        host, port = settings.type_settings["host"], settings.type_settings["port"]
         if host == GOOD_HOST:
             return rpc_reply(ProbeResult(ok=True, message="Connection successful."))
         return rpc_reply(ProbeResult(ok=False, message=f"cannot connect to {host}:{port}"))
@@ -141,3 +179,38 @@ async def probe_worker(amqp_url, catalog) -> AsyncIterator[list[ProbeRequest]]:
     async with broker:
         await broker.start()
         yield received
+    await catalog_rpc.close()
+
+
+@dataclass
+class Campaigns:
+    """Stands in for the scheduler, which creates campaigns and answers who owns one."""
+
+    owners: dict[UUID, UUID] = field(default_factory=dict)
+    asked: list[UUID] = field(default_factory=list)
+    silent_about: set[UUID] = field(default_factory=set)
+    """Campaigns the stand-in answers for too late, as a scheduler that is down or overloaded."""
+
+    def new(self, tenant: "Tenant") -> str:
+        """A campaign the scheduler created for `tenant`, by its id."""
+        campaign_id = uuid4()
+        self.owners[campaign_id] = UUID(tenant.id)
+        return str(campaign_id)
+
+
+@pytest.fixture(scope="package")
+async def campaigns(amqp_url, catalog) -> AsyncIterator[Campaigns]:
+    known = Campaigns()
+    broker = RabbitBroker(amqp_url, logger=None)
+
+    @broker.subscriber(SCHEDULER_RPC_QUEUE)
+    async def answer(request: CampaignOwnerRequest) -> RabbitResponse:
+        known.asked.append(request.campaign_id)
+        if request.campaign_id in known.silent_about:
+            await asyncio.sleep(CAMPAIGN_OWNER_TIMEOUT_SECONDS + 1)
+        owner = known.owners.get(request.campaign_id)
+        return rpc_reply(CampaignOwner(campaign_id=request.campaign_id, tenant_id=owner))
+
+    async with broker:
+        await broker.start()
+        yield known

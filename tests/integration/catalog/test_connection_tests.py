@@ -38,7 +38,8 @@ async def test_a_server_is_enabled_only_after_a_passing_test_of_its_current_sett
         "last test failed: Connection failed: cannot connect to down.example:2525" in refused.json()["detail"]
     )
 
-    await api.patch(f"/servers/{server_id}", json={"settings": {"host": GOOD_HOST}})
+    # A new host needs the password again: a stored secret never follows a new destination.
+    await api.patch(f"/servers/{server_id}", json={"settings": {"host": GOOD_HOST, "password": PASSWORD}})
     stale = await api.post(f"/servers/{server_id}/enable")
     assert stale.status_code == 409
     assert "settings changed since the last test" in stale.json()["detail"]

@@ -75,7 +75,7 @@ async def test_a_tenant_may_delete_only_its_own_servers(operator, new_tenant):
     assert (await operator.delete(f"/servers/{uuid4()}")).status_code == 404
 
 
-async def test_a_deleted_pool_server_leaves_its_plans_and_the_snapshot(operator, new_tenant, bus):
+async def test_a_deleted_pool_server_leaves_its_plans_and_the_snapshot(operator, new_tenant, bus, campaigns):
     gone, kept = await create_server(operator), await create_server(operator)
     both = (
         await operator.post("/plans", json={"name": unique("plan"), "server_ids": [gone["id"], kept["id"]]})
@@ -87,7 +87,7 @@ async def test_a_deleted_pool_server_leaves_its_plans_and_the_snapshot(operator,
         await operator.post("/plans", json={"name": unique("plan"), "server_ids": [kept["id"]]})
     ).json()
     tenant = await new_tenant(both["id"])
-    campaign = str(uuid4())
+    campaign = campaigns.new(tenant)
     narrowed = {"use_all": False, "selection": [{"server_id": gone["id"], "weight": 1}]}
     assert (await tenant.api.put(f"/campaigns/{campaign}/sending-policy", json=narrowed)).status_code == 200
     # Events arrive in order: once the last one of the set-up is in, so are the plans' own.

@@ -10,7 +10,6 @@ against the vendor's published spec, and moto for SES.
 
 import asyncio
 import functools
-import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ VENDORS = ("smtp", "ses", "sendgrid", "mailgun", "sparkpost", "elasticemail", "g
 
 USER, PASSWORD = "mailer", "probe-pass-31f0"
 GMAIL_ACCOUNT = "sender@gmail.example"
+LOGIN_REFUSED = "Connection failed: authentication failed: the server refused the login (SMTP 5xx)"
+"""A refused login as a tenant reads it: the reply's class, never the server's words."""
 MX_DOMAIN = "gmail.com"  # the domain a direct-to-MX probe looks up (MxOptions.probe_domain)
 
 # The login each vendor relay uses, given its settings: (username, secret).
@@ -124,7 +125,12 @@ async def workers(doubles, service_env, logs_dir) -> dict[str, ServiceProcess]:
         vendor: ServiceProcess(
             "delivery",
             free_port(),
-            {**env, "SENDPOOL_DELIVERY_VENDOR": vendor},
+            # The sendmail program is the operator's setting, the same for every sendmail server.
+            {
+                **env,
+                "SENDPOOL_DELIVERY_VENDOR": vendor,
+                "SENDPOOL_DELIVERY_SENDMAIL_PATH": str(doubles.sendmail),
+            },
             logs_dir / f"probe-delivery-{vendor}.log",
         )
         for vendor in VENDORS
@@ -192,16 +198,14 @@ async def test_starttls_and_auth_succeed_and_the_server_may_be_enabled(operator,
     assert (enabled.status_code, enabled.json()["state"]) == (200, "active")
 
 
-async def test_a_server_refusing_auth_fails_with_its_reply(operator, workers, doubles):
+async def test_a_server_refusing_auth_fails_with_its_reply_class(operator, workers, doubles):
     server_id, result = await probe_smtp(
         operator, workers, secure_settings(doubles, port=doubles.refusing_auth.port)
     )
 
     assert result["ok"] is False
-    assert (
-        result["message"]
-        == "Connection failed: authentication failed: 535 5.7.8 Authentication credentials invalid"
-    )
+    # The class of the reply only: never the server's words, which a tenant could aim anywhere.
+    assert result["message"] == LOGIN_REFUSED
     assert (await operator.get(f"/servers/{server_id}")).json()["last_test"] == result
     assert (await operator.post(f"/servers/{server_id}/enable")).status_code == 409
 
@@ -210,7 +214,7 @@ async def test_a_wrong_password_is_refused_without_being_echoed(operator, worker
     _, result = await probe_smtp(operator, workers, secure_settings(doubles, password="not-it"))
 
     assert result["ok"] is False
-    assert result["message"].startswith("Connection failed: authentication failed: 535")
+    assert result["message"] == LOGIN_REFUSED
     assert "not-it" not in result["message"]
 
 
@@ -249,7 +253,7 @@ async def test_each_vendor_relay_logs_in_as_its_vendor_requires(operator, worker
     )
 
     assert (passed["ok"], passed["message"]) == (True, "Connection successful.")
-    assert refused["ok"] is False and "535" in refused["message"]
+    assert refused["ok"] is False and refused["message"] == LOGIN_REFUSED
 
 
 async def test_gmail_gets_an_access_token_and_logs_in_with_xoauth2(operator, workers, doubles):
@@ -283,13 +287,11 @@ async def test_direct_mx_looks_up_and_reaches_a_mail_host(operator, workers):
     assert (result["ok"], result["message"]) == (True, "Connection successful."), result["message"]
 
 
-async def test_sendmail_needs_an_executable_binary(operator, workers, doubles):
-    _, found = await probe_through(operator, workers, "sendmail", "sendmail", {"path": str(doubles.sendmail)})
-    missing_path = str(doubles.sendmail.parent / "no-sendmail-here")
-    _, missing = await probe_through(operator, workers, "sendmail", "sendmail", {"path": missing_path})
+async def test_sendmail_finds_the_operators_binary(operator, workers):
+    # A missing or not executable one: tests/integration/delivery/vendors/test_sendmail.py.
+    _, found = await probe_through(operator, workers, "sendmail", "sendmail", {})
 
     assert (found["ok"], found["message"]) == (True, "Connection successful.")
-    assert missing == {**missing, "ok": False, "message": f"Connection failed: {missing_path} does not exist"}
 
 
 async def test_test_send_delivers_one_real_message_from_the_servers_domain(new_tenant, workers, doubles):
@@ -312,7 +314,7 @@ async def test_test_send_delivers_one_real_message_from_the_servers_domain(new_t
     assert sent.status_code == 200, sent.text
     body = sent.json()
     assert body["ok"] is True and body["to"] == to
-    assert re.match(rf"Connection successful\. Test message sent to {re.escape(to)} \(250 ", body["message"])
+    assert body["message"] == f"Connection successful. Test message sent to {to} (accepted: reply 250)."
     [message] = [m for m in doubles.secure.messages if to in m.rcpt_tos]
     assert b"From: sendpool <test@news.sender.example>" in message.data
     assert b"Subject: sendpool test message through " in message.data
@@ -330,11 +332,11 @@ async def test_test_send_reports_what_went_wrong(operator, workers, doubles):
     not_accepted = (await operator.post(f"/servers/{rejecting}/test-send", json=body)).json()
 
     assert not_logged_in["ok"] is False
-    assert not_logged_in["message"].startswith("Connection failed: authentication failed: 535")
+    assert not_logged_in["message"] == LOGIN_REFUSED
     assert not_accepted == {
         **not_accepted,
         "ok": False,
-        "message": "Test message to reader@inbox.example was not accepted: 554 5.7.1 Message rejected as spam",
+        "message": "Test message to reader@inbox.example was refused: reply 554, 5.7.1.",
     }
 
 

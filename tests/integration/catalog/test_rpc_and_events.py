@@ -26,14 +26,14 @@ def subject_id(event: CatalogEvent) -> str:
     return str(subject.id if subject else event.policy.campaign_id)
 
 
-async def test_every_change_is_published_once_in_order(operator, new_tenant, bus):
+async def test_every_change_is_published_once_in_order(operator, new_tenant, bus, campaigns):
     before = len(bus.events)
     plan = (await operator.post("/plans", json={"name": unique("plan")})).json()
     tenant = await new_tenant(plan["id"])
     server = await create_server(tenant.api, name="s")
     await tenant.api.patch(f"/servers/{server['id']}", json={"name": "renamed"})
     await operator.put(f"/plans/{plan['id']}/servers", json={"server_ids": []})
-    campaign = str(uuid4())
+    campaign = campaigns.new(tenant)
     await tenant.api.put(f"/campaigns/{campaign}/sending-policy", json={"use_all": True})
     await operator.patch(f"/tenants/{tenant.id}", json={"plan_id": None})
 
@@ -103,10 +103,10 @@ async def test_snapshot_holds_everything_a_consumer_needs(operator, new_tenant, 
     assert snapshot.last_event_id >= max(event.event_id for event in bus.events)
 
 
-async def test_policy_request_answers_the_stored_policy_or_the_default(new_tenant, bus):
+async def test_policy_request_answers_the_stored_policy_or_the_default(new_tenant, bus, campaigns):
     tenant = await new_tenant()
     server = await create_server(tenant.api, name="s")
-    campaign = uuid4()
+    campaign = UUID(campaigns.new(tenant))
     await tenant.api.put(
         f"/campaigns/{campaign}/sending-policy",
         json={"use_all": False, "selection": [{"server_id": server["id"], "weight": 2}]},

@@ -135,18 +135,18 @@ async def test_patch_merges_settings_and_only_a_settings_change_deactivates(oper
     assert unchanged.json()["version"] == renamed.json()["version"]
 
     changed = await operator.patch(
-        f"/servers/{server['id']}", json={"settings": {"port": 465, "encryption": "ssl"}}
+        f"/servers/{server['id']}", json={"settings": {"username": "other", "encryption": "ssl"}}
     )
     assert changed.status_code == 200
     body = changed.json()
     assert body["state"] == "inactive"
-    assert body["settings"] == {**server["settings"], "port": 465, "encryption": "ssl"}
+    assert body["settings"] == {**server["settings"], "username": "other", "encryption": "ssl"}
     assert body["settings_changed_at"] > server["settings_changed_at"]
 
     # The password was not sent again, yet the probe still gets it.
     await operator.post(f"/servers/{server['id']}/test")
     assert probe_worker[-1].settings.type_settings["password"] == smtp_settings()["password"]
-    assert probe_worker[-1].settings.type_settings["port"] == 465
+    assert probe_worker[-1].settings.type_settings["username"] == "other"
 
     bad = await operator.patch(f"/servers/{server['id']}", json={"settings": {"port": 0}})
     assert bad.status_code == 422 and error_locs(bad) == [["body", "settings", "port"]]

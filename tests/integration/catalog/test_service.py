@@ -5,6 +5,9 @@ DOCUMENTED = {
     ("get", "/tenants"),
     ("patch", "/tenants/{tenant_id}"),
     ("post", "/tenants/{tenant_id}/tokens"),
+    ("get", "/tenants/{tenant_id}/tokens"),
+    ("delete", "/tenants/{tenant_id}/tokens/{token_id}"),
+    ("post", "/tokens/revoke"),
     ("post", "/plans"),
     ("put", "/plans/{plan_id}/servers"),
     ("get", "/plans"),
@@ -44,6 +47,7 @@ async def test_health_and_openapi(anonymous):
     assert all(operation["tags"] and operation["summary"] for operation in operations.values())
     assert {tag["name"] for tag in document["tags"]} == {
         "tenants",
+        "tokens",
         "plans",
         "server types",
         "servers",

@@ -127,10 +127,12 @@ async def test_a_managed_pool_is_the_operators_choice(operator, new_tenant, bus)
     )
 
 
-async def test_moving_a_tenant_onto_a_managed_pool_widens_its_narrowed_campaigns(operator, new_tenant, bus):
+async def test_moving_a_tenant_onto_a_managed_pool_widens_its_narrowed_campaigns(
+    operator, new_tenant, bus, campaigns
+):
     tenant = await new_tenant()
     own = (await create_server(tenant.api))["id"]
-    narrowed, open_ = str(uuid4()), str(uuid4())
+    narrowed, open_ = campaigns.new(tenant), campaigns.new(tenant)
     await tenant.api.put(
         f"/campaigns/{narrowed}/sending-policy",
         json={"use_all": False, "selection": [{"server_id": own, "weight": 1}]},
@@ -185,11 +187,13 @@ async def test_operator_reads_and_changes_a_plan(operator, new_tenant, bus):
         assert bad.status_code == 422 and error_locs(bad) == [["body", loc]], (body, bad.text)
 
 
-async def test_turning_a_plan_into_a_managed_pool_widens_its_tenants_narrowed_campaigns(operator, new_tenant):
+async def test_turning_a_plan_into_a_managed_pool_widens_its_tenants_narrowed_campaigns(
+    operator, new_tenant, campaigns
+):
     plan = (await operator.post("/plans", json={"name": unique("plan")})).json()
     tenant = await new_tenant(plan["id"])
     own = (await create_server(tenant.api))["id"]
-    narrowed = str(uuid4())
+    narrowed = campaigns.new(tenant)
     await tenant.api.put(
         f"/campaigns/{narrowed}/sending-policy",
         json={"use_all": False, "selection": [{"server_id": own, "weight": 1}]},

@@ -98,12 +98,13 @@ class FakeCatalog:
         version: int = 1,
         vendor: str = "smtp",
         state: ServerState = ServerState.ACTIVE,
+        server_type: str | None = None,
     ) -> ServerView:
         server_id = server_id or uuid4()
         view = ServerView(
             id=server_id,
             name=f"relay {str(server_id)[:8]}",
-            type=vendor,
+            type=server_type or vendor,
             vendor=vendor,
             state=state,
             version=version,
@@ -220,8 +221,10 @@ class Bus:
         )
 
     async def probe(self, settings: dict[str, Any], *, server_type: str = "smtp", **request) -> ProbeResult:
-        """Ask the worker to probe a server with `settings`, as the catalog does before it is enabled."""
-        body = ProbeRequest(server_id=uuid4(), type=server_type, settings=settings, **request)
+        """Ask the worker to probe a server with `settings`, as the catalog does before it is enabled:
+        the request names the server, and the worker asks the catalog (played here) for its settings."""
+        server = self.catalog.put_server(settings, server_type=server_type, state=ServerState.INACTIVE)
+        body = ProbeRequest(server_id=server.id, type=server_type, **request)
         reply = await self.broker.request(
             body.model_dump(mode="json"), queue=probe_queue("smtp").name, timeout=20
         )

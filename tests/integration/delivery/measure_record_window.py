@@ -24,6 +24,7 @@ from services.delivery.domain.attempts import AttemptRecord
 from services.delivery.domain.retry import RetryPolicy
 from shared.batching import Batcher
 from tests.integration.delivery.messages import delivery_requested
+from tests.support.egress import LOCAL_SINKS
 from tests.support.infra import create_database, drop_database, migrated_pool
 from tests.support.smtp import SmtpSink
 
@@ -106,7 +107,7 @@ async def measure(database_url: str, messages: int, *, batched: bool) -> list[fl
     with SmtpSink() as sink:
         smtp = SmtpSender(
             SmtpSettings(host="127.0.0.1", port=sink.port, encryption="none"),
-            SmtpOptions(max_connections=SENDS_PER_SERVER * SERVERS),
+            SmtpOptions(max_connections=SENDS_PER_SERVER * SERVERS, egress=LOCAL_SINKS),
         )
         async with migrated_pool(database_url, "delivery", 4) as pool:
             quiet = Quiet()

@@ -15,6 +15,7 @@ from shared.contracts import ServerHealthEvent
 from shared.metrics import REGISTRY
 from tests.integration.delivery.harness import eventually
 from tests.integration.delivery.smtp_scripts import ScriptedSink
+from tests.support.egress import LOCAL_SINKS
 
 COOLDOWN_SECONDS = 0.2
 UNREACHABLE = Deferred(None, None, "could not open a connection: Connection refused", connection_failure=True)
@@ -68,7 +69,8 @@ async def test_an_error_raised_once_by_the_probe_does_not_leave_the_circuit_open
     server_id = uuid4()
     with ScriptedSink() as sink:
         sender = SmtpSender(
-            SmtpSettings(host="127.0.0.1", port=sink.port, encryption="none"), SmtpOptions(timeout_seconds=5)
+            SmtpSettings(host="127.0.0.1", port=sink.port, encryption="none"),
+            SmtpOptions(timeout_seconds=5, egress=LOCAL_SINKS),
         )
         queues, announcements = Queues(served={server_id}, consuming={server_id}), Announcements()
         health = ServerHealth(

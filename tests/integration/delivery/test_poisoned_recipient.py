@@ -32,6 +32,7 @@ from shared.topology import SEND_EXCHANGE, STATUS_EXCHANGE, delivery_queue_name
 from tests.integration.delivery.harness import Bus, FakeCatalog
 from tests.integration.delivery.messages import delivery_batch, recipient
 from tests.integration.delivery.smtp_scripts import ScriptedSink
+from tests.support.egress import LOCAL_SINKS
 from tests.support.infra import create_vhost, delete_vhost, migrated_pool
 
 SETTLE_SECONDS = 1.0
@@ -121,7 +122,7 @@ async def test_a_recipient_whose_send_raises_is_dead_lettered_alone_and_the_othe
     with ScriptedSink() as sink:
         smtp = SmtpSender(
             SmtpSettings(host="127.0.0.1", port=sink.port, encryption="none"),
-            SmtpOptions(max_connections=2, timeout_seconds=5),
+            SmtpOptions(max_connections=2, timeout_seconds=5, egress=LOCAL_SINKS),
         )
         sender = PoisonedSender(smtp, poisoned)
         unrestricted = Unrestricted()

@@ -34,11 +34,13 @@ async def test_starttls_with_authentication_succeeds(bus, secure_sink):
     assert result == ProbeResult(ok=True, message="Connection successful.")
 
 
-async def test_a_wrong_password_fails_with_the_servers_reason(bus, secure_sink):
+async def test_a_wrong_password_fails_with_the_reply_class_only(bus, secure_sink):
     result = await bus.probe(secure_settings(secure_sink, password="not-it"))
 
     assert not result.ok
-    assert result.message.startswith("Connection failed: authentication failed: 535")
+    assert result.message == (
+        "Connection failed: authentication failed: the server refused the login (SMTP 5xx)"
+    )
     assert "not-it" not in result.message
 
 
@@ -68,7 +70,7 @@ async def test_a_test_message_is_sent_to_the_test_recipient(bus, secure_sink):
     result = await bus.probe(secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
 
     assert result.ok, result.message
-    assert result.message.startswith(f"Connection successful. Test message sent to {to} (250 ")
+    assert result.message == f"Connection successful. Test message sent to {to} (accepted: reply 250)."
     assert len(secure_sink.to(to)) == 1
 
 
@@ -77,9 +79,8 @@ async def test_a_refused_test_message_is_reported(bus, secure_sink):
 
     result = await bus.probe(secure_settings(secure_sink), test_recipient=to, test_content=CONTENT)
 
-    assert result == ProbeResult(
-        ok=False, message=f"Test message to {to} was not accepted: 550 5.1.1 No such user here"
-    )
+    # The codes, never the reply's text: it is whatever answers at the host the tenant named.
+    assert result == ProbeResult(ok=False, message=f"Test message to {to} was refused: reply 550, 5.1.1.")
 
 
 async def test_an_unknown_server_type_fails_naming_the_known_ones(bus):

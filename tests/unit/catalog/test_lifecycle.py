@@ -8,6 +8,7 @@ import pytest
 from services.catalog.domain.identity import Identity
 from services.catalog.domain.servers import (
     Edit,
+    Hold,
     Pause,
     ProbeOutcome,
     Server,
@@ -28,7 +29,7 @@ from shared.contracts import (
     ServerState,
     WarmupSchedule,
 )
-from shared.errors import Conflict
+from shared.errors import Conflict, Forbidden
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -236,3 +237,57 @@ def test_identity_and_bounce_handling_change_without_touching_the_state():
     removed = edit(changed, at(7), Edit(identity=None))
     assert (removed.identity, removed.sealed_dkim_key, removed.bounce_handling) == (None, None, thresholds)
     assert edit(removed, at(8), Edit(bounce_handling=thresholds)) is removed
+
+
+# The operator's hold: its pause or disable binds the owner until the operator lifts it.
+
+
+def test_the_operators_pause_holds_the_server_against_its_owner():
+    held = pause(active(), "abuse", "operator", at(13), hold=True)
+
+    assert held.hold == Hold(action="paused", reason="abuse", at=at(13))
+    for owner_action in (resume, enable):
+        with pytest.raises(Forbidden, match=r"on hold: the operator paused it \(abuse\)"):
+            owner_action(held, at(14))
+    lifted = resume(held, at(15), by_operator=True)
+    assert (lifted.state, lifted.hold, lifted.pause) == (ServerState.ACTIVE, None, None)
+
+
+def test_a_pause_by_the_owner_or_the_bounces_service_holds_nothing():
+    for by in ("tenant", "bounces"):
+        paused = pause(active(), "bounce rate", by, at(13))
+        assert paused.hold is None
+        assert resume(paused, at(14)).state is ServerState.ACTIVE
+
+
+def test_the_operators_pause_of_a_paused_server_adds_its_hold_and_keeps_the_cause():
+    paused = pause(active(), "owner's reason", "tenant", at(13))
+
+    held = pause(paused, "abuse", "operator", at(14), hold=True)
+
+    assert (held.pause and held.pause.reason, held.hold and held.hold.reason) == ("owner's reason", "abuse")
+    assert held.version == paused.version + 1
+    assert pause(held, "again", "operator", at(15), hold=True) is held
+
+
+def test_new_settings_leave_a_held_server_as_the_operator_left_it():
+    held = pause(active(), "abuse", "operator", at(13), hold=True)
+
+    edited = edit(held, at(14), Edit(settings=({"host": "mx2.example"}, "sealed-2")))
+
+    assert (edited.state, edited.hold, edited.settings_changed_at) == (ServerState.PAUSED, held.hold, at(14))
+    # Lifted, the server must pass a test of its new settings before it sends again.
+    assert resume(edited, at(15), by_operator=True).state is ServerState.INACTIVE
+
+
+def test_the_operators_disable_holds_until_the_operator_enables():
+    held = disable(active(), at(13), hold_reason="abuse")
+
+    assert held.hold == Hold(action="disabled", reason="abuse", at=at(13))
+    with pytest.raises(Forbidden, match="the operator disabled it"):
+        enable(held, at(14))
+    assert disable(held, at(15)).hold == held.hold, "the owner's disable keeps the hold"
+    edited = edit(held, at(16), Edit(settings=({"host": "mx2.example"}, "sealed-2")))
+    assert edited.state is ServerState.DISABLED
+    lifted = enable(record_test(edited, probe_outcome(True, "", at(17)), at(17)), at(18), by_operator=True)
+    assert (lifted.state, lifted.hold) == (ServerState.ACTIVE, None)

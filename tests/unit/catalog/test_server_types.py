@@ -118,11 +118,11 @@ def test_defaults_that_match_the_vendors():
     assert plain("elasticemail_smtp")["port"] == 2525
     assert (plain("sendgrid_smtp")["host"], plain("sendgrid_smtp")["port"]) == (None, 587)
     assert plain("mailgun_api")["region"] == "us" and plain("sparkpost_smtp")["region"] == "us"
-    assert plain("sendmail") == {"path": "/usr/sbin/sendmail"}
+    assert plain("sendmail") == {}
     assert plain("ses_api")["configuration_set"] is None
     assert plain("gmail_oauth")["token_url"] == "https://oauth2.googleapis.com/token"
     assert plain("direct_mx") == {"helo_hostname": None}
-    assert plain("sendgrid_api", base_url="http://127.0.0.1:8025/")["base_url"] == "http://127.0.0.1:8025"
+    assert plain("sendgrid_api", base_url="https://127.0.0.1:8025/")["base_url"] == "https://127.0.0.1:8025"
     assert plain("mailgun_api", domain="MG.Example.COM")["domain"] == "mg.example.com"
 
 
@@ -144,10 +144,16 @@ def test_defaults_that_match_the_vendors():
         ("mailgun_api", {**MINIMAL["mailgun_api"][0], "region": "asia"}, "region"),
         ("mailgun_api", {**MINIMAL["mailgun_api"][0], "domain": "mg.example.com\r\nBcc: x"}, "domain"),
         ("sendgrid_api", {"api_key": "k", "base_url": "ftp://files.example"}, "base_url"),
+        ("sendgrid_api", {"api_key": "k", "base_url": "http://api.example"}, "base_url"),  # https only
+        (
+            "gmail_oauth",
+            {**MINIMAL["gmail_oauth"][0], "token_url": "http://oauth.example/token"},
+            "token_url",
+        ),
         ("sendgrid_api", {"api_key": "k", "base_url": "https://api.example/?debug=1"}, "base_url"),
         ("sendgrid_smtp", {"api_key": "k", "host": "smtp.example\nDATA"}, "host"),
-        ("sendmail", {"path": "sendmail"}, "path"),
-        ("sendmail", {"path": "/usr/sbin/sendmail -t -oi"}, "path"),
+        ("sendmail", {"path": "/usr/sbin/sendmail"}, "path"),  # the operator's setting, not a server's
+        ("sendmail", {"path": None}, "path"),
         ("gmail_oauth", {**MINIMAL["gmail_oauth"][0], "email": "not-an-address"}, "email"),
         ("direct_mx", {"helo_hostname": "mta\r\n.example.com"}, "helo_hostname"),
     ],

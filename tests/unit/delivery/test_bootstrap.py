@@ -12,6 +12,7 @@ def test_the_worker_is_built_without_connecting_anywhere():
         instance_id="<instance>",
         amqp_url="amqp://guest:guest@nowhere.invalid:5672/",
         database_url="postgresql://postgres@nowhere.invalid:5432/sendpool",
+        verp_secret="unit-test-verp-secret",
     )
 
     runtime = bootstrap(settings)

@@ -14,6 +14,7 @@ from shared.contracts import ServerConnectionSettings
 from tests.integration.delivery.smtp_scripts import ScriptedHandler, self_signed_tls
 from tests.integration.delivery.vendors.messages import outgoing
 from tests.support.dns import FakeDns
+from tests.support.egress import LOCAL_SINKS
 from tests.support.infra import free_port
 
 
@@ -72,7 +73,7 @@ def domain() -> str:
 
 def mx_sender(dns: FakeDns, port: int, *, probe_domain: str = "probe.test"):
     senders = VendorSenders(
-        SmtpOptions(max_connections=2, timeout_seconds=5),
+        SmtpOptions(max_connections=2, timeout_seconds=5, egress=LOCAL_SINKS),
         mx=MxOptions(dns_servers=(dns.nameserver,), port=port, probe_domain=probe_domain),
     )
     return senders("direct_mx", ServerConnectionSettings(helo_hostname="mta.sendpool.test"))

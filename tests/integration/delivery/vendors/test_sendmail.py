@@ -20,6 +20,8 @@ import json, os, sys, time
 directory = {directory!r}
 with open(os.path.join(directory, "argv.json"), "w") as argv:
     json.dump(sys.argv[1:], argv)
+with open(os.path.join(directory, "environ.json"), "w") as environ:
+    json.dump(dict(os.environ), environ)
 with open(os.path.join(directory, "stdin"), "wb") as stdin:
     stdin.write(sys.stdin.buffer.read())
 behaviour = open(os.path.join(directory, "behaviour")).read().split(" ", 1)
@@ -48,6 +50,10 @@ class RecordingSendmail:
         return json.loads((self.directory / "argv.json").read_text())
 
     @property
+    def environ(self) -> dict[str, str]:
+        return json.loads((self.directory / "environ.json").read_text())
+
+    @property
     def stdin(self) -> bytes:
         return (self.directory / "stdin").read_bytes()
 
@@ -60,7 +66,7 @@ def sendmail(tmp_path) -> RecordingSendmail:
 async def test_the_message_is_piped_with_envelope_sender_and_recipient_after_the_options(sendmail):
     to = recipient()
     message = outgoing(to)
-    sender = build_sender("sendmail", {"path": str(sendmail.path)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(sendmail.path))
 
     outcome = await sender.send(message)
 
@@ -70,8 +76,27 @@ async def test_the_message_is_piped_with_envelope_sender_and_recipient_after_the
     assert b"\r\n" not in sendmail.stdin
 
 
+async def test_the_operators_program_runs_with_a_minimal_environment_whatever_the_server_says(
+    sendmail, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SENDPOOL_AMQP_URL", "amqp://guest:secret@broker/")
+    elsewhere = tmp_path / "tenant-program"
+    elsewhere.write_text("#!/bin/sh\ntouch " + str(tmp_path / "tenant-program-ran") + "\n")
+    elsewhere.chmod(0o755)
+    # A `path` stored with a server before the program became the operator's setting.
+    sender = build_sender("sendmail", {"path": str(elsewhere)}, sendmail_path=str(sendmail.path))
+
+    outcome = await sender.send(outgoing())
+
+    assert outcome == Sent(None, None, "queued by the local sendmail")
+    assert not (tmp_path / "tenant-program-ran").exists()
+    # Python adds LC_CTYPE itself when it finds the C locale (PEP 538).
+    assert set(sendmail.environ) - {"LC_CTYPE"} == {"PATH", "LANG"}
+    assert (sendmail.environ["PATH"], sendmail.environ["LANG"]) == ("/usr/sbin:/usr/bin:/bin", "C")
+
+
 async def test_a_recipient_that_looks_like_an_option_stays_a_recipient(sendmail):
-    sender = build_sender("sendmail", {"path": str(sendmail.path)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(sendmail.path))
 
     await sender.send(outgoing("-oQ/tmp@inbox.example"))
 
@@ -79,7 +104,7 @@ async def test_a_recipient_that_looks_like_an_option_stays_a_recipient(sendmail)
 
 
 async def test_a_temporary_failure_defers_and_any_other_fails_with_what_sendmail_said(sendmail):
-    sender = build_sender("sendmail", {"path": str(sendmail.path)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(sendmail.path))
 
     sendmail.behave(75, "queue is full")
     deferred = await sender.send(outgoing())
@@ -93,7 +118,7 @@ async def test_a_temporary_failure_defers_and_any_other_fails_with_what_sendmail
 
 async def test_a_sendmail_that_never_finishes_is_killed_and_its_outcome_unknown(sendmail):
     sendmail.behave("hang")
-    sender = build_sender("sendmail", {"path": str(sendmail.path)}, timeout_seconds=0.5)
+    sender = build_sender("sendmail", {}, sendmail_path=str(sendmail.path), timeout_seconds=0.5)
 
     outcome = await sender.send(outgoing())
 
@@ -103,7 +128,7 @@ async def test_a_sendmail_that_never_finishes_is_killed_and_its_outcome_unknown(
 
 async def test_a_missing_binary_defers_and_fails_the_probe(tmp_path):
     missing = tmp_path / "no-sendmail"
-    sender = build_sender("sendmail", {"path": str(missing)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(missing))
 
     outcome = await sender.send(outgoing())
     probe = await sender.probe()
@@ -113,7 +138,7 @@ async def test_a_missing_binary_defers_and_fails_the_probe(tmp_path):
 
 
 async def test_the_probe_wants_an_executable(sendmail):
-    sender = build_sender("sendmail", {"path": str(sendmail.path)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(sendmail.path))
     assert (await sender.probe()).message == "Connection successful."
 
     sendmail.path.chmod(stat.S_IRUSR | stat.S_IWUSR)
@@ -149,6 +174,16 @@ def postfix_maildrop(tmp_path, monkeypatch) -> Path:
     return queue / "maildrop"
 
 
+@pytest.fixture
+def postfix_sendmail(postfix_maildrop, tmp_path) -> Path:
+    """Postfix's sendmail on the private configuration, as an operator sets up one that needs more than
+    the minimal environment the worker gives it: a wrapper script that sets the rest."""
+    wrapper = tmp_path / "postfix-sendmail"
+    wrapper.write_text(f'#!/bin/sh\nMAIL_CONFIG={os.environ["MAIL_CONFIG"]} exec {POSTFIX_SENDMAIL} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def write_main_cf(config: Path, text: str) -> None:
     main_cf = config / "main.cf"
     main_cf.write_text(text)
@@ -174,11 +209,11 @@ def queued(maildrop: Path) -> list[dict[str, str]]:
     return messages
 
 
-async def test_postfix_sendmail_queues_the_message_with_its_envelope(postfix_maildrop):
+async def test_postfix_sendmail_queues_the_message_with_its_envelope(postfix_maildrop, postfix_sendmail):
     to = recipient()
     # A line holding one dot would end the message early without -i.
     message = outgoing(to, text="Before the dot\n.\nAfter the dot")
-    sender = build_sender("sendmail", {"path": str(POSTFIX_SENDMAIL)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(postfix_sendmail))
 
     outcome = await sender.send(message)
 
@@ -190,10 +225,10 @@ async def test_postfix_sendmail_queues_the_message_with_its_envelope(postfix_mai
     assert "<b>20%</b>" in queued_message["content"]
 
 
-async def test_postfix_sendmail_defers_a_message_it_cannot_queue_now(postfix_maildrop):
+async def test_postfix_sendmail_defers_a_message_it_cannot_queue_now(postfix_maildrop, postfix_sendmail):
     config = Path(os.environ["MAIL_CONFIG"])
     write_main_cf(config, (config / "main.cf").read_text() + "message_size_limit = 200\n")
-    sender = build_sender("sendmail", {"path": str(POSTFIX_SENDMAIL)})
+    sender = build_sender("sendmail", {}, sendmail_path=str(postfix_sendmail))
 
     outcome = await sender.send(outgoing())
 

@@ -2,10 +2,16 @@
 names the problem, and is recorded as a violation (which fails the test that sent it)."""
 
 import base64
+import functools
 import json
 
 import httpx
 import pytest
+
+from tests.support.tls import client_context
+
+post = functools.partial(httpx.post, verify=client_context())
+"""The fakes serve https with the test CA's certificate."""
 
 
 def _rejected(fake, response: httpx.Response, *expected: str) -> None:
@@ -17,7 +23,7 @@ def _rejected(fake, response: httpx.Response, *expected: str) -> None:
 
 
 def test_sendgrid_fake_rejects_a_mail_send_without_sender_or_valid_recipient(sendgrid):
-    response = httpx.post(
+    response = post(
         f"{sendgrid.base_url}/v3/mail/send",
         json={"personalizations": [{"to": [{"email": "not-an-address"}]}], "subject": ""},
         headers={"Authorization": f"Bearer {sendgrid.api_key}"},
@@ -27,13 +33,13 @@ def test_sendgrid_fake_rejects_a_mail_send_without_sender_or_valid_recipient(sen
 
 
 def test_sendgrid_fake_rejects_a_request_without_credentials(sendgrid):
-    response = httpx.post(f"{sendgrid.base_url}/v3/mail/batch")
+    response = post(f"{sendgrid.base_url}/v3/mail/batch")
 
     _rejected(sendgrid, response, "Security")
 
 
 def test_mailgun_fake_rejects_an_upload_without_the_message(mailgun):
-    response = httpx.post(
+    response = post(
         f"{mailgun.base_url}/v3/{mailgun.domain}/messages.mime",
         files={"to": (None, "ada@inbox.example"), "o:dkim": (None, "maybe")},
         auth=("api", mailgun.api_key),
@@ -43,7 +49,7 @@ def test_mailgun_fake_rejects_an_upload_without_the_message(mailgun):
 
 
 def test_elasticemail_fake_rejects_unknown_body_types(elasticemail):
-    response = httpx.post(
+    response = post(
         f"{elasticemail.base_url}/v4/emails/transactional",
         json={"Recipients": {"To": ["ada@inbox.example"]}, "Content": {"Body": [{"ContentType": "Text"}]}},
         headers={"X-ElasticEmail-ApiKey": elasticemail.api_key},
@@ -74,7 +80,7 @@ def test_elasticemail_fake_rejects_unknown_body_types(elasticemail):
     ],
 )
 def test_sparkpost_fake_holds_transmissions_to_the_blueprint(sparkpost, body, problem):
-    response = httpx.post(
+    response = post(
         f"{sparkpost.base_url}/api/v1/transmissions", json=body, headers={"Authorization": sparkpost.api_key}
     )
 
@@ -83,7 +89,7 @@ def test_sparkpost_fake_holds_transmissions_to_the_blueprint(sparkpost, body, pr
 
 def test_ses_fake_holds_send_email_to_the_service_model(ses):
     body = {"Destination": {"ToAddresses": "ada@inbox.example"}, "Content": {"Raw": {}}, "Colour": "blue"}
-    response = httpx.post(f"{ses.base_url}/v2/email/outbound-emails", content=json.dumps(body))
+    response = post(f"{ses.base_url}/v2/email/outbound-emails", content=json.dumps(body))
 
     _rejected(
         ses,
@@ -96,7 +102,7 @@ def test_ses_fake_holds_send_email_to_the_service_model(ses):
 
 def test_ses_fake_checks_the_raw_message_rules(ses):
     raw = base64.b64encode(b"Subject: no body separator").decode()
-    response = httpx.post(
+    response = post(
         f"{ses.base_url}/v2/email/outbound-emails", content=json.dumps({"Content": {"Raw": {"Data": raw}}})
     )
 
