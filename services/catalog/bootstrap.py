@@ -97,7 +97,13 @@ def bootstrap(settings: CatalogSettings) -> CatalogRuntime:
     use_cases = CatalogUseCases(
         tenancy=Tenancy(store, sign_token),
         tokens=Tokens(store, sign_token, lambda token: read_tenant_token(token, settings.token_secret)),
-        servers=Servers(store, secret_box, RabbitProber(rpc, settings.probe_timeout_seconds), server_types),
+        servers=Servers(
+            store,
+            secret_box,
+            RabbitProber(rpc, settings.probe_timeout_seconds),
+            server_types,
+            tenant_servers_max=settings.tenant_servers_max,
+        ),
         policies=Policies(
             store, SchedulerCampaignOwners(rpc, timeout_seconds=settings.campaign_owner_timeout_seconds)
         ),

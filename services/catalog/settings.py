@@ -6,6 +6,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from services.catalog.domain.access import TENANT_SERVERS_MAX
 from shared.limits import CATALOG_EVENT_MAX_BYTES
 from shared.settings import ApiAuthSettings, ServiceSettings, secret_field
 
@@ -35,6 +36,15 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
         gt=0,
         description="How long setting a campaign's sending policy waits for the scheduler to confirm "
         "who owns the campaign; without an answer the change is refused with 503.",
+    )
+    tenant_servers_max: int = Field(
+        TENANT_SERVERS_MAX,
+        ge=1,
+        le=100_000,
+        description="The most servers one tenant may own, whatever its plan (a plan's server_quota may be "
+        "lower): each server has a queue in RabbitMQ from the moment it exists, so without a cap one tenant "
+        "could load the broker for every other. The operator's own additions (pool servers, or servers it adds "
+        "for a tenant) are not refused.",
     )
     outbox_poll_seconds: float = Field(
         1.0,

@@ -17,6 +17,7 @@ from services.catalog.app.ports import (
 )
 from services.catalog.domain import servers as lifecycle
 from services.catalog.domain.access import (
+    TENANT_SERVERS_MAX,
     Actor,
     Visibility,
     own_server_refusal,
@@ -124,12 +125,14 @@ class Servers:
         prober: Prober,
         server_types: ServerTypeRegistry,
         clock: Callable[[], datetime] = utcnow,
+        tenant_servers_max: int = TENANT_SERVERS_MAX,
     ) -> None:
         self._store = store
         self._box = secret_box
         self._prober = prober
         self._types = server_types
         self._now = clock
+        self._tenant_servers_max = tenant_servers_max
 
     async def create(
         self,
@@ -188,7 +191,7 @@ class Servers:
         if tenant is None:
             raise Forbidden(f"tenant {actor.tenant_id} does not exist any more")
         plan = await tx.get_plan(tenant.plan_id) if tenant.plan_id else None
-        refusal = own_server_refusal(plan, await tx.count_servers_of(tenant.id))
+        refusal = own_server_refusal(plan, await tx.count_servers_of(tenant.id), self._tenant_servers_max)
         if refusal is not None:
             raise Forbidden(refusal)
         return tenant.id

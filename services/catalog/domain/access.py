@@ -66,11 +66,24 @@ def require_managed(
     return server
 
 
-def own_server_refusal(plan: PlanView | None, own_server_count: int) -> str | None:
+TENANT_SERVERS_MAX = 200
+"""The most servers one tenant may own, whatever its plan: every server has a queue in RabbitMQ
+from the moment it exists, so an unbounded count would let one tenant load the broker for all."""
+
+
+def own_server_refusal(
+    plan: PlanView | None, own_server_count: int, servers_max: int = TENANT_SERVERS_MAX
+) -> str | None:
     """Why a tenant on this plan may not add a server of its own, or None if it may.
 
     A tenant without a plan has no grants and no limits of its own: the defaults of a plan apply.
+    `servers_max` is the platform's cap, which holds under every plan (a plan's quota may be lower).
     """
+    if own_server_count >= servers_max:
+        return (
+            f"this platform allows each tenant at most {servers_max} server(s) of its own and you have "
+            f"{own_server_count}; delete one, or ask the operator"
+        )
     if plan is None:
         return None
     if plan.managed_pool:

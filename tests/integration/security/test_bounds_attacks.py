@@ -44,6 +44,7 @@ MB = 1024 * 1024
 CATALOG_MAX_EVENT_BYTES = 4096
 MAX_BODY_BYTES = 32 * MB
 EVENT_DEADLINE_SECONDS = 15.0
+TENANT_SERVERS_MAX = 3
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,7 @@ def stack(service_env, logs_dir) -> Iterator[Stack]:
         **service_env,
         "SENDPOOL_HTTP_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "SENDPOOL_CATALOG_OUTBOX_MAX_EVENT_BYTES": str(CATALOG_MAX_EVENT_BYTES),
+        "SENDPOOL_CATALOG_TENANT_SERVERS_MAX": str(TENANT_SERVERS_MAX),
     }
     waves = (("catalog",), ("scheduler", "router"))
     operator_token = service_env["SENDPOOL_OPERATOR_TOKEN"]
@@ -178,6 +180,27 @@ async def test_a_server_with_100_000_destination_rules_is_refused_422_naming_the
     errors = field_errors(response)
     assert "body.destination_rules" in errors, errors
     assert str(DESTINATION_RULES_MAX) in errors["body.destination_rules"]
+
+
+async def test_a_tenant_cannot_add_servers_without_end_and_the_operator_still_can(stack, http):
+    """Each server has a queue in RabbitMQ from the moment it exists: without a cap, one tenant with no
+    plan (or an unlimited quota) could make the broker hold queues without end (a fuzzing run that added
+    a few hundred once stopped the test broker)."""
+    _, tenant = await new_tenant(http, stack)
+    for _ in range(TENANT_SERVERS_MAX):
+        created = await http.post(f"{catalog_url(stack)}/servers", json=smtp_server(), headers=tenant)
+        assert created.status_code == 201, created.text
+
+    refused = await http.post(f"{catalog_url(stack)}/servers", json=smtp_server(), headers=tenant)
+
+    assert refused.status_code == 403, refused.text
+    assert (
+        f"at most {TENANT_SERVERS_MAX} server(s) of its own and you have {TENANT_SERVERS_MAX}" in refused.text
+    )
+    pool_server = await http.post(
+        f"{catalog_url(stack)}/servers", json=smtp_server(), headers=operator(stack)
+    )
+    assert pool_server.status_code == 201, pool_server.text
 
 
 async def test_a_campaign_with_a_10_mb_subject_or_a_2_mb_body_is_refused_422_naming_the_field(stack, http):

@@ -70,5 +70,12 @@ def test_own_servers_follow_the_plan():
     assert own_server_refusal(plan(server_quota=2), 1) is None
     assert "allows 2 server(s) of your own and you have 2" in own_server_refusal(plan(server_quota=2), 2)
     assert own_server_refusal(plan(server_quota=0), 0) is not None
+
+
+def test_the_platforms_cap_on_servers_per_tenant_holds_under_every_plan():
+    assert own_server_refusal(None, 2, servers_max=3) is None
+    for tenants_plan in (None, plan(), plan(server_quota=10)):
+        refusal = own_server_refusal(tenants_plan, 3, servers_max=3)
+        assert refusal is not None and "at most 3 server(s) of its own and you have 3" in refusal
     managed = plan(allow_own_servers=False, managed_pool=True)
     assert "'Basic' is a managed pool: the operator chooses its servers" in own_server_refusal(managed, 0)
