@@ -9,20 +9,70 @@ count passes the cap: the rest is never read.
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """Raised to the app that reads past the cap, so that it stops reading."""
+class Refusal(Exception):
+    """A request answered by a middleware instead of the app: `status` and a JSON `{"detail": ...}`.
+    Raised from a body check, it also stops the app reading the body."""
+
+    def __init__(self, status: int, detail: Any, *, close_connection: bool = False) -> None:
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+        self.close_connection = close_connection
+
+    async def answer(self, send: Send) -> None:
+        body = json.dumps({"detail": self.detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if self.close_connection:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+BodyCheck = Callable[[Message], None]
+"""Called with each `http.request` message the app receives; raises `Refusal` to refuse the request."""
+
+
+async def serve_checking_body(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, check: BodyCheck
+) -> None:
+    """Run `app`, passing each part of the request body through `check` as the app reads it. On a
+    `Refusal` the app stops reading, and its own answer (a 400 or 500 to a body it never got whole)
+    is replaced by the refusal's."""
+    refusal: Refusal | None = None
+    response_started = False
+
+    async def checking_receive() -> Message:
+        nonlocal refusal
+        message = await receive()
+        if message["type"] == "http.request":
+            try:
+                check(message)
+            except Refusal as refused:
+                refusal = refused
+                raise
+        return message
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal response_started
+        if refusal is not None:
+            return
+        response_started = response_started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, checking_receive, guarded_send)
+    except Exception:
+        if refusal is None:
+            raise
+    if refusal is not None and not response_started:
+        await refusal.answer(send)
 
 
 class BodySizeLimit:
@@ -31,7 +81,7 @@ class BodySizeLimit:
     `larger` gives paths (regular expressions matched against the whole path) a cap of their own,
     for the few endpoints whose valid requests are larger than the rest (a recipient import)."""
 
-    def __init__(self, app: AsgiApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self._larger = [(re.compile(pattern), cap) for pattern, cap in (larger or {}).items()]
@@ -49,37 +99,18 @@ class BodySizeLimit:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _too_large(limit).answer(send)
             return
 
         received = 0
-        exceeded = False
-        response_started = False
 
-        async def counting_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise BodyTooLarge(f"the request body is larger than {limit} bytes")
-            return message
+        def count(message: Message) -> None:
+            nonlocal received
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if exceeded:
-                return  # the app's answer to a body it never got whole (a 400, a 500): the 413 replaces it
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, guarded_send)
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not response_started:
-            await _refuse(send, limit)
+        await serve_checking_body(self.app, scope, receive, send, count)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -92,23 +123,11 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"detail": f"The request body is larger than this endpoint accepts ({limit} bytes)."}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                # The rest of the body is never read: the connection cannot carry another request.
-                (b"connection", b"close"),
-            ],
-        }
+def _too_large(limit: int) -> Refusal:
+    # The rest of the body is never read: the connection cannot carry another request.
+    return Refusal(
+        413, f"The request body is larger than this endpoint accepts ({limit} bytes).", close_connection=True
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 def install_body_limit(api: FastAPI, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:

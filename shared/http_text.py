@@ -12,17 +12,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http_limits import AsgiApp, Message, Receive, Scope, Send
+from shared.http_limits import Refusal, serve_checking_body
 
 NUL = "\x00"
 _ESCAPED_NUL = b"\\u0000"  # how JSON writes it; a raw NUL byte is not JSON at all, and refused as such
 
 Location = list[str | int]
-
-
-class NulInRequest(Exception):
-    """Raised to the app reading a body that holds a NUL, so that it stops before using it."""
 
 
 class RefuseNulCharacters:
@@ -31,7 +28,7 @@ class RefuseNulCharacters:
     The body is checked as the app reads it (so a body-size cap in front still applies first); a
     body without `\\u0000` in it is never parsed a second time."""
 
-    def __init__(self, app: AsgiApp) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,42 +37,22 @@ class RefuseNulCharacters:
             return
         in_query = _nul_in_query(scope.get("query_string", b""))
         if in_query is not None:
-            await _refuse(send, in_query)
+            await _nul_refusal(in_query).answer(send)
             return
 
         chunks: list[bytes] = []
-        refused_at: Location | None = None
-        response_started = False
 
-        async def checking_receive() -> Message:
-            nonlocal refused_at
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    body = b"".join(chunks)
-                    chunks.clear()
-                    refused_at = _nul_in_json(body) if _ESCAPED_NUL in body else None
-                    if refused_at is not None:
-                        raise NulInRequest(f"a NUL character at {refused_at}")
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
+        def check_whole_body(message: Message) -> None:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            chunks.clear()
+            refused_at = _nul_in_json(body) if _ESCAPED_NUL in body else None
             if refused_at is not None:
-                return  # the app's answer to a body it could not read (a 400): the 422 replaces it
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
+                raise _nul_refusal(refused_at)
 
-        try:
-            await self.app(scope, checking_receive, guarded_send)
-        except NulInRequest:
-            pass
-        except Exception:
-            if refused_at is None:
-                raise
-        if refused_at is not None and not response_started:
-            await _refuse(send, refused_at)
+        await serve_checking_body(self.app, scope, receive, send, check_whole_body)
 
 
 def _nul_in_query(query_string: bytes) -> Location | None:
@@ -109,17 +86,10 @@ def _nul_locations(value: Any, location: Location) -> Iterator[Location]:
             yield from _nul_locations(item, [*location, index])
 
 
-async def _refuse(send: Send, location: Location) -> None:
-    detail = [{"loc": location, "msg": "must not contain NUL characters (U+0000)", "type": "value_error"}]
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
+def _nul_refusal(location: Location) -> Refusal:
+    return Refusal(
+        422, [{"loc": location, "msg": "must not contain NUL characters (U+0000)", "type": "value_error"}]
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 def install_nul_refusal(api: FastAPI) -> None:
