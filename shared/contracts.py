@@ -370,8 +370,36 @@ class MessageStatus(StrEnum):
     SUPPRESSED = "suppressed"
 
 
-FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN})
-"""A message in one of these states has left the pipeline; a campaign ends when all have one."""
+FINAL_STATUSES = frozenset(
+    {MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.SUPPRESSED}
+)
+"""A message in one of these states has left the pipeline; a campaign ends when all have one.
+
+`suppressed` is final: the scheduler skipped the recipient at expansion, or a delivery worker
+found it suppressed just before sending. `bounced` and `complained` come after `sent` and are
+counted beside a campaign's states, never instead of them."""
+
+FEEDBACK_STATUSES = frozenset({MessageStatus.BOUNCED, MessageStatus.COMPLAINED})
+"""What a recipient's system said about a message after it was sent (the bounces service publishes them)."""
+
+
+class FeedbackClass(StrEnum):
+    """What a piece of feedback about a sent message is (a DSN, an ARF report, a vendor event)."""
+
+    HARD = "hard"
+    """A permanent failure (5.x.x): the address is suppressed at once, for good."""
+    SOFT = "soft"
+    """A transient failure (4.x.x, delayed): suppressed after several within a window, for a while."""
+    COMPLAINT = "complaint"
+    """A spam complaint (ARF abuse or fraud, a vendor's spam report): suppressed at once, for good."""
+    UNSUBSCRIBE = "unsubscribe"
+    """An opt-out (ARF opt-out, a vendor's unsubscribe event): suppressed at once, for good."""
+    AUTO_REPLY = "auto-reply"
+    """A vacation or out-of-office answer (RFC 3834): never a bounce, nothing happens."""
+    NOT_BOUNCE = "not-bounce"
+    """Mail that is no feedback at all: kept, never counted."""
+    UNKNOWN = "unknown"
+    """Feedback the parser could not classify: kept for an operator to look at, never acted on."""
 
 
 _EVENT_IDS = UUID("5b0f3c1e-8d1a-4c55-9a57-3b2f1e0c9d41")
@@ -414,6 +442,11 @@ class StatusEvent(Contract):
     vendor_message_id: Reason | None = None
     decision: RoutingDecision | None = None
     retry_at: datetime | None = None
+    feedback_class: FeedbackClass | None = Field(
+        None,
+        description="`bounced` and `complained`: the class of the feedback (`enhanced_code` holds its status "
+        "code, `reply_text` its diagnostic). `suppressed`: None, `reply_text` says why.",
+    )
     occurred_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -612,6 +645,47 @@ class BounceHandling(Contract):
     min_volume: int = Field(200, ge=1, description="Sent messages before the rates count.")
 
 
+class IdentityCheckName(StrEnum):
+    DKIM = "dkim"
+    RETURN_PATH_MX = "return_path_mx"
+    SPF = "spf"
+    DMARC = "dmarc"
+    ALIGNMENT = "alignment"
+
+
+class IdentityCheck(Contract):
+    """One DNS check of a server's sending identity, for one domain."""
+
+    name: IdentityCheckName
+    domain: Host
+    ok: bool
+    found: Reason | None = Field(None, description="What DNS answered (a record, or why there was none).")
+    publish: Reason | None = Field(None, description="What to publish to pass, when the check failed.")
+    detail: Reason = Field("", description="Why the check passed or failed, in a sentence.")
+
+
+class IdentityVerification(Contract):
+    """The last DNS verification of a server's identity (`POST /servers/{id}/verify` re-runs it)."""
+
+    verified: bool = Field(description="Every check passed.")
+    checked_at: datetime
+    checks: list[IdentityCheck] = Field(default_factory=list, max_length=200)
+
+
+class ServerReputation(Contract):
+    """A server's bounce and complaint rates over the bounces service's sliding window.
+
+    Reported by the bounces service (`ServerReputationReport`), kept by the catalog, shown in the pool views."""
+
+    window_hours: int = Field(ge=1)
+    sent: int = Field(ge=0)
+    bounced: int = Field(ge=0)
+    complained: int = Field(ge=0)
+    bounce_rate: float | None = Field(None, ge=0, description="bounced / sent; None before anything was sent.")
+    complaint_rate: float | None = Field(None, ge=0, description="complained / sent; None before anything was sent.")
+    measured_at: datetime
+
+
 class ServerView(Contract):
     """A sending server as other services see it: no connection settings, no secrets."""
 
@@ -627,6 +701,12 @@ class ServerView(Contract):
     identity: ServerIdentity | None = None
     bounce_handling: BounceHandling = Field(default_factory=BounceHandling)
     pause_reason: Reason | None = Field(None, description="Why the server is paused (state `paused` only).")
+    identity_verification: IdentityVerification | None = Field(
+        None, description="The last DNS check of its identity; None: never checked (or no identity)."
+    )
+    reputation: ServerReputation | None = Field(
+        None, description="Bounce and complaint rates the bounces service last reported; None: none yet."
+    )
     version: int = 1
 
     def refusal(self, open_circuit: str | None = None) -> str | None:
@@ -766,6 +846,33 @@ class PauseServerRequest(Contract):
     server_id: UUID
     reason: HeaderSafeStr = Field(min_length=1, max_length=500)
     requested_by: Label = Field("bounces", description="Who asks, kept with the pause.")
+
+
+class ServerReputationReport(Contract):
+    """bounces → catalog.rpc (no reply): a server's current rates, kept for the pool views."""
+
+    kind: Literal["server_reputation"] = "server_reputation"
+    server_id: UUID
+    reputation: ServerReputation
+
+
+class SuppressionCheck(Contract):
+    """scheduler, delivery → bounces.rpc: which of these addresses may not be mailed for this tenant.
+
+    Answered with a `SuppressionCheckReply`. Asked once per batch (an expansion batch, a delivery
+    batch), never per recipient."""
+
+    kind: Literal["suppression_check"] = "suppression_check"
+    tenant_id: UUID
+    addresses: list[Annotated[str, Field(max_length=EMAIL_ADDRESS_MAX)]] = Field(max_length=MAX_BATCH_RECIPIENTS)
+
+
+class SuppressionCheckReply(Contract):
+    suppressed: dict[str, Reason] = Field(
+        default_factory=dict,
+        description="The suppressed ones among the addresses asked about, as asked, with why "
+        "(the tenant's list or the global one).",
+    )
 
 
 class ServerIdentitySettings(Contract):

@@ -20,6 +20,7 @@ SEND_ROUTING_KEY = "send.requested"
 CATALOG_RPC_QUEUE_NAME = "catalog.rpc"
 ROUTER_ADMISSIONS_QUEUE_NAME = "router.admissions"
 SCHEDULER_RPC_QUEUE_NAME = "scheduler.rpc"
+BOUNCES_RPC_QUEUE_NAME = "bounces.rpc"
 
 
 def work_queue(name: str, routing_key: str = "") -> RabbitQueue:
@@ -43,6 +44,7 @@ SEND_QUEUE = work_queue("router.send-requested", routing_key=SEND_ROUTING_KEY)
 CATALOG_RPC_QUEUE = work_queue(CATALOG_RPC_QUEUE_NAME)
 ROUTER_ADMISSIONS_QUEUE = work_queue(ROUTER_ADMISSIONS_QUEUE_NAME)
 SCHEDULER_RPC_QUEUE = work_queue(SCHEDULER_RPC_QUEUE_NAME)
+BOUNCES_RPC_QUEUE = work_queue(BOUNCES_RPC_QUEUE_NAME)
 
 
 def delivery_queue_name(vendor: str, server_id: object) -> str:
