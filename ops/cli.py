@@ -1,5 +1,5 @@
 """`sendpool` command line (`ops.cli`): operational tasks that run outside the services (migrations, tokens,
-dead letters)."""
+dead letters, offline bounce classification)."""
 
 import asyncio
 import json
@@ -155,6 +155,64 @@ def dead_letters_replay(
         typer.echo(f"{replayed} dead letter(s) replayed, {failed} kept in sendpool.dead")
     if failed:
         raise typer.Exit(1)
+
+
+bounces_app = typer.Typer(help="Work with bounce and feedback mail offline.", no_args_is_help=True)
+app.add_typer(bounces_app, name="bounces")
+
+
+@bounces_app.command("classify")
+def bounces_classify(
+    files: list[Path] = typer.Argument(..., help="Saved messages (.eml, as received) to classify."),
+) -> None:
+    """Classify saved bounce or feedback mail as the bounce endpoint would: one JSON line per file.
+
+    Each line: {"file", "class", "rule", "recipients": [{"address", "status", "action",
+    "diagnostic"}], "feedback_type", "original_message_id"}. A file that cannot be read gives
+    class unknown with an "error", and the command exits 1 once every file is done.
+    """
+    unreadable = 0
+    for path in files:
+        line = classify_file(path)
+        unreadable += "error" in line
+        typer.echo(json.dumps(line, ensure_ascii=False))
+    if unreadable:
+        raise typer.Exit(1)
+
+
+def classify_file(path: Path) -> dict[str, object]:
+    """One file's classification as `sendpool bounces classify` prints it (the corpus test uses it)."""
+    from services.bounces.domain.classify import classify_message
+
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return {
+            "file": str(path),
+            "class": "unknown",
+            "rule": "unreadable",
+            "recipients": [],
+            "error": str(error),
+        }
+    classification = classify_message(raw)
+    return {
+        "file": str(path),
+        "class": classification.feedback_class.value,
+        "rule": classification.rule,
+        "recipients": [
+            {
+                "address": report.address,
+                "status": report.status,
+                "action": report.action,
+                "diagnostic": report.diagnostic,
+            }
+            for report in classification.recipients
+        ],
+        "feedback_type": classification.feedback_type,
+        "original_message_id": (
+            str(classification.original_message_id) if classification.original_message_id else None
+        ),
+    }
 
 
 def _duration(seconds: float) -> str:
