@@ -30,6 +30,9 @@ READY_PATH = "/readyz"
 """Readiness follows the database and the broker; liveness the broker only, so that a database
 outage takes replicas out of Service endpoints without restarting them."""
 METRICS_PATH = "/metrics"
+BOUNCE_SMTP_PORT = 2525
+"""The bounce mail endpoint's container port: unprivileged, since the pods run as a user without
+capabilities; the bounces Service maps SMTP's port 25 to it."""
 
 # The broker's graceful_timeout (shared/messaging.py): how long a stopping process lets in-flight
 # messages finish before it closes its connection. Kubernetes must not SIGKILL before that.
@@ -95,6 +98,7 @@ class Workload:
     env: dict[str, str] = field(default_factory=dict)
     config_maps: tuple[str, ...] = (COMMON_CONFIG,)
     comment: str = ""
+    smtp_port: int | None = None  # a container port that takes mail (the bounce endpoint)
 
     @property
     def deployment(self) -> str:
@@ -191,7 +195,8 @@ def deployment(workload: Workload) -> dict[str, Any]:
         command,
         env + [INSTANCE_ID_FROM_POD_NAME] + secret_env(workload.secrets),
         workload.resources,
-        ports=[{"name": "http", "containerPort": PORT}],
+        ports=[{"name": "http", "containerPort": PORT}]
+        + ([{"name": "smtp", "containerPort": workload.smtp_port}] if workload.smtp_port else []),
         envFrom=[{"configMapRef": {"name": name}} for name in workload.config_maps],
         # Startup covers the migrations each service applies before it listens.
         startupProbe=health_probe(period=5, failures=60),
@@ -225,7 +230,8 @@ def service(workload: Workload) -> dict[str, Any]:
         "metadata": metadata(workload.deployment, workload.name),
         "spec": {
             "selector": labels(workload.name),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}]
+            + ([{"name": "smtp", "port": 25, "targetPort": "smtp"}] if workload.smtp_port else []),
         },
     }
 
@@ -321,10 +327,16 @@ ROUTER = Workload(
 BOUNCES = Workload(
     "bounces",
     "bounces",
-    CONNECTIONS,
+    (*CONNECTIONS, *API_TOKENS, *VERP),
     SERVICE_RESOURCES,
+    http_api=True,
     replicas=1,
-    comment="The bounces service folds status events into per-server outcome counters.",
+    env={"SENDPOOL_BOUNCES_SMTP_HOST": "0.0.0.0", "SENDPOOL_BOUNCES_SMTP_PORT": str(BOUNCE_SMTP_PORT)},
+    smtp_port=BOUNCE_SMTP_PORT,
+    comment="The bounces service: the bounce mail endpoint (SMTP, where the Return-Path domains' MX must lead:\n"
+    "expose the Service's port 25 to the internet, e.g. through a LoadBalancer), the vendors' event webhooks\n"
+    "and the suppression lists (HTTP API), and the per-server rates that pause a server.\n"
+    "It reads the VERP tokens of Return-Paths, so it gets SENDPOOL_VERP_SECRET as the delivery workers do.",
 )
 
 

@@ -83,7 +83,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "active server of its vendor (`DeliveryRequested`, see the router's document), starting and "
         "stopping those consumers as servers change.",
     ),
-    ServiceEntry("bounces", "services.bounces.settings:BouncesSettings"),
+    ServiceEntry("bounces", "services.bounces.settings:BouncesSettings", has_http_api=True),
 )
 
 BY_NAME: dict[str, ServiceEntry] = {entry.name: entry for entry in SERVICES}

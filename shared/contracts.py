@@ -644,6 +644,19 @@ class BounceHandling(Contract):
     )
     min_volume: int = Field(200, ge=1, description="Sent messages before the rates count.")
 
+    def over_limits(self, sent: int, bounced: int, complained: int) -> list[Literal["bounce", "complaint"]]:
+        """The limits these counts (over one window) are above: none before `min_volume` sent, and a
+        rate equal to its limit is within it. The bounces service pauses on it, the pool views show it."""
+        if sent < self.min_volume:
+            return []
+        over: list[Literal["bounce", "complaint"]] = []
+        # Compared as quotients: bounced / sent rounds exactly as the limit does when both are equal.
+        if self.max_bounce_rate is not None and bounced / sent > self.max_bounce_rate:
+            over.append("bounce")
+        if self.max_complaint_rate is not None and complained / sent > self.max_complaint_rate:
+            over.append("complaint")
+        return over
+
 
 class IdentityCheckName(StrEnum):
     DKIM = "dkim"
@@ -669,7 +682,9 @@ class IdentityVerification(Contract):
 
     verified: bool = Field(description="Every check passed.")
     checked_at: datetime
-    checks: list[IdentityCheck] = Field(default_factory=list, max_length=200)
+    # Five checks per From domain at most: dkim, dmarc, alignment, and without a Return-Path domain
+    # its MX and SPF too (with one, those two are checked once).
+    checks: list[IdentityCheck] = Field(default_factory=list, max_length=5 * FROM_DOMAINS_MAX)
 
 
 class ServerReputation(Contract):
@@ -681,8 +696,12 @@ class ServerReputation(Contract):
     sent: int = Field(ge=0)
     bounced: int = Field(ge=0)
     complained: int = Field(ge=0)
-    bounce_rate: float | None = Field(None, ge=0, description="bounced / sent; None before anything was sent.")
-    complaint_rate: float | None = Field(None, ge=0, description="complained / sent; None before anything was sent.")
+    bounce_rate: float | None = Field(
+        None, ge=0, description="bounced / sent; None before anything was sent."
+    )
+    complaint_rate: float | None = Field(
+        None, ge=0, description="complained / sent; None before anything was sent."
+    )
     measured_at: datetime
 
 
@@ -864,7 +883,9 @@ class SuppressionCheck(Contract):
 
     kind: Literal["suppression_check"] = "suppression_check"
     tenant_id: UUID
-    addresses: list[Annotated[str, Field(max_length=EMAIL_ADDRESS_MAX)]] = Field(max_length=MAX_BATCH_RECIPIENTS)
+    addresses: list[Annotated[str, Field(max_length=EMAIL_ADDRESS_MAX)]] = Field(
+        max_length=MAX_BATCH_RECIPIENTS
+    )
 
 
 class SuppressionCheckReply(Contract):

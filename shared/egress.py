@@ -282,3 +282,17 @@ class EgressHttpTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=EgressNetworkBackend(policy),
         )
+
+
+def egress_http_client(
+    policy: EgressPolicy, *, tls_ca_file: Path | str | None, limits: httpx.Limits, **client: Any
+) -> httpx.AsyncClient:
+    """An httpx client that connects only where `policy` allows, verifying TLS against the public CAs
+    and `tls_ca_file`, following no redirect and no proxy from the environment: a redirect or a
+    proxy would take the request somewhere the policy never checked."""
+    return httpx.AsyncClient(
+        transport=EgressHttpTransport(policy, ssl_context=tls_client_context(tls_ca_file), limits=limits),
+        trust_env=False,
+        follow_redirects=False,
+        **client,
+    )

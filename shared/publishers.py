@@ -51,9 +51,11 @@ def status_events_publisher(broker: RabbitBroker, service: str) -> RabbitPublish
         StatusBatch,
         "Status events of one campaign and one status, in batches: `routed`, `held`, `waiting` (router; "
         "every eligible server is at its cap, `retry_at` says when it is routed again); `sent`, `deferred`, "
-        "`failed`, `unknown` (delivery). Routing key `<tenant>.<campaign>.<status>`; bind a queue of your "
-        "own to follow a tenant or a campaign. Each event of `events` is about one message; delivery is "
-        "at least once, and every copy of one fact carries the same `event_id`, so drop the ids you have seen.",
+        "`failed`, `unknown`, `suppressed` (delivery: the recipient was found suppressed just before sending; "
+        "the scheduler too, for a recipient it skipped at expansion; `reply_text` says why). "
+        "Routing key `<tenant>.<campaign>.<status>`; bind a queue of your own to follow a tenant or a "
+        "campaign. Each event of `events` is about one message; delivery is at least once, and every copy "
+        "of one fact carries the same `event_id`, so drop the ids you have seen.",
         exchange=STATUS_EXCHANGE,
         routing_key="<tenant>.<campaign>.<status>",
     )

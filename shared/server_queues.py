@@ -9,12 +9,14 @@ stop (it waits for the messages in hand) never holding up another's.
 A queue carries `DeliveryBatch`es (or a `DeliveryRequested` an earlier version left there). The
 handler is called once per recipient, concurrently, and a recipient that cannot be handled is
 dead-lettered alone (`shared.batch_items.handle_each`); the batch is acknowledged once every
-recipient is settled. `prefetch` batches are in hand at once per queue.
+recipient is settled. `prefetch` batches are in hand at once per queue. A `DeliveryScreen`, when
+given, is asked about the whole batch first, once, and settles the recipients it holds back itself.
 """
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
 from uuid import UUID
 
 import structlog
@@ -33,14 +35,37 @@ HandleDelivery = Callable[[UUID, DeliveryRequested, bool], Awaitable[None]]
 """What a consumer does with one message: (server id, the request, whether it was delivered before)."""
 
 
+class DeliveryScreen(Protocol):
+    """Holds back some recipients of a batch before any of them is handled (the delivery worker's
+    last suppression check)."""
+
+    async def screen(self, requests: Sequence[DeliveryRequested]) -> Mapping[UUID, str]:
+        """Asked once per batch: the messages not to hand to the handler, with why. A transient
+        fault here leaves the whole batch waiting, nothing of it handled."""
+        ...
+
+    async def settle(
+        self, server_id: UUID, request: DeliveryRequested, reason: str, redelivered: bool
+    ) -> None:
+        """Settle one held-back message instead of the handler (per recipient, as the handler is)."""
+        ...
+
+
 class ServerQueueConsumers:
     """One consumer per server queue at most, each started and stopped on demand."""
 
     def __init__(
-        self, broker: RabbitBroker, handle: HandleDelivery, *, purpose: str, prefetch: int = 4
+        self,
+        broker: RabbitBroker,
+        handle: HandleDelivery,
+        *,
+        purpose: str,
+        prefetch: int = 4,
+        screen: DeliveryScreen | None = None,
     ) -> None:
         self._broker = broker
         self._handle = handle
+        self._screen = screen
         self._purpose = purpose
         self._prefetch = prefetch
         self._subscribers: dict[UUID, RabbitSubscriber] = {}
@@ -67,16 +92,23 @@ class ServerQueueConsumers:
                     persistent=False,
                     **batch_subscription(IncomingDeliveries, self._prefetch),
                 )
-                handle = self._handle
+                handle, screen = self._handle, self._screen
                 broker, queue_name = self._broker, delivery_queue_name(vendor, server_id)
 
                 async def on_message(body: IncomingDeliveries, message: RabbitMessage) -> None:
+                    requests = deliveries_of(body)
+                    held_back = await screen.screen(requests) if screen is not None else {}
+
                     async def handle_one(request: DeliveryRequested, retry: bool) -> None:
-                        await handle(server_id, request, retry)
+                        reason = held_back.get(request.send.message_id)
+                        if screen is None or reason is None:
+                            await handle(server_id, request, retry)
+                        else:
+                            await screen.settle(server_id, request, reason, retry)
 
                     # aio-pika leaves `redelivered` None when the broker did not say: not redelivered.
                     await handle_each(
-                        deliveries_of(body),
+                        requests,
                         handle_one,
                         item_dead_letters(broker, message, queue_name, _alone),
                         redelivered=bool(message.raw_message.redelivered),

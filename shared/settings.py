@@ -11,14 +11,41 @@ take. Durations end in `_SECONDS` (or `_HOURS`).
 
 import os
 import uuid
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import structlog
-from pydantic import AliasChoices, JsonValue, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import Field, FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.egress import EgressPolicy
 from shared.limits import HTTP_MAX_BODY_BYTES
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [entry.strip() for entry in value.split(",") if entry.strip()]
+    return value
+
+
+def _readable_allow_entries(entries: list[str]) -> list[str]:
+    EgressPolicy.from_entries(entries)  # an entry it cannot read fails the start, naming the entry
+    return entries
+
+
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+"""A list setting given in the environment as `a,b,c`."""
+
+EgressAllowList = Annotated[CommaSeparated, AfterValidator(_readable_allow_entries)]
+"""An egress allow list (`shared.egress.parse_allow_entry`'s entries), comma-separated."""
 
 RENAMED_VARIABLES: dict[str, str] = {
     "SENDPOOL_VENDOR": "SENDPOOL_DELIVERY_VENDOR",

@@ -1,6 +1,7 @@
 """Structured logs (structlog) and traces (OpenTelemetry) configured the same way in every service."""
 
 import logging
+import re
 import sys
 
 import structlog
@@ -39,6 +40,21 @@ def _drop_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> Eve
     return event
 
 
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature)=)[^&\s\"]*")
+
+
+class RedactQuerySecrets(logging.Filter):
+    """uvicorn's access log writes each request's path with its query string: a secret given there
+    (the `token` of Elastic Email's notification URL, `/webhooks/elasticemail/...?token=`) is masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def _renderers(json_logs: bool) -> list[Processor]:
     """How a line is written, tracebacks included, as plain Python tracebacks in both formats.
 
@@ -55,6 +71,9 @@ def configure(service: str, level: str = "INFO", json_logs: bool = False) -> str
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(kept, RedactQuerySecrets) for kept in access.filters):
+        access.addFilter(RedactQuerySecrets())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

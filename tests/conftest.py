@@ -49,6 +49,10 @@ def service_env(database_url, amqp_url, tmp_path_factory) -> dict[str, str]:
         # the test CA that signs the https fakes' certificates (tests/support/tls.py).
         "SENDPOOL_DELIVERY_EGRESS_ALLOW": os.environ["SENDPOOL_DELIVERY_EGRESS_ALLOW"],
         "SENDPOOL_DELIVERY_TLS_CA_FILE": ca_file(),
+        # The bounces service fetches SNS certificates from, and confirms subscriptions at, https fakes.
+        "SENDPOOL_BOUNCES_EGRESS_ALLOW": os.environ["SENDPOOL_DELIVERY_EGRESS_ALLOW"],
+        "SENDPOOL_BOUNCES_TLS_CA_FILE": ca_file(),
+        "SENDPOOL_BOUNCES_SNS_CERT_HOSTS": "localhost",
         # Several services (and, on a developer's machine, several test runs) share one PostgreSQL.
         "SENDPOOL_DB_POOL_SIZE": "4",
     }

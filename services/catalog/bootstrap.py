@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 
+from services.catalog.adapters.dns_resolver import AiodnsLookup
 from services.catalog.adapters.fernet_secret_box import FernetSecretBox
 from services.catalog.adapters.metrics import PrometheusOutboxMetrics
 from services.catalog.adapters.postgres import PostgresCatalogStore, PostgresOutbox
@@ -20,13 +21,16 @@ from services.catalog.adapters.rabbit import RabbitEventPublisher, RabbitProber
 from services.catalog.adapters.scheduler import SchedulerCampaignOwners
 from services.catalog.adapters.server_type_plugins import installed_server_types
 from services.catalog.app.catalog import CatalogUseCases
+from services.catalog.app.identity_verification import IdentityVerifier
 from services.catalog.app.outbox_relay import OutboxRelay
 from services.catalog.app.policies import Policies
 from services.catalog.app.queries import CatalogQueries
+from services.catalog.app.reputation import Reputations
 from services.catalog.app.servers import Servers
 from services.catalog.app.tenancy import Tenancy
 from services.catalog.app.tokens import Tokens
 from services.catalog.app.views import ServerViews
+from services.catalog.domain.identity_checks import VerificationPolicy
 from services.catalog.domain.server_types import ServerTypeRegistry
 from services.catalog.entrypoints.http import create_http_api
 from services.catalog.entrypoints.rpc import register_rpc
@@ -94,6 +98,13 @@ def bootstrap(settings: CatalogSettings) -> CatalogRuntime:
     def sign_token(tenant_id: UUID, token_id: str, expires_at: datetime | None) -> str:
         return issue_tenant_token(settings.token_secret, tenant_id, token_id=token_id, expires_at=expires_at)
 
+    identities = IdentityVerifier(
+        store,
+        secret_box,
+        AiodnsLookup(settings.dns_nameservers, settings.dns_timeout_seconds),
+        VerificationPolicy(bounce_mx_hosts=tuple(settings.bounce_mx_hosts), spf_include=settings.spf_include),
+        required=settings.require_verified_identity,
+    )
     use_cases = CatalogUseCases(
         tenancy=Tenancy(store, sign_token),
         tokens=Tokens(store, sign_token, lambda token: read_tenant_token(token, settings.token_secret)),
@@ -103,12 +114,15 @@ def bootstrap(settings: CatalogSettings) -> CatalogRuntime:
             RabbitProber(rpc, settings.probe_timeout_seconds),
             server_types,
             tenant_servers_max=settings.tenant_servers_max,
+            identity_gate=identities,
         ),
+        identities=identities,
         policies=Policies(
             store, SchedulerCampaignOwners(rpc, timeout_seconds=settings.campaign_owner_timeout_seconds)
         ),
         queries=CatalogQueries(store, secret_box),
         views=ServerViews(store),
+        reputations=Reputations(store),
         server_types=server_types,
     )
     register_rpc(broker, use_cases)

@@ -1,5 +1,6 @@
 """Settings of the catalog service (environment variables `SENDPOOL_*`, catalog-only ones `SENDPOOL_CATALOG_*`)."""
 
+import re
 from typing import Annotated
 
 from cryptography.fernet import Fernet
@@ -9,6 +10,10 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from services.catalog.domain.access import TENANT_SERVERS_MAX
 from shared.limits import CATALOG_EVENT_MAX_BYTES
 from shared.settings import ApiAuthSettings, ServiceSettings, secret_field
+
+_HOST_NAME = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\.?$"
+)
 
 DEVELOPMENT_SECRET_KEY = "c2VuZHBvb2wtZGV2ZWxvcG1lbnQtbW9kZS1vbmx5ISE="
 """Public (base64 of `sendpool-development-mode-only!!`): what development mode encrypts with."""
@@ -70,12 +75,52 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
         ),
     )
 
-    @field_validator("secret_keys", mode="before")
+    dns_nameservers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated DNS servers (`address` or `address:port`) that identity verification "
+        "asks; empty: the system's resolvers.",
+    )
+    dns_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="How long an identity verification waits for DNS in all (its lookups run at once); a "
+        "lookup without an answer by then is reported as `could not check`, never as a missing record.",
+    )
+    bounce_mx_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names of the bounce endpoint (the bounces service's SMTP listener, "
+        "e.g. `bounces.sendpool.example`): identity verification's `return_path_mx` check passes when every "
+        "MX host of the Return-Path domain is one of them. Empty: that check fails as not configured.",
+    )
+    spf_include: str | None = Field(
+        None,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="A domain every identity's SPF record must `include:` (the platform's own sending "
+        "hosts), e.g. `_spf.sendpool.example`; unset: any single SPF record passes.",
+    )
+    require_verified_identity: bool = Field(
+        False,
+        description="Refuse to enable (409) a server whose identity did not pass its DNS checks, which "
+        "are re-run at enable. Servers without an identity are not affected; resuming a paused server "
+        "is not an enable.",
+    )
+
+    @field_validator("secret_keys", "dns_nameservers", "bounce_mx_hosts", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("bounce_mx_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not _HOST_NAME.match(host):
+                raise ValueError(f"{host!r} is not a host name")
+        return [host.lower().rstrip(".") for host in hosts]
 
     @field_validator("secret_keys")
     @classmethod

@@ -28,6 +28,7 @@ from services.delivery.app.health import ServerHealth
 from services.delivery.app.late_sends import LateSends
 from services.delivery.app.probe import ProbeServer
 from services.delivery.app.sender_cache import SenderCache
+from services.delivery.app.suppression import SuppressionScreen
 from services.delivery.domain.circuit import CircuitPolicy
 from services.delivery.domain.retry import RetryPolicy
 from services.delivery.entrypoints.subscribers import subscribe_catalog_events, subscribe_probes
@@ -37,6 +38,7 @@ from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
 from shared.rpc import RpcClient
 from shared.server_queues import ServerQueueConsumers
+from shared.suppression import SuppressionClient
 from shared.topology import HEALTH_EXCHANGE, SEND_EXCHANGE, STATUS_EXCHANGE
 
 SCHEMA = "delivery"
@@ -51,7 +53,8 @@ class DeliveryRuntime:
     database: Database
     publishers: DeliveryPublishers
     rpc: RpcClient
-    """Asks the catalog (snapshot, a server's settings) and the routers (admissions), each answer awaited beside the others."""
+    """Asks the catalog (snapshot, a server's settings), the routers (admissions) and the bounces service
+    (suppression checks), each answer awaited beside the others."""
     senders: SenderCache
     fleet: ServerFleet
     """Follows the catalog and consumes the queue of each of the vendor's servers that may send."""
@@ -113,6 +116,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         server_settings_timeout_seconds=settings.server_settings_timeout_seconds,
     )
     senders = SenderCache(catalog, build_sender)
+    suppression = SuppressionClient(rpc, timeout_seconds=settings.suppression_check_timeout_seconds)
 
     # The server queues hand their messages to `deliver`, which needs the fleet that starts and
     # stops those queues: the handler names it before it is built. It is first called once the
@@ -122,8 +126,16 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
     async def deliver_from_queue(server_id: UUID, request: DeliveryRequested, redelivered: bool) -> None:
         await deliver(request, redelivered=redelivered)
 
+    async def deliver_suppressed(request: DeliveryRequested, reason: str, redelivered: bool) -> None:
+        await deliver.settle_suppressed(request, reason, redelivered=redelivered)
+
+    # Each batch is asked about once before its recipients reach `deliver` (`SuppressionScreen`).
     queues = ServerQueueConsumers(
-        broker, deliver_from_queue, purpose="delivery", prefetch=settings.batch_prefetch
+        broker,
+        deliver_from_queue,
+        purpose="delivery",
+        prefetch=settings.batch_prefetch,
+        screen=SuppressionScreen(suppression, deliver_suppressed),
     )
     fleet = ServerFleet(settings.vendor, catalog, queues, senders)
     publishers = declare_publishers(broker)
@@ -154,6 +166,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         ),
         health=health,
         metrics=metrics,
+        suppression=suppression,
         verp_secret=settings.verp_secret,
         sends_per_server=settings.sends_per_server,
     )

@@ -6,7 +6,7 @@ from pydantic import Field, FilePath, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.egress import EgressPolicy
-from shared.settings import ServiceSettings, VerpSettings
+from shared.settings import EgressAllowList, ServiceSettings, VerpSettings
 
 
 class DeliverySettings(VerpSettings, ServiceSettings):
@@ -99,7 +99,7 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         "PATH=/usr/sbin:/usr/bin:/bin and LANG=C in its environment: a program that needs more (Postfix's "
         "MAIL_CONFIG) is given it by a wrapper script set here.",
     )
-    egress_allow: Annotated[list[str], NoDecode] = Field(
+    egress_allow: EgressAllowList = Field(
         [],
         description="Internal destinations tenants' servers may connect to, comma-separated: `CIDR`, "
         "`CIDR:port`, `CIDR:low-high` or `[IPv6 CIDR]:port` (`10.20.0.0/16:587,[fd00::/8]:25`). Every other "
@@ -129,19 +129,21 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         description="How long to wait for a router to admit a late message under its server's limits; "
         "the message keeps waiting and the worker asks again.",
     )
+    suppression_check_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a delivery batch waits for the bounces service to say which of its recipients "
+        "are suppressed (`bounces.rpc`, asked once per batch just before sending, and again for a late message "
+        "that waited for capacity). Without an answer nothing of the batch is sent: it waits and asks again "
+        "(SENDPOOL_TRANSIENT_RETRY_SECONDS).",
+    )
 
-    @field_validator("dns_servers", "egress_allow", mode="before")
+    @field_validator("dns_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [server.strip() for server in value.split(",") if server.strip()]
         return value
-
-    @field_validator("egress_allow")
-    @classmethod
-    def _valid_allow_entries(cls, entries: list[str]) -> list[str]:
-        EgressPolicy.from_entries(entries)  # an entry it cannot read fails the start, naming the entry
-        return entries
 
     @property
     def egress_policy(self) -> EgressPolicy:

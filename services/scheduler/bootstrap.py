@@ -36,6 +36,7 @@ from shared.db import Database
 from shared.messaging import service_broker
 from shared.outbox import OutboxRelay
 from shared.rpc import RpcClient
+from shared.suppression import SuppressionClient
 
 log = structlog.get_logger("scheduler")
 
@@ -54,6 +55,7 @@ class SchedulerRuntime:
     revoked_tokens: RevokedTokens
     """Asked of the catalog as the process starts, then kept current by its events."""
     rpc: RpcClient
+    """Asks the catalog (revoked tokens) and the bounces service (suppression checks)."""
 
     async def open(self) -> None:
         """Before the broker starts consuming: handlers need the tables, and publishes need the topology."""
@@ -105,6 +107,7 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
     metrics = PrometheusSchedulerMetrics()
 
     completion = RunCompletion(store, metrics)
+    rpc = RpcClient(settings.amqp_url, name=SCHEMA)
     lease = ExpansionLease(
         holder=f"scheduler-{settings.instance_id}", seconds=settings.expansion_lease_seconds
     )
@@ -112,6 +115,7 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         store,
         send_publisher,
         completion,
+        SuppressionClient(rpc, timeout_seconds=settings.suppression_check_timeout_seconds),
         batch_size=settings.expand_batch_size,
         send_batch_size=settings.send_batch_size,
         lease=lease,
@@ -147,5 +151,5 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         outbox_relay=OutboxRelay(database, publishers.campaign_events, schema=SCHEMA, channel=OUTBOX_CHANNEL),
         background=BackgroundTasks(),
         revoked_tokens=revoked_tokens,
-        rpc=RpcClient(settings.amqp_url, name=SCHEMA),
+        rpc=rpc,
     )

@@ -35,6 +35,15 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
         gt=0,
         description="First pause before an expansion that failed (broker or database down) tries again; doubles up to 30s.",
     )
+    suppression_check_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "How long an expansion batch waits for the bounces service to say which of its recipients are "
+            "suppressed (`bounces.rpc`, one request per 1000 addresses). Without an answer nothing of the "
+            "batch is published: the expansion waits and asks again (SENDPOOL_SCHEDULER_EXPANSION_RETRY_SECONDS)."
+        ),
+    )
     expansion_lease_seconds: float = Field(
         15.0,
         gt=0,

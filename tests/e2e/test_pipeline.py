@@ -46,7 +46,7 @@ def test_weighted_campaign_is_delivered_exactly_once_in_proportion(pipeline):
         def counted_by_bounces() -> dict[tuple[str, str], int]:
             with psycopg.connect(pipeline.database_url) as conn:
                 rows = conn.execute(
-                    "SELECT server_id::text, status, sum(count) FROM bounces.server_outcomes"
+                    "SELECT server_id::text, status, sum(count) FROM bounces.server_outcome_hours"
                     " WHERE server_id = ANY(%s::uuid[]) GROUP BY 1, 2",
                     (list(sinks),),
                 ).fetchall()

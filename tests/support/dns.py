@@ -4,7 +4,7 @@ import socket
 import threading
 from collections import Counter
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.support.infra import free_port
@@ -16,6 +16,7 @@ class FakeDns(BaseResolver):
         self.questions: Counter[tuple[str, str]] = Counter()
         self._records: dict[tuple[str, str], list[RR]] = {}
         self._rcodes: dict[str, int] = {}
+        self._silent: set[str] = set()
         self._lock = threading.Lock()
         self._server = DNSServer(
             self, address="127.0.0.1", port=self.port, logger=DNSLogger(logf=lambda _: None)
@@ -35,6 +36,22 @@ class FakeDns(BaseResolver):
     def aaaa(self, name: str, *addresses: str, ttl: int = 300) -> None:
         self._add(name, "AAAA", [AAAA(address) for address in addresses], ttl)
 
+    def txt(self, name: str, *values: str | list[str], ttl: int = 300) -> None:
+        """One TXT record per value; a list is one record of those strings, and a text longer than a
+        string's 255 characters is split as a DNS provider splits a long DKIM key."""
+        strings = [
+            [value[i : i + 255] for i in range(0, len(value), 255)] if isinstance(value, str) else value
+            for value in values
+        ]
+        self._add(name, "TXT", [TXT(parts) for parts in strings], ttl)
+
+    def remove(self, name: str, record_type: str) -> None:
+        self._records.pop((_fqdn(name), record_type), None)
+
+    def silent(self, name: str) -> None:
+        """Never answer questions about `name`, as a name server that is down: the asker times out."""
+        self._silent.add(_fqdn(name))
+
     def nxdomain(self, name: str) -> None:
         self._rcodes[_fqdn(name)] = RCODE.NXDOMAIN
 
@@ -50,6 +67,8 @@ class FakeDns(BaseResolver):
         name, record_type = str(request.q.qname).lower(), QTYPE[request.q.qtype]
         with self._lock:
             self.questions[(name.rstrip("."), record_type)] += 1
+        if name in self._silent:
+            raise DNSError(f"staying silent about {name}")  # dnslib's server then sends nothing
         reply = request.reply()
         if name in self._rcodes:
             reply.header.rcode = self._rcodes[name]

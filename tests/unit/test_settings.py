@@ -83,7 +83,7 @@ SECRETS_OF = {
     "scheduler": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
     "router": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
     "delivery": {"SENDPOOL_VERP_SECRET"},
-    "bounces": set(),
+    "bounces": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN", "SENDPOOL_VERP_SECRET"},
 }
 RANDOM_VALUES = {
     "SENDPOOL_TOKEN_SECRET": secrets.token_hex(32),

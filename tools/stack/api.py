@@ -2,6 +2,7 @@
 end-to-end tests. Answers come back as the few fields the callers read; an error answer raises `ApiError`."""
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
@@ -36,9 +37,19 @@ class Tenant(Created):
     token: str
 
 
+class Pause(_Reply):
+    reason: str
+    by: str | None = None
+    """Who paused it: its owner, the operator, or the bounces service (`bounces`)."""
+    at: datetime
+
+
 class Server(Created):
     name: str
     state: str
+    pause: Pause | None = None
+    reputation: dict[str, Any] | None = None
+    """The bounce and complaint rates the bounces service last reported (`ServerReputation`)."""
 
 
 class ServerTest(_Reply):

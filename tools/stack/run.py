@@ -55,10 +55,21 @@ class Stack:
     http: httpx.Client
     waves: Waves = ONE_OF_EACH
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    bounce_smtp_ports: dict[str, int] = field(default_factory=dict)
+    """Each bounces replica's bounce mail endpoint (SMTP, on 127.0.0.1), by label: where the Return-Path
+    domain's MX would lead, and where a local sink sends its DSNs."""
 
     @property
     def catalog_url(self) -> str:
         return self.services["catalog"].url
+
+    @property
+    def bounces_url(self) -> str:
+        return self.services["bounces"].url
+
+    @property
+    def bounce_smtp_port(self) -> int:
+        return self.bounce_smtp_ports["bounces"]
 
     @property
     def scheduler_url(self) -> str:
@@ -87,7 +98,18 @@ class Stack:
 
     def _new(self, label: str, port: int | None = None, log_name: str | None = None) -> ServiceProcess:
         log_path = self.logs_dir / f"{log_name or label}.log"
-        self.services[label] = ServiceProcess(service_of(label), port or free_port(), self.env, log_path)
+        env = self.env
+        if service_of(label) == "bounces":
+            # A port of its own for each replica's SMTP listener, kept when it is started again.
+            if label not in self.bounce_smtp_ports:
+                self.bounce_smtp_ports[label] = free_port()
+            smtp_port = self.bounce_smtp_ports[label]
+            env = {
+                **env,
+                "SENDPOOL_BOUNCES_SMTP_HOST": "127.0.0.1",
+                "SENDPOOL_BOUNCES_SMTP_PORT": str(smtp_port),
+            }
+        self.services[label] = ServiceProcess(service_of(label), port or free_port(), env, log_path)
         return self.services[label]
 
     def start_again(

@@ -1,4 +1,4 @@
-"""Keep each server's daily outcome counters, the basis for bounce and complaint rates."""
+"""Keep each server's hourly outcome counters, the basis for bounce and complaint rates."""
 
 from collections.abc import Sequence
 from itertools import chain

@@ -1,7 +1,11 @@
 """Bounces process: `faststream run --factory services.bounces.entrypoints.main:create_app`.
 
-For now it folds status events into per-server outcome counters; DSN, webhook and complaint
-intake come with the bounces issue.
+The feedback loop: the bounce mail endpoint (SMTP, the MX of the Return-Path domains) and the
+vendor webhooks take DSNs, complaints and vendor events in; each is stored, matched to its message
+(`sent_messages`, filled from the `sent` status events) and acted on: suppressions (per tenant and
+global, checked over `bounces.rpc`), `bounced` and `complained` status events through the outbox,
+per-server outcome counters whose rates pause servers past their limits. The HTTP API serves the
+suppression lists, the feedback, its re-classification and the audit log.
 """
 
 from services.bounces.bootstrap import bootstrap
@@ -15,4 +19,15 @@ def create_app(settings: BouncesSettings | None = None) -> ServiceApp:
     settings = settings or load_settings(BouncesSettings, "sendpool-bounces")
     telemetry.configure("bounces", settings.log_level, settings.log_json)
     announce_development_mode(settings)
-    return ServiceApp.of(bootstrap(settings))
+    runtime = bootstrap(settings)
+    # ServiceApp.of, with the bounce mail endpoint's listener among what /readyz checks.
+    return ServiceApp(
+        runtime.broker,
+        database_url=runtime.database.url,
+        http_api=runtime.http_api,
+        readiness_checks={"smtp": runtime.smtp.readiness},
+        on_startup=[runtime.open],
+        after_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
+        after_shutdown=[runtime.close],
+    )

@@ -27,10 +27,12 @@ from shared.contracts import (
     CatalogEvent,
     CatalogEventKind,
     DestinationRule,
+    IdentityVerification,
     PlanView,
     SendingLimits,
     SendingPolicy,
     ServerIdentity,
+    ServerReputation,
     ServerState,
     TenantView,
     WarmupSchedule,
@@ -80,9 +82,16 @@ _SAME_NAMED_COLUMNS = (
 _SERVER_COLUMN_NAMES = (
     *_SAME_NAMED_COLUMNS, "secrets", "state", "limits", "warmup", "destination_rules", "last_test_at",
     "last_test_ok", "last_test_message", "identity", "dkim_key", "bounce_handling", "pause_reason", "paused_by",
-    "paused_at", "hold_action", "hold_reason", "held_at",
+    "paused_at", "hold_action", "hold_reason", "held_at", "identity_verification",
 )  # fmt: skip
 _SERVER_COLUMNS = ", ".join(_SERVER_COLUMN_NAMES)
+# What a server is read with: its columns and the bounces service's last report (`server_reputation`),
+# which is stored apart and never written with the server. A subquery rather than a join, so that
+# `FOR UPDATE` locks the server's row alone.
+_SERVER_SELECTED = (
+    f"{_SERVER_COLUMNS}, "
+    "(SELECT r.reputation FROM server_reputation r WHERE r.server_id = servers.id) AS reputation"
+)
 _INSERT_SERVER = (
     f"INSERT INTO servers ({_SERVER_COLUMNS}) "
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(_SERVER_COLUMN_NAMES) + 1))})"
@@ -163,6 +172,12 @@ def _server(row: asyncpg.Record) -> Server:
         bounce_handling=BounceHandling.model_validate(row["bounce_handling"]),
         pause=pause,
         hold=hold,
+        reputation=ServerReputation.model_validate(row["reputation"])
+        if row["reputation"] is not None
+        else None,
+        identity_verification=IdentityVerification.model_validate(row["identity_verification"])
+        if row["identity_verification"] is not None
+        else None,
     )
 
 
@@ -188,6 +203,9 @@ def _server_values(server: Server) -> list[Any]:
         "hold_action": hold.action if hold else None,
         "hold_reason": hold.reason if hold else None,
         "held_at": hold.at if hold else None,
+        "identity_verification": server.identity_verification.model_dump(mode="json")
+        if server.identity_verification
+        else None,
     }
     return [columns[name] for name in _SERVER_COLUMN_NAMES]
 
@@ -257,7 +275,7 @@ class PostgresCatalogTransaction:
 
     async def get_server(self, server_id: UUID, *, lock: bool = False) -> Server | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_SERVER_COLUMNS} FROM servers WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+            f"SELECT {_SERVER_SELECTED} FROM servers WHERE id = $1" + (" FOR UPDATE" if lock else ""),
             server_id,
         )
         return _server(row) if row else None
@@ -266,19 +284,19 @@ class PostgresCatalogTransaction:
         self, server_ids: Sequence[UUID], *, share_lock: bool = False
     ) -> dict[UUID, Server]:
         rows = await self._conn.fetch(
-            f"SELECT {_SERVER_COLUMNS} FROM servers WHERE id = ANY($1::uuid[]) ORDER BY id"
+            f"SELECT {_SERVER_SELECTED} FROM servers WHERE id = ANY($1::uuid[]) ORDER BY id"
             + (" FOR SHARE" if share_lock else ""),
             server_ids,
         )
         return {row["id"]: _server(row) for row in rows}
 
     async def list_servers(self) -> list[Server]:
-        rows = await self._conn.fetch(f"SELECT {_SERVER_COLUMNS} FROM servers ORDER BY created_at, id")
+        rows = await self._conn.fetch(f"SELECT {_SERVER_SELECTED} FROM servers ORDER BY created_at, id")
         return [_server(row) for row in rows]
 
     async def list_servers_of(self, tenant_id: UUID, *, also: Sequence[UUID] = ()) -> list[Server]:
         rows = await self._conn.fetch(
-            f"SELECT {_SERVER_COLUMNS} FROM servers WHERE tenant_id = $1 OR id = ANY($2::uuid[]) ORDER BY created_at, id",
+            f"SELECT {_SERVER_SELECTED} FROM servers WHERE tenant_id = $1 OR id = ANY($2::uuid[]) ORDER BY created_at, id",
             tenant_id,
             also,
         )
@@ -294,12 +312,30 @@ class PostgresCatalogTransaction:
         )
         total = await self._conn.fetchval(f"SELECT count(*) FROM servers {_SERVER_FILTER}", *arguments)
         rows = await self._conn.fetch(
-            f"SELECT {_SERVER_COLUMNS} FROM servers {_SERVER_FILTER} ORDER BY created_at, id LIMIT $6 OFFSET $7",
+            f"SELECT {_SERVER_SELECTED} FROM servers {_SERVER_FILTER} ORDER BY created_at, id LIMIT $6 OFFSET $7",
             *arguments,
             query.limit,
             query.offset,
         )
         return [_server(row) for row in rows], total
+
+    async def save_reputation(self, server_id: UUID, reputation: ServerReputation) -> bool:
+        """Keep the server's reputation unless a newer one is kept already. False: not kept (no such
+        server, or an older measurement than the one kept)."""
+        stored = await self._conn.fetchval(
+            """
+            INSERT INTO server_reputation (server_id, reputation, measured_at)
+            SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM servers WHERE id = $1)
+            ON CONFLICT (server_id) DO UPDATE
+                SET reputation = EXCLUDED.reputation, measured_at = EXCLUDED.measured_at, reported_at = now()
+                WHERE server_reputation.measured_at <= EXCLUDED.measured_at
+            RETURNING true
+            """,
+            server_id,
+            reputation.model_dump(mode="json"),
+            reputation.measured_at,
+        )
+        return bool(stored)
 
     async def count_servers_of(self, tenant_id: UUID) -> int:
         return int(await self._conn.fetchval("SELECT count(*) FROM servers WHERE tenant_id = $1", tenant_id))

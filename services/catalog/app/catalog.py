@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 
+from services.catalog.app.identity_verification import IdentityVerifier
 from services.catalog.app.policies import Policies
 from services.catalog.app.queries import CatalogQueries
+from services.catalog.app.reputation import Reputations
 from services.catalog.app.servers import Servers
 from services.catalog.app.tenancy import Tenancy
 from services.catalog.app.tokens import Tokens
@@ -16,7 +18,9 @@ class CatalogUseCases:
     tenancy: Tenancy
     tokens: Tokens
     servers: Servers
+    identities: IdentityVerifier
     policies: Policies
     queries: CatalogQueries
     views: ServerViews
+    reputations: Reputations
     server_types: ServerTypeRegistry

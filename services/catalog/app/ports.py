@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.catalog.domain.access import Actor
+from services.catalog.domain.identity_checks import DnsAnswer, DnsQuestion
 from services.catalog.domain.servers import Server
 from services.catalog.domain.tokens import TokenRecord
 from shared.contracts import (
@@ -16,6 +18,7 @@ from shared.contracts import (
     ProbeRequest,
     ProbeResult,
     SendingPolicy,
+    ServerReputation,
     ServerState,
     TenantView,
 )
@@ -89,6 +92,10 @@ class CatalogTransaction(Protocol):
         """One page of the servers in `scope` (None: every server) that match, and how many match in all."""
 
     async def count_servers_of(self, tenant_id: UUID) -> int: ...
+    async def save_reputation(self, server_id: UUID, reputation: ServerReputation) -> bool:
+        """Keep the bounces service's report unless a newer one is kept; False: not kept (no such server,
+        or older than the one kept). No event: a report is a measurement, not a change of the server."""
+
     async def add_server(self, server: Server) -> None: ...
     async def update_server(self, server: Server) -> None: ...
     async def delete_server(self, server_id: UUID) -> None:
@@ -129,6 +136,23 @@ class SecretBox(Protocol):
     def open(self, sealed: str) -> dict[str, str]: ...
     def reseal(self, sealed: str) -> str:
         """The same secrets encrypted with the current key (for key rotation)."""
+
+
+class DnsLookup(Protocol):
+    async def answers(self, questions: Sequence[DnsQuestion]) -> dict[DnsQuestion, DnsAnswer]:
+        """Every question answered, all within one bounded wait: a lookup without an answer in time
+        (or refused, or SERVFAIL) is answered UNCHECKED, never as a missing record."""
+
+
+class IdentityGate(Protocol):
+    """What enabling a server asks of identity verification (`SENDPOOL_CATALOG_REQUIRE_VERIFIED_IDENTITY`)."""
+
+    @property
+    def required(self) -> bool: ...
+
+    async def verify_before_enable(self, actor: Actor, server_id: UUID) -> None:
+        """Re-check the identity of a server about to be enabled and record the outcome (nothing
+        when verification is not required)."""
 
 
 class Prober(Protocol):

@@ -10,6 +10,7 @@ from uuid import UUID
 from services.catalog.app.ports import (
     CatalogStore,
     CatalogTransaction,
+    IdentityGate,
     Prober,
     SecretBox,
     ServerQuery,
@@ -85,6 +86,16 @@ def dkim_key_of(server: Server, box: SecretBox) -> str | None:
     return box.open(server.sealed_dkim_key)["pem"] if server.sealed_dkim_key else None
 
 
+class _IdentitiesNotRequired:
+    required = False
+
+    async def verify_before_enable(self, actor: Actor, server_id: UUID) -> None:
+        return None
+
+
+_NO_IDENTITY_GATE = _IdentitiesNotRequired()
+
+
 async def granted_server_ids(tx: CatalogTransaction, actor: Actor) -> frozenset[UUID]:
     """The pool servers the actor's plan grants (none for the operator, who manages them all)."""
     if actor.tenant_id is None:
@@ -126,8 +137,10 @@ class Servers:
         server_types: ServerTypeRegistry,
         clock: Callable[[], datetime] = utcnow,
         tenant_servers_max: int = TENANT_SERVERS_MAX,
+        identity_gate: IdentityGate = _NO_IDENTITY_GATE,
     ) -> None:
         self._store = store
+        self._identity_gate = identity_gate
         self._box = secret_box
         self._prober = prober
         self._types = server_types
@@ -308,11 +321,16 @@ class Servers:
         return TestSendOutcome(ok=result.ok, message=result.message, to=to, sent_at=sent_at)
 
     async def enable(self, actor: Actor, server_id: UUID) -> Server:
-        """Enable a tested server; the operator's enable lifts its hold, the owner's is refused while held."""
+        """Enable a tested server; the operator's enable lifts its hold, the owner's is refused while held.
+        Where the operator requires verified identities, the identity is re-checked first and must pass."""
+        await self._identity_gate.verify_before_enable(actor, server_id)
+        required = self._identity_gate.required
 
         def enable(server: Server, now: datetime) -> Server:
             self._require_operator_for_type_of(actor, server, "enable")
-            return lifecycle.enable(server, now, by_operator=actor.is_operator)
+            return lifecycle.enable(
+                server, now, by_operator=actor.is_operator, verified_identity_required=required
+            )
 
         return await self._change_state(actor, server_id, enable)
 

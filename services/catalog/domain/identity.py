@@ -58,6 +58,11 @@ class IdentityForm(BaseModel):
         return key
 
 
+def dkim_record(algorithm: str, public_key: str) -> str:
+    """The TXT value of a DKIM key record (RFC 6376 §3.6.1) for the public key, base64."""
+    return f"v=DKIM1; k={algorithm}; p={public_key}"
+
+
 @dataclass(frozen=True)
 class Identity:
     """A validated identity as stored in clear: the key itself is sealed apart, like other secrets."""
@@ -68,9 +73,9 @@ class Identity:
 
     def dns_records(self) -> list[tuple[str, str]]:
         """(name, TXT value) for every from-domain, to publish before messages are signed."""
-        if self.dkim_public_key is None:
+        if self.dkim_public_key is None or self.dkim_algorithm is None:
             return []
-        value = f"v=DKIM1; k={self.dkim_algorithm}; p={self.dkim_public_key}"
+        value = dkim_record(self.dkim_algorithm, self.dkim_public_key)
         return [
             (f"{self.public.dkim_selector}._domainkey.{domain}", value) for domain in self.public.from_domains
         ]

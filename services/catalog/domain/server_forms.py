@@ -7,9 +7,13 @@ optional `host`/`port` override and API types an optional `base_url`, for a regi
 a proxy or a local test double. Fields marked `DESTINATION` say where the server connects.
 """
 
+import base64
+import binascii
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -82,6 +86,86 @@ class VendorApiSettings(ServerSettingsModel):
     base_url: BaseUrl | None = Field(None, json_schema_extra=DESTINATION)
 
 
+def _sendgrid_public_key(value: str) -> str:
+    # As SendGrid shows it: base64 of the DER key; a PEM copy is taken too, its armour dropped.
+    text = "".join(line for line in value.strip().splitlines() if not line.startswith("-----"))
+    try:
+        key = load_der_public_key(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "must be the public key SendGrid shows for the signed event webhook (base64)"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("must be an ECDSA P-256 public key, as SendGrid's signed event webhook uses")
+    return text
+
+
+SnsTopicArn = Annotated[
+    str,
+    Field(
+        max_length=256,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$",
+        examples=["arn:aws:sns:eu-west-1:123456789012:ses-feedback"],
+    ),
+]
+# A token a person chooses is the only proof that such a request comes from the vendor: long enough
+# not to be guessed.
+WEBHOOK_TOKEN_MIN = 16
+
+# Vendor webhook keys: what the bounces service checks each vendor's event webhook against
+# (POST /webhooks/<vendor>/<server_id>). Optional: a server without one refuses its webhooks.
+
+
+class SesWebhookSettings(ServerSettingsModel):
+    sns_topic_arns: list[SnsTopicArn] = Field(
+        [],
+        max_length=20,
+        description="The SNS topics whose notifications this server's webhook takes (SES bounce and "
+        "complaint notifications). Empty: any topic whose messages SNS signed; set them, or another AWS "
+        "account's topic could subscribe the webhook.",
+    )
+
+
+class SendgridWebhookSettings(ServerSettingsModel):
+    webhook_verification_key: (
+        Annotated[str, Field(max_length=1024), AfterValidator(_sendgrid_public_key)] | None
+    ) = Field(
+        None,
+        description="The public key of SendGrid's signed event webhook (Settings > Mail Settings > Event "
+        "Webhook > Signature Verification), as SendGrid shows it. Not a secret.",
+    )
+
+
+class MailgunWebhookSettings(ServerSettingsModel):
+    webhook_signing_key: SecretStr | None = Field(
+        None,
+        min_length=8,
+        max_length=256,
+        description="Mailgun's HTTP webhook signing key (Settings > Webhooks), which signs every webhook.",
+    )
+
+
+class SparkpostWebhookSettings(ServerSettingsModel):
+    webhook_auth_token: SecretStr | None = Field(
+        None,
+        min_length=WEBHOOK_TOKEN_MIN,
+        max_length=256,
+        description="A random value of at least 16 characters, set on the SparkPost webhook as the password "
+        "of its Basic authentication (any user name) or as its legacy auth token "
+        "(X-MessageSystems-Webhook-Token).",
+    )
+
+
+class ElasticemailWebhookSettings(ServerSettingsModel):
+    webhook_token: SecretStr | None = Field(
+        None,
+        min_length=WEBHOOK_TOKEN_MIN,
+        max_length=256,
+        description="A random value of at least 16 characters, given as the `token` query parameter of the "
+        "notification URL set at Elastic Email (its notifications are not signed).",
+    )
+
+
 class SmtpSettings(ServerSettingsModel):
     """Any SMTP relay: your own MTA, a smarthost, or a provider not listed."""
 
@@ -95,7 +179,7 @@ class SmtpSettings(ServerSettingsModel):
     verify_certificate: bool = Field(True, description="Refuse a server whose certificate does not verify.")
 
 
-class SesApiSettings(VendorApiSettings):
+class SesApiSettings(SesWebhookSettings, VendorApiSettings):
     """Amazon SES v2 SendEmail (raw MIME), signed with an IAM access key."""
 
     access_key_id: Token
@@ -104,7 +188,7 @@ class SesApiSettings(VendorApiSettings):
     configuration_set: Token | None = Field(None, description="SES configuration set for event publishing.")
 
 
-class SesSmtpSettings(VendorSmtpSettings):
+class SesSmtpSettings(SesWebhookSettings, VendorSmtpSettings):
     """Amazon SES SMTP interface (host `email-smtp.<region>.amazonaws.com`) with SMTP credentials."""
 
     region: AwsRegion
@@ -112,19 +196,19 @@ class SesSmtpSettings(VendorSmtpSettings):
     password: SecretStr = Field(max_length=SECRET_MAX, description="SES SMTP password.")
 
 
-class SendgridApiSettings(VendorApiSettings):
+class SendgridApiSettings(SendgridWebhookSettings, VendorApiSettings):
     """SendGrid v3 mail send."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
-class SendgridSmtpSettings(VendorSmtpSettings):
+class SendgridSmtpSettings(SendgridWebhookSettings, VendorSmtpSettings):
     """SendGrid SMTP relay (`smtp.sendgrid.net:587`, user `apikey`)."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
-class MailgunApiSettings(VendorApiSettings):
+class MailgunApiSettings(MailgunWebhookSettings, VendorApiSettings):
     """Mailgun messages API for one sending domain."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
@@ -132,7 +216,7 @@ class MailgunApiSettings(VendorApiSettings):
     region: VendorRegion = "us"
 
 
-class MailgunSmtpSettings(VendorSmtpSettings):
+class MailgunSmtpSettings(MailgunWebhookSettings, VendorSmtpSettings):
     """Mailgun SMTP (`smtp.mailgun.org`, or `smtp.eu.mailgun.org` in the EU region)."""
 
     username: UserName
@@ -140,27 +224,27 @@ class MailgunSmtpSettings(VendorSmtpSettings):
     region: VendorRegion = "us"
 
 
-class SparkpostApiSettings(VendorApiSettings):
+class SparkpostApiSettings(SparkpostWebhookSettings, VendorApiSettings):
     """SparkPost transmissions API."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
     region: VendorRegion = "us"
 
 
-class SparkpostSmtpSettings(VendorSmtpSettings):
+class SparkpostSmtpSettings(SparkpostWebhookSettings, VendorSmtpSettings):
     """SparkPost SMTP (`smtp.sparkpostmail.com:587`, user `SMTP_Injection`)."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
     region: VendorRegion = "us"
 
 
-class ElasticemailApiSettings(VendorApiSettings):
+class ElasticemailApiSettings(ElasticemailWebhookSettings, VendorApiSettings):
     """Elastic Email v4 emails API."""
 
     api_key: SecretStr = Field(max_length=SECRET_MAX)
 
 
-class ElasticemailSmtpSettings(VendorSmtpSettings):
+class ElasticemailSmtpSettings(ElasticemailWebhookSettings, VendorSmtpSettings):
     """Elastic Email SMTP (`smtp.elasticemail.com:2525`)."""
 
     port: Port = Field(2525, description="SMTP port.", json_schema_extra=DESTINATION)

@@ -23,7 +23,9 @@ from services.catalog.domain.identity import Identity
 from shared.contracts import (
     BounceHandling,
     DestinationRule,
+    IdentityVerification,
     SendingLimits,
+    ServerReputation,
     ServerState,
     ServerView,
     WarmupSchedule,
@@ -102,6 +104,9 @@ class Server:
     bounce_handling: BounceHandling = field(default_factory=BounceHandling)
     pause: Pause | None = None  # set exactly when the state is paused
     hold: Hold | None = None  # the operator's pause or disable, until the operator lifts it
+    identity_verification: IdentityVerification | None = None  # of the current identity; None: not checked
+    # The bounces service's last report, stored apart (a measurement, not a change): read, never written here.
+    reputation: ServerReputation | None = None
 
     @property
     def is_pool_server(self) -> bool:
@@ -125,6 +130,8 @@ class Server:
             identity=self.identity.public if self.identity else None,
             bounce_handling=self.bounce_handling,
             pause_reason=self.pause_reason,
+            identity_verification=self.identity_verification,
+            reputation=self.reputation,
             version=self.version,
         )
 
@@ -193,8 +200,11 @@ def refuse_if_held(server: Server, what: str) -> None:
         )
 
 
-def enable(server: Server, now: datetime, *, by_operator: bool = False) -> Server:
-    """Enable a tested server; the operator's enable also lifts its hold, the owner's is refused while held."""
+def enable(
+    server: Server, now: datetime, *, by_operator: bool = False, verified_identity_required: bool = False
+) -> Server:
+    """Enable a tested server; the operator's enable also lifts its hold, the owner's is refused while held.
+    With `verified_identity_required`, a server with an identity also needs its last verification passed."""
     if not by_operator:
         refuse_if_held(server, "enable")
     if server.state is ServerState.ACTIVE:
@@ -210,6 +220,9 @@ def enable(server: Server, now: datetime, *, by_operator: bool = False) -> Serve
             f"server {server.id} cannot be enabled: {refusal}; "
             f"a passing POST /servers/{server.id}/test is needed first"
         )
+    unverified = verification_refusal(server) if verified_identity_required else None
+    if unverified is not None:
+        raise Conflict(f"server {server.id} cannot be enabled: {unverified}")
     return server._changed(now, state=ServerState.ACTIVE, hold=None)
 
 
@@ -292,13 +305,46 @@ def edit(server: Server, now: datetime, change: Edit) -> Server:
         changes["bounce_handling"] = change.bounce_handling
     if change.identity is not UNCHANGED:
         identity, sealed_key = change.identity or (None, None)
-        changes.update(identity=identity, sealed_dkim_key=sealed_key)
+        # The last verification checked the former identity's DNS: it says nothing of the new one.
+        changes.update(identity=identity, sealed_dkim_key=sealed_key, identity_verification=None)
     if change.settings is not None:
         settings, sealed_secrets = change.settings
         changes.update(settings=settings, sealed_secrets=sealed_secrets, settings_changed_at=now)
         if server.hold is None:
             changes.update(state=ServerState.INACTIVE, pause=None)
     return server._changed(now, **changes) if changes else server
+
+
+REFUSAL_CHECKS_SHOWN = 5
+
+
+def verification_refusal(server: Server) -> str | None:
+    """Why the server's identity does not count as verified, naming the failing checks and what to
+    publish; None when it passed, or when the server has no identity (it sends as its vendor account
+    is set up, which the catalog cannot see)."""
+    if server.identity is None:
+        return None
+    verification = server.identity_verification
+    if verification is None:
+        return f"the operator requires a verified identity and it was never checked; POST /servers/{server.id}/verify"
+    if verification.verified:
+        return None
+    failing = [check for check in verification.checks if not check.ok]
+    listed = [
+        f"{check.name.value} for {check.domain}: {check.detail}"
+        + (f" (publish: {check.publish})" if check.publish else "")
+        for check in failing[:REFUSAL_CHECKS_SHOWN]
+    ]
+    more = len(failing) - len(listed)
+    return (
+        "the operator requires a verified identity, and these DNS checks failed: "
+        + "; ".join(listed)
+        + (f"; and {more} more (GET /servers/{server.id})" if more > 0 else "")
+    )
+
+
+def record_verification(server: Server, verification: IdentityVerification, now: datetime) -> Server:
+    return server._changed(now, identity_verification=verification)
 
 
 def record_test(server: Server, outcome: ProbeOutcome, now: datetime) -> Server:

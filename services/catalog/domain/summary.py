@@ -1,9 +1,10 @@
-"""What a set of servers adds up to: states, vendor mix, hourly throughput and warmup progress. Pure."""
+"""What a set of servers adds up to: states, vendor mix, hourly throughput, warmup progress and
+bounce and complaint rates. Pure."""
 
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -52,11 +53,71 @@ class WarmupProgress:
 
 
 @dataclass(frozen=True)
+class ServerRates:
+    """A server's rates as the bounces service last reported them, against the limits set on it."""
+
+    server_id: UUID
+    name: str
+    state: ServerState
+    window_hours: int
+    sent: int
+    bounced: int
+    complained: int
+    bounce_rate: float | None
+    complaint_rate: float | None
+    over_limits: list[Literal["bounce", "complaint"]]  # the limits its rates are above (after min_volume)
+    measured_at: datetime
+
+    @classmethod
+    def of(cls, server: ServerView) -> "ServerRates | None":
+        reputation = server.reputation
+        if reputation is None:
+            return None
+        return cls(
+            server_id=server.id,
+            name=server.name,
+            state=server.state,
+            window_hours=reputation.window_hours,
+            sent=reputation.sent,
+            bounced=reputation.bounced,
+            complained=reputation.complained,
+            bounce_rate=reputation.bounce_rate,
+            complaint_rate=reputation.complaint_rate,
+            over_limits=server.bounce_handling.over_limits(
+                reputation.sent, reputation.bounced, reputation.complained
+            ),
+            measured_at=reputation.measured_at,
+        )
+
+
+@dataclass(frozen=True)
+class ReputationSummary:
+    reported: int  # servers with rates reported
+    # The highest rates among the servers that sent at least their `min_volume` (the rates that count):
+    # a server with one message sent and one bounce is no worst server.
+    worst_bounce: ServerRates | None
+    worst_complaint: ServerRates | None
+    over_limits: list[ServerRates]  # whatever their state: a paused one shows why it is paused
+
+
+def summarise_reputation(servers: Iterable[ServerView]) -> ReputationSummary:
+    rated = [(server, rates) for server in servers if (rates := ServerRates.of(server)) is not None]
+    counting = [rates for server, rates in rated if rates.sent >= server.bounce_handling.min_volume]
+    return ReputationSummary(
+        reported=len(rated),
+        worst_bounce=max(counting, key=lambda rates: rates.bounce_rate or 0.0, default=None),
+        worst_complaint=max(counting, key=lambda rates: rates.complaint_rate or 0.0, default=None),
+        over_limits=[rates for _, rates in rated if rates.over_limits],
+    )
+
+
+@dataclass(frozen=True)
 class ServerSummary:
     counts: StateCounts
     vendors: dict[str, int]  # servers per vendor, whatever their state
     throughput: Throughput
     warmup: list[WarmupProgress]
+    reputation: ReputationSummary
 
 
 def hourly_capacity(limits: SendingLimits, warmup: WarmupSchedule | None, today: date) -> int | None:
@@ -122,4 +183,5 @@ def summarise(servers: Iterable[ServerView], today: date) -> ServerSummary:
         vendors=dict(sorted(Counter(server.vendor for server in servers).items())),
         throughput=Throughput(per_hour=per_hour, unlimited_servers=unlimited),
         warmup=[progress for server in servers if (progress := warmup_progress(server, today))],
+        reputation=summarise_reputation(servers),
     )

@@ -299,12 +299,31 @@ async def test_send(server_id: UUID, body: TestSendRequest, actor: Caller, use: 
 
 
 @servers.post(
+    "/{server_id}/verify",
+    response_model=ServerOut,
+    summary="Check the server's identity in DNS now (DKIM, Return-Path MX, SPF, DMARC, alignment)",
+    description="Looks up the records the identity needs and keeps the outcome as `identity_verification`: "
+    "each check with what DNS answered and, when it failed, what to publish. A lookup that gets no answer "
+    "in time is reported as `could not check`, not as a missing record. The owner or the operator only.",
+    responses={
+        404: {"description": "No such server, or another tenant's"},
+        409: {"description": "The server has no identity, or it changed while being verified"},
+    },
+)
+async def verify_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:
+    return ServerOut.managed(await use.identities.verify(actor, server_id))
+
+
+@servers.post(
     "/{server_id}/enable",
     response_model=ServerOut,
     summary="Enable a server that passed its test",
     responses={
         403: {"description": "The operator holds it disabled, or its type is the operator's (tenants)"},
-        409: {"description": "Never tested, last test failed, settings changed since, or paused"},
+        409: {
+            "description": "Never tested, last test failed, settings changed since, or paused; or, where the "
+            "operator requires verified identities, the identity's DNS checks (re-run now) failed"
+        },
     },
 )
 async def enable_server(server_id: UUID, actor: Caller, use: UseCases) -> ServerOut:

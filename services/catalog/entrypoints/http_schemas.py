@@ -14,7 +14,9 @@ from services.catalog.domain.servers import Server
 from shared.contracts import (
     BounceHandling,
     DestinationRule,
+    IdentityVerification,
     SendingLimits,
+    ServerReputation,
     ServerState,
     TenantView,
     WarmupSchedule,
@@ -261,7 +263,16 @@ class ServerOut(BaseModel):
     warmup: WarmupSchedule | None
     destination_rules: list[DestinationRule]
     identity: IdentityOut | None = Field(description="The identity without its private key.")
+    identity_verification: IdentityVerification | None = Field(
+        None,
+        description="The last DNS check of the identity (`POST /servers/{id}/verify`): each check with what "
+        "was found and what to publish; null when never checked since the identity was set.",
+    )
     bounce_handling: BounceHandling
+    reputation: ServerReputation | None = Field(
+        description="Its bounce and complaint rates over the bounces service's window, as last reported "
+        "(`bounced` counts hard bounces); null: nothing reported yet."
+    )
     shared: bool = Field(description="Granted by your plan: you may send through it but not change it.")
     settings_changed_at: datetime
     last_test: ConnectionTestOut | None
@@ -361,11 +372,44 @@ class WarmupOut(ResponseBody):
     todays_cap: int | None = Field(description="Messages the server may send today; null once warm.")
 
 
+class ServerRatesOut(ResponseBody):
+    server_id: UUID
+    name: str
+    state: ServerState
+    window_hours: int = Field(description="The hours the rates are summed over.")
+    sent: int
+    bounced: int = Field(description="Hard bounces.")
+    complained: int
+    bounce_rate: float | None = Field(description="bounced / sent; null before anything was sent.")
+    complaint_rate: float | None = Field(description="complained / sent; null before anything was sent.")
+    over_limits: list[Literal["bounce", "complaint"]] = Field(
+        description="The server's `bounce_handling` limits these rates are above (once `min_volume` was sent)."
+    )
+    measured_at: datetime
+
+
+class ReputationOut(ResponseBody):
+    reported: int = Field(description="Servers whose rates the bounces service reported.")
+    worst_bounce: ServerRatesOut | None = Field(
+        description="The highest bounce rate among the servers that sent at least their `min_volume`."
+    )
+    worst_complaint: ServerRatesOut | None = Field(
+        description="The highest complaint rate among the servers that sent at least their `min_volume`."
+    )
+    over_limits: list[ServerRatesOut] = Field(
+        description="Every server whose last reported rates are above its limits, whatever its state (a "
+        "paused one shows why the bounces service paused it)."
+    )
+
+
 class SummaryOut(ResponseBody):
     counts: StateCountsOut
     vendors: dict[str, int] = Field(description="Servers per vendor.")
     throughput: ThroughputOut
     warmup: list[WarmupOut] = Field(description="Every server with a warmup schedule.")
+    reputation: ReputationOut = Field(
+        description="Bounce and complaint rates, as the bounces service reports them."
+    )
 
 
 class OwnerOut(ResponseBody):

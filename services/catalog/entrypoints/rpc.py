@@ -15,6 +15,7 @@ from shared.contracts import (
     RevokedTokensReply,
     RevokedTokensRequest,
     RpcError,
+    ServerReputationReport,
     ServerSettingsRequest,
     SnapshotRequest,
 )
@@ -25,7 +26,12 @@ from shared.topology import CATALOG_RPC_QUEUE
 log = structlog.get_logger("catalog.rpc")
 
 CatalogRequest = Annotated[
-    SnapshotRequest | PolicyRequest | ServerSettingsRequest | PauseServerRequest | RevokedTokensRequest,
+    SnapshotRequest
+    | PolicyRequest
+    | ServerSettingsRequest
+    | PauseServerRequest
+    | RevokedTokensRequest
+    | ServerReputationReport,
     Field(discriminator="kind"),
 ]
 
@@ -36,9 +42,9 @@ def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
         title="catalog.rpc",
         description="Answers a snapshot, a campaign's sending policy, a server's connection settings, or "
         "the revoked tenant tokens; "
-        "pauses a server on request.",
+        "pauses a server on request; keeps a server's reputation the bounces service reports (no answer).",
     )
-    async def answer(request: CatalogRequest) -> RabbitResponse:
+    async def answer(request: CatalogRequest) -> RabbitResponse | None:
         match request:
             case SnapshotRequest():
                 return rpc_reply(await use.queries.snapshot())
@@ -58,5 +64,12 @@ def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
                 except (NotFound, Conflict) as exc:  # nothing to pause: the asker learns why, nothing retries
                     log.info("pause request refused", server_id=str(server_id), reason=str(exc))
                     return rpc_reply(RpcError(error=str(exc)))
-                log.info("server paused on request", server_id=str(server_id), by=requested_by)
+                log.info("server paused on request", server_id=str(server_id), by=requested_by, reason=reason)
                 return rpc_reply(server.view())
+            case ServerReputationReport():
+                if not await use.reputations.record(request):
+                    log.debug(
+                        "reputation report not kept (unknown server, or older)",
+                        server_id=str(request.server_id),
+                    )
+                return None

@@ -32,7 +32,7 @@ from services.delivery.domain.http_codes import (
 from services.delivery.domain.mime import OutgoingMessage
 from services.delivery.domain.outcomes import Deferred, SendOutcome, Unknown
 from shared.contracts import ProbeResult, utcnow
-from shared.egress import EgressHttpTransport, EgressPolicy, EgressRefused, tls_client_context
+from shared.egress import EgressPolicy, EgressRefused, egress_http_client
 
 log = structlog.get_logger("delivery.http_api")
 
@@ -58,14 +58,7 @@ def egress_client(options: HttpOptions, **client: Any) -> httpx.AsyncClient:
     """An httpx client that connects only where `options.egress` allows, verifying TLS against the
     public CAs and `options.tls_ca_file`, following no redirect and no proxy from the environment."""
     limits = client.pop("limits", httpx.Limits(max_connections=options.max_connections))
-    return httpx.AsyncClient(
-        transport=EgressHttpTransport(
-            options.egress, ssl_context=tls_client_context(options.tls_ca_file), limits=limits
-        ),
-        trust_env=False,
-        follow_redirects=False,
-        **client,
-    )
+    return egress_http_client(options.egress, tls_ca_file=options.tls_ca_file, limits=limits, **client)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ record the outcome, publish the status.
   made only when a message's turn to be sent has come, so a dying worker leaves few of them,
   and an outcome is recorded as soon as it is known (see `adapters.postgres`), so the ones it
   leaves are those it was sending when it died.
+- A message whose recipient is suppressed (asked once per batch before its recipients are
+  handed here, see `app.suppression`; asked again for a late message that waited for capacity)
+  is not sent: it is claimed and recorded `suppressed` with the reason, a final outcome, so a
+  redelivered copy re-publishes it instead of sending.
 - A message whose connection was lost after it was transmitted, before the server answered, is
   deferred like any other (the server never said it took it) and the record remembers it may
   have arrived: whatever a later attempt comes to is reported `unknown`, unless the retries run
@@ -41,6 +45,7 @@ from services.delivery.app.ports import (
     SenderLookup,
     ServerCapacity,
     ServerGate,
+    SuppressionList,
     UnusableServer,
 )
 from services.delivery.domain.attempts import (
@@ -75,6 +80,7 @@ _STATUS_OF_STATE = {
     AttemptState.DEFERRED: MessageStatus.DEFERRED,
     AttemptState.FAILED: MessageStatus.FAILED,
     AttemptState.UNKNOWN: MessageStatus.UNKNOWN,
+    AttemptState.SUPPRESSED: MessageStatus.SUPPRESSED,
 }
 
 
@@ -82,6 +88,13 @@ _STATUS_OF_STATE = {
 class _Ready:
     sender: Sender
     message: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class _Claim:
+    record: AttemptRecord
+    in_doubt: bool
+    """Taken over from a worker that stopped before recording what became of the message."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,7 @@ class DeliverMessage:
         capacity: ServerCapacity,
         health: ConnectionHealth,
         metrics: DeliveryMetrics,
+        suppression: SuppressionList,
         verp_secret: str,
         sends_per_server: int,
         clock: Callable[[], datetime] = utcnow,
@@ -117,6 +131,7 @@ class DeliverMessage:
         self._capacity = capacity
         self._health = health
         self._metrics = metrics
+        self._suppression = suppression
         self._verp_secret = verp_secret
         self._clock = clock
         self._turns: defaultdict[UUID, asyncio.Semaphore] = defaultdict(
@@ -156,6 +171,22 @@ class DeliverMessage:
         finally:
             self._in_flight.discard(request.send.message_id)
 
+    async def settle_suppressed(self, request: DeliveryRequested, reason: str, *, redelivered: bool) -> None:
+        """Settle a message whose recipient is suppressed, without sending it.
+
+        Through the claim, as a send would be: a message already sent (or settled) keeps its record,
+        which is published again; one a stopped worker left `sending` is not sent again."""
+        claim = await self._claim(request, redelivered=redelivered or request.send.redelivered)
+        if claim is not None:
+            await self._conclude(request, claim.record.suppressed(reason))
+
+    async def _suppressed_now(self, request: DeliveryRequested) -> str | None:
+        """Why the message's recipient is suppressed now, or None. For a message that waited for its
+        server's capacity only, which is asked about per message as its admission is."""
+        send = request.send
+        suppressed = await self._suppression.suppressed(send.tenant_id, [send.recipient])
+        return suppressed.get(send.recipient)
+
     async def _prepare(self, request: DeliveryRequested) -> _Ready | SendOutcome:
         """The sender and the message, or the outcome that makes sending pointless."""
         send = request.send
@@ -190,22 +221,20 @@ class DeliverMessage:
         send = request.send
         async with self._turns[request.server_id]:
             # In the turn, so that the messages behind a late one wait with it.
-            await self._capacity.wait_for_capacity(request)
+            if await self._capacity.wait_for_capacity(request):
+                # Its batch was checked when it arrived; it may have been suppressed while it waited.
+                reason = await self._suppressed_now(request)
+                if reason is not None:
+                    await self.settle_suppressed(request, reason, redelivered=redelivered)
+                    return None
             refusal = self._gate.refusal(request.server_id)
             if refusal is not None:
                 await self._hand_back(request, refusal, redelivered=redelivered)
                 return None
-            claim = await self._attempts.claim(send.message_id, request.server_id, send.attempt)
-            if isinstance(claim, Claimed):
-                claimed = claim.record
-            else:
-                action = on_duplicate(
-                    claim, redelivered=redelivered, in_flight_here=send.message_id in self._in_flight
-                )
-                if action is not DuplicateAction.RESEND_IN_DOUBT:
-                    await self._settle_duplicate(request, claim, action)
-                    return None
-                claimed = claim
+            claim = await self._claim(request, redelivered=redelivered)
+            if claim is None:
+                return None
+            if claim.in_doubt:
                 log.warning(
                     "message left in doubt by a stopped worker; sending it again",
                     message_id=str(send.message_id),
@@ -217,7 +246,22 @@ class DeliverMessage:
             except BaseException:
                 self._in_flight.discard(send.message_id)
                 raise
-        return _Attempt(claimed, outcome, in_doubt=not isinstance(claim, Claimed))
+        return _Attempt(claim.record, outcome, in_doubt=claim.in_doubt)
+
+    async def _claim(self, request: DeliveryRequested, *, redelivered: bool) -> _Claim | None:
+        """The message is this worker's to settle now, or None when its record settled this copy
+        (republished, or left to the copy under way)."""
+        send = request.send
+        claim = await self._attempts.claim(send.message_id, request.server_id, send.attempt)
+        if isinstance(claim, Claimed):
+            return _Claim(claim.record, in_doubt=False)
+        action = on_duplicate(
+            claim, redelivered=redelivered, in_flight_here=send.message_id in self._in_flight
+        )
+        if action is not DuplicateAction.RESEND_IN_DOUBT:
+            await self._settle_duplicate(request, claim, action)
+            return None
+        return _Claim(claim, in_doubt=True)
 
     async def _send(self, request: DeliveryRequested, prepared: _Ready | SendOutcome) -> SendOutcome:
         if not isinstance(prepared, _Ready):

@@ -42,10 +42,11 @@ class LateSends:
     def is_late(self, request: DeliveryRequested) -> bool:
         return request.counted and self._clock() - request.routed_at > self._late_after
 
-    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
-        """Return when the message may be sent now: at once unless it is counted and late."""
+    async def wait_for_capacity(self, request: DeliveryRequested) -> bool:
+        """Return when the message may be sent now: at once unless it is counted and late. Says
+        whether it waited, since what was checked about the message before may have changed since."""
         if not self.is_late(request):
-            return
+            return False
         question = AdmissionRequest(
             server_id=request.server_id, recipient=request.send.recipient, routed_at=request.routed_at
         )
@@ -65,7 +66,7 @@ class LateSends:
                 await self._sleep(UNAVAILABLE_RETRY_SECONDS)
                 continue
             if reply.admitted:
-                return
+                return waited or warned
             if not waited:
                 waited = True
                 log.debug(  # per recipient: a backlog would log every one of its messages

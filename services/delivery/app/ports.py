@@ -5,6 +5,7 @@ the vendors' senders, metrics); the use cases implement the others for each othe
 gates sends, the health watch counts their outcomes), so each can be tested with the rest faked.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -175,8 +176,20 @@ class Admissions(Protocol):
 
 
 class ServerCapacity(Protocol):
-    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
-        """Return when the message may go out now under its server's limits."""
+    async def wait_for_capacity(self, request: DeliveryRequested) -> bool:
+        """Return when the message may go out now under its server's limits: whether it had to wait."""
+        ...
+
+
+# --------------------------------------------------------------------------- suppression
+
+
+class SuppressionList(Protocol):
+    async def suppressed(self, tenant_id: UUID, addresses: Sequence[str]) -> dict[str, str]:
+        """The addresses among `addresses` that may not be mailed for the tenant, with why.
+
+        Raises a transient fault (`shared.suppression.SuppressionUnavailable`) when the bounces
+        service does not answer: never "nothing suppressed"."""
         ...
 
 
@@ -189,7 +202,7 @@ class DeliveryMetrics(Protocol):
         ...
 
     def concluded(self, vendor: str, server_id: UUID, status: MessageStatus) -> None:
-        """An attempt's outcome was recorded: sent, deferred, failed or unknown."""
+        """An attempt's outcome was recorded: sent, deferred, failed, unknown or suppressed."""
         ...
 
 

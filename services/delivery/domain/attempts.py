@@ -14,6 +14,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, Unknown
+from services.delivery.domain.reply_text import safe_text
 
 
 class AttemptState(StrEnum):
@@ -22,9 +23,13 @@ class AttemptState(StrEnum):
     DEFERRED = "deferred"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    SUPPRESSED = "suppressed"
+    """Not sent: the recipient was suppressed when its turn came (see `app.suppression`)."""
 
 
-FINAL_STATES = frozenset({AttemptState.SENT, AttemptState.FAILED, AttemptState.UNKNOWN})
+FINAL_STATES = frozenset(
+    {AttemptState.SENT, AttemptState.FAILED, AttemptState.UNKNOWN, AttemptState.SUPPRESSED}
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,18 @@ class AttemptRecord:
                 )
             case Unknown(reason=reason):
                 return replace(attempt, state=AttemptState.UNKNOWN, reply_text=reason)
+
+    def suppressed(self, reason: str) -> "AttemptRecord":
+        """This attempt ended unsent: the recipient may not be mailed (`reason`, the bounces
+        service's). Final, so a redelivered copy re-publishes it instead of sending."""
+        return replace(
+            self,
+            state=AttemptState.SUPPRESSED,
+            reply_code=None,
+            enhanced_code=None,
+            reply_text=safe_text(reason),
+            vendor_message_id=None,
+        )
 
 
 @dataclass(frozen=True)

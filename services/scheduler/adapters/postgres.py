@@ -14,7 +14,7 @@ from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, Rec
 from services.scheduler.domain.stale import StaleMessage
 from services.scheduler.domain.status import FINAL, IN_FLIGHT, OPEN, QUEUED, rank
 from shared import outbox
-from shared.contracts import CampaignEvent, MessageContent, MessageStatus, StatusEvent
+from shared.contracts import CampaignEvent, MessageContent, MessageStatus, StatusBatch, StatusEvent
 from shared.db import Database, DbConnection
 from shared.topology import STATUS_EXCHANGE
 
@@ -69,7 +69,12 @@ RETURNING {RUN_COLUMNS}
 
 LATEST_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = $1 ORDER BY started_at DESC LIMIT 1"
 
-STATUS_COUNTS = "SELECT status, count(*) AS n FROM messages WHERE run_id = $1 GROUP BY status"
+# Feedback (bounced, complained) is counted beside the states: a message that bounced is `sent` too.
+STATUS_COUNTS = """
+SELECT status, count(*) AS n FROM messages WHERE run_id = $1 GROUP BY status
+UNION ALL
+SELECT status, count(*) AS n FROM message_feedback WHERE run_id = $1 GROUP BY status
+"""
 
 SENT_PER_SERVER = """
 SELECT server_id, count(*) AS n FROM messages
@@ -90,6 +95,13 @@ FROM campaigns c
 WHERE r.id = $1 AND c.id = r.campaign_id AND r.state = 'expanding' AND c.state = 'running'
   AND (r.expander IS NULL OR r.expander = $2 OR r.expander_lease_until < now())
 RETURNING r.campaign_id, c.tenant_id, c.list_id, c.content, r.cursor, r.max_recipient_id
+"""
+
+# The same claim without reading the batch again: still this holder's, still to be expanded.
+RENEW_EXPANSION = """
+UPDATE runs r SET expander_lease_until = now() + make_interval(secs => $3)
+FROM campaigns c
+WHERE r.id = $1 AND c.id = r.campaign_id AND r.state = 'expanding' AND c.state = 'running' AND r.expander = $2
 """
 
 RELEASE_RUN = """
@@ -115,11 +127,15 @@ RETURNING state
 
 # A status event may have recorded a message before its batch did; that state is kept.
 # Rows are written, and so locked, in message_id order, as RECORD_STATUSES writes them: two
-# transactions that lock shared rows in one order cannot deadlock.
+# transactions that lock shared rows in one order cannot deadlock. A suppressed recipient is
+# written final at once, with its reason; the others as queued.
 RECORD_EXPANDED_MESSAGES = """
-INSERT INTO messages (message_id, run_id, campaign_id, recipient, status, status_rank)
-SELECT m.message_id, $1, $2, m.recipient, $5, $6
-FROM unnest($3::uuid[], $4::text[]) AS m(message_id, recipient)
+INSERT INTO messages (message_id, run_id, campaign_id, recipient, status, status_rank, reason)
+SELECT m.message_id, $1, $2, m.recipient,
+       CASE WHEN m.reason IS NULL THEN $5::text ELSE $7::text END,
+       CASE WHEN m.reason IS NULL THEN $6::smallint ELSE $8::smallint END,
+       m.reason
+FROM unnest($3::uuid[], $4::text[], $9::text[]) AS m(message_id, recipient, reason)
 ORDER BY m.message_id
 ON CONFLICT (message_id) DO NOTHING
 """
@@ -156,6 +172,18 @@ WHERE m.status <> ALL($9::text[])
     OR (EXCLUDED.status = $11 AND (EXCLUDED.attempt, EXCLUDED.status_rank) >= (m.attempt, m.status_rank))
   )
 RETURNING m.run_id, m.status
+"""
+
+# Once per message and status: a redelivered event, or a copy from another intake, adds nothing.
+# Events of runs this scheduler does not know are dropped by the join, as in RECORD_STATUSES; the
+# ORDER BY keeps one lock order, so two replicas counting the same copies cannot deadlock.
+RECORD_FEEDBACK = """
+INSERT INTO message_feedback (message_id, status, run_id)
+SELECT e.message_id, e.status, e.run_id
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS e(message_id, status, run_id, campaign_id)
+JOIN runs r ON r.id = e.run_id AND r.campaign_id = e.campaign_id
+ORDER BY e.message_id, e.status
+ON CONFLICT (message_id, status) DO NOTHING
 """
 
 COMPLETE_RUNS = """
@@ -312,7 +340,7 @@ class PostgresRepository:
             recipients=tuple(Recipient(id=row["id"], email=row["email"], name=row["name"]) for row in rows),
         )
 
-    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
+    async def record_expansion(self, batch: ExpansionBatch, suppressed: Sequence[StatusEvent]) -> RunState:
         state = await self._db.fetchval(
             ADVANCE_CURSOR, batch.run_id, batch.after_cursor, batch.next_cursor, len(batch.recipients)
         )
@@ -320,16 +348,28 @@ class PostgresRepository:
             raise ExpansionConflict(f"run {batch.run_id} is no longer at cursor {batch.after_cursor}")
         # One statement for the whole batch; its ORDER BY keeps record_statuses' lock order, so
         # the two never deadlock on shared messages (the arrays need not be sorted here).
+        reasons = {event.message_id: event.reply_text or "" for event in suppressed}
         await self._db.execute(
             RECORD_EXPANDED_MESSAGES,
             batch.run_id,
             batch.campaign_id,
             batch.message_ids,
-            [recipient.email for recipient in batch.recipients],
+            batch.addresses,
             QUEUED,
             rank(QUEUED),
+            MessageStatus.SUPPRESSED.value,
+            rank(MessageStatus.SUPPRESSED),
+            [reasons.get(message_id) for message_id in batch.message_ids],
+        )
+        # In this transaction: the suppressed messages and their events are committed together or not at all.
+        await outbox.record(
+            self._db, STATUS_EXCHANGE.name, StatusBatch.of(suppressed), channel=OUTBOX_CHANNEL
         )
         return RunState(state)
+
+    async def renew_expansion(self, run_id: UUID, lease: ExpansionLease) -> bool:
+        outcome: str = await self._db.execute(RENEW_EXPANSION, run_id, lease.holder, lease.seconds)
+        return outcome == "UPDATE 1"
 
     async def release_expansion(self, run_id: UUID, holder: str) -> None:
         await self._db.execute(RELEASE_RUN, run_id, holder)
@@ -357,6 +397,17 @@ class PostgresRepository:
             MessageStatus.WAITING.value,
         )
         return {row["run_id"] for row in rows if row["status"] in FINAL}
+
+    async def record_feedback(self, events: Sequence[StatusEvent]) -> None:
+        if not events:
+            return
+        await self._db.execute(
+            RECORD_FEEDBACK,
+            [event.message_id for event in events],
+            [event.status.value for event in events],
+            [event.run_id for event in events],
+            [event.campaign_id for event in events],
+        )
 
     async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]:
         rows = await self._db.fetch(COMPLETE_RUNS, list(run_ids), sorted(OPEN))

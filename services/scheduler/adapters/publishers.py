@@ -6,7 +6,7 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
 from shared.contracts import CampaignEvent, SendBatch
-from shared.publishers import contract_publisher
+from shared.publishers import contract_publisher, status_events_publisher
 from shared.topology import SEND_EXCHANGE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
 SERVICE = "scheduler"
@@ -17,6 +17,9 @@ class SchedulerPublishers:
     send_requests: RabbitPublisher
     campaign_events: RabbitPublisher
     """Published by the outbox relay (`shared.outbox`), each with its own routing key."""
+    suppressed_statuses: RabbitPublisher
+    """`suppressed` status events of recipients skipped at expansion: published by the outbox relay
+    too (declared for the AsyncAPI document)."""
 
 
 def declare_publishers(broker: RabbitBroker) -> SchedulerPublishers:
@@ -41,4 +44,5 @@ def declare_publishers(broker: RabbitBroker) -> SchedulerPublishers:
             exchange=STATUS_EXCHANGE,
             routing_key="<tenant>.<campaign>.<kind>",
         ),
+        suppressed_statuses=status_events_publisher(broker, SERVICE),
     )

@@ -28,7 +28,7 @@ class CampaignReport:
     campaign: Campaign
     run: Run | None
     counts: dict[str, int] = field(default_factory=dict)
-    """Messages per status."""
+    """Messages per state, and beside them sent messages that `bounced` or drew a complaint (`complained`)."""
     per_server: dict[str, int] = field(default_factory=dict)
     """Sent messages per server id."""
 

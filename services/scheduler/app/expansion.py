@@ -5,6 +5,12 @@ as a few `SendBatch` messages (`send_batch_size` recipients each, the content on
 confirmed before the batch is recorded in one set-based write. Nothing here is done per recipient
 but building its entry of the batch: no log line, no validation, no round trip. Memory holds one
 expansion batch at a time, whatever the list's size.
+
+Before it is published, each batch is checked against the tenant's suppression list, once (in
+requests of at most 1000 addresses). Suppressed recipients are not published: they are recorded as
+`suppressed`, with the reason, in the write that records the batch, and their `suppressed` events go
+out through the outbox from that same write. No answer from the bounces service stops the
+expansion where it is (the batch is not recorded, the supervisor tries again) until it answers.
 """
 
 import asyncio
@@ -13,9 +19,16 @@ from uuid import UUID
 import structlog
 
 from services.scheduler.app.completion import RunCompletion
-from services.scheduler.app.ports import ExpansionConflict, ExpansionLease, SendPublisher, Store
+from services.scheduler.app.ports import (
+    ExpansionConflict,
+    ExpansionLease,
+    SendPublisher,
+    Store,
+    SuppressionList,
+)
 from services.scheduler.domain.campaign import RunState
 from shared.contracts import utcnow
+from shared.suppression import SuppressionUnavailable
 
 log = structlog.get_logger("scheduler.expansion")
 
@@ -26,6 +39,7 @@ class Expander:
         store: Store,
         publisher: SendPublisher,
         completion: RunCompletion,
+        suppression: SuppressionList,
         *,
         batch_size: int,
         send_batch_size: int,
@@ -36,6 +50,7 @@ class Expander:
         self._store = store
         self._publisher = publisher
         self._completion = completion
+        self._suppression = suppression
         self._batch_size = batch_size
         self._send_batch_size = send_batch_size
         self._lease = lease
@@ -64,15 +79,26 @@ class Expander:
                 async with self._store.transaction() as repo:
                     await repo.finish_expansion(run_id)
                 break
-            messages = batch.send_batches(self._send_batch_size, first_attempt_at=utcnow())
-            await self._publisher.publish_batches(messages)
+            suppressed = await self._suppression.suppressed(batch.tenant_id, batch.addresses)
+            # The check may have taken a while: if the lease ran out meanwhile, another replica may
+            # have this batch, and a stopped campaign must not get it. Renewed, the lease covers the publish.
             async with self._store.transaction() as repo:
-                state = await repo.record_expansion(batch)
+                if not await repo.renew_expansion(run_id, self._lease):
+                    return
+            now = utcnow()
+            messages = batch.send_batches(self._send_batch_size, first_attempt_at=now, suppressed=suppressed)
+            if messages:
+                await self._publisher.publish_batches(messages)
+            async with self._store.transaction() as repo:
+                state = await repo.record_expansion(
+                    batch, batch.suppressed_events(suppressed, occurred_at=now)
+                )
             log.debug(
                 "batch expanded",
                 run_id=str(run_id),
                 cursor=batch.next_cursor,
                 size=len(batch.recipients),
+                suppressed=len(suppressed),
                 messages=len(messages),
             )
             if state is not RunState.EXPANDING:
@@ -139,9 +165,17 @@ class ExpansionSupervisor:
                         "another expander moved the run's cursor; leaving the run to it", run_id=str(run_id)
                     )
                 except Exception as exc:
-                    log.error(
-                        "expansion failed; will retry", run_id=str(run_id), error=repr(exc), pause=pause
-                    )
+                    if isinstance(exc, SuppressionUnavailable):
+                        # Nothing of the batch went out: the run waits until the bounces service answers.
+                        log.warning(
+                            "suppression check unanswered; expansion waits",
+                            run_id=str(run_id),
+                            reason=str(exc),
+                        )
+                    else:
+                        log.error(
+                            "expansion failed; will retry", run_id=str(run_id), error=repr(exc), pause=pause
+                        )
                     self._wanted.add(run_id)
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, self._max_retry_pause)

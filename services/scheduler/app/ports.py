@@ -69,10 +69,15 @@ class Repository(Protocol):
         """The next batch, claiming or renewing the lease; None if the run is not to be expanded
         (campaign not running, run expanded) or another holder's lease still holds."""
 
+    async def renew_expansion(self, run_id: UUID, lease: ExpansionLease) -> bool:
+        """Extends the lease if this holder still has it and the run is still to be expanded."""
+
     async def release_expansion(self, run_id: UUID, holder: str) -> None: ...
 
-    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
-        """Records the batch's messages as queued and moves the cursor past them."""
+    async def record_expansion(self, batch: ExpansionBatch, suppressed: Sequence[StatusEvent]) -> RunState:
+        """Records the batch's messages as queued, those of `suppressed` as suppressed with their
+        reasons, and moves the cursor past them; the `suppressed` events go into the outbox in the
+        same transaction, so the record and the events never disagree."""
 
     async def finish_expansion(self, run_id: UUID) -> None: ...
 
@@ -80,6 +85,10 @@ class Repository(Protocol):
     async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]:
         """Applies each event the folding rule lets through, in one statement (at most one event per
         message); returns the runs where a message became final."""
+
+    async def record_feedback(self, events: Sequence[StatusEvent]) -> None:
+        """Counts `bounced` and `complained` events of known runs once per message and status,
+        in one statement; a copy of one already counted changes nothing."""
 
     async def complete_runs(self, run_ids: Sequence[UUID]) -> list[CompletedCampaign]: ...
 
@@ -104,6 +113,15 @@ class SendPublisher(Protocol):
     async def publish_batches(self, batches: Sequence[SendBatch]) -> None:
         """Publishes them all at once, one broker message each; returns once the broker has
         confirmed every one (and raises if it refused any)."""
+        ...
+
+
+class SuppressionList(Protocol):
+    async def suppressed(self, tenant_id: UUID, addresses: Sequence[str]) -> dict[str, str]:
+        """The addresses among `addresses` that may not be mailed for the tenant, with why.
+
+        Raises a transient fault (`shared.suppression.SuppressionUnavailable`) when there is no
+        answer: never "nothing suppressed"."""
         ...
 
 

@@ -4,13 +4,18 @@ Events reach the scheduler out of order (a late `routed` after `sent`, a redeliv
 so the newest event is not always the truest. A message's progress is ordered by its attempt,
 then by how far the attempt has gone; a final state, of whichever attempt, ends it and never
 changes again.
+
+`suppressed` is one of those final states: the scheduler records it itself for a recipient it
+skipped at expansion, and a delivery worker reports it for one it found suppressed just before
+sending. `bounced` and `complained` are not states: they come after `sent` (the message stays
+`sent`) and are counted beside the states, once per message and status (`FEEDBACK`).
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from shared.contracts import FINAL_STATUSES, MessageStatus, StatusEvent
+from shared.contracts import FEEDBACK_STATUSES, FINAL_STATUSES, MessageStatus, StatusEvent
 
 QUEUED = "queued"
 """The scheduler's own state for a message it has published and heard nothing about yet."""
@@ -26,12 +31,12 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.SENT: 3,
     MessageStatus.FAILED: 3,
     MessageStatus.UNKNOWN: 3,
+    MessageStatus.SUPPRESSED: 3,
 }
-"""Statuses the scheduler records, ranked by how far an attempt has gone.
+"""Statuses the scheduler records as a message's state, ranked by how far an attempt has gone."""
 
-Bounced, complained and suppressed come after a message has left the pipeline; they belong
-to the bounce handling, not to a campaign's progress, so they are not recorded here.
-"""
+FEEDBACK: frozenset[str] = frozenset(status.value for status in FEEDBACK_STATUSES)
+"""What a recipient's system said after the message was sent: counted beside its state, never instead."""
 
 FINAL: frozenset[str] = frozenset(status.value for status in FINAL_STATUSES)
 OPEN: frozenset[str] = frozenset(STATUS_RANK) - FINAL
@@ -44,6 +49,10 @@ campaign to be resumed, which is a person's decision, so it is never stale."""
 
 def is_recorded(status: str) -> bool:
     return status in STATUS_RANK
+
+
+def is_feedback(status: str) -> bool:
+    return status in FEEDBACK
 
 
 def rank(status: str) -> int:

@@ -111,7 +111,15 @@ class CampaignReportOut(BaseModel):
     stop_reason: str | None
     total: int
     expanded: int
-    counts: dict[str, int] = Field(description="Messages per status.")
+    counts: dict[str, int] = Field(
+        description=(
+            "Messages per state (`queued`, `waiting`, `routed`, `held`, `deferred`, then the final `sent`, "
+            "`failed`, `unknown` and `suppressed`: skipped at expansion or found suppressed just before "
+            "sending), and beside them `bounced` and `complained`: sent messages about which the recipient's "
+            "system later reported a bounce or a complaint, each counted once (they are in `sent` too)."
+        ),
+        examples=[{"sent": 950, "suppressed": 40, "failed": 10, "bounced": 12, "complained": 1}],
+    )
     per_server: dict[str, int] = Field(description="Sent messages per server id.")
 
     @classmethod

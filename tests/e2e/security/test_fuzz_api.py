@@ -1,26 +1,32 @@
-"""The attack suite's API fuzzing: schemathesis against the running catalog, scheduler and router,
-every operation of their OpenAPI documents, as the operator, as a tenant, and as a second tenant
-aiming at the first tenant's objects.
+"""The attack suite's API fuzzing: schemathesis against the running catalog, scheduler, router and
+bounces service, every operation of their OpenAPI documents, as the operator, as a tenant, and as a
+second tenant aiming at the first tenant's objects.
 
 What must hold for every answer: no 5xx, no secret (a server's password, API key or DKIM private
 key; any token; the platform's keys), and nothing of another tenant's. Answers that stray from the
 OpenAPI document are recorded and printed, not failed on (see `conformance` in the report).
 
-Every tenant's objects carry a tag in their names (`a-private-<tag>`): a tenant who reads any
-answer holding another tenant's tag has read that tenant's data.
+Every tenant's objects carry a tag in their names (`a-private-<tag>`), its suppressed addresses
+(`<tag>@example.com`) and its feedback's diagnostic too: a tenant who reads any answer holding
+another tenant's tag has read that tenant's data. The operator's global suppression list carries a
+tag of its own, which no tenant may read either.
 
 Reproducible: each operation's examples come from a fixed seed (Hypothesis' derandomize).
 """
 
 import copy
+import hashlib
+import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
+import psycopg
 import pytest
 import requests
 import schemathesis
@@ -47,7 +53,7 @@ from tools.stack.run import Stack
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = (("catalog",), ("delivery", "router", "scheduler"))
+SERVICES = (("catalog",), ("delivery", "router", "scheduler", "bounces"))
 MAX_EXAMPLES = int(os.environ.get("SENDPOOL_TEST_FUZZ_EXAMPLES", "20"))
 """Requests per operation and pass; `SENDPOOL_TEST_FUZZ_EXAMPLES=100` for a longer hunt."""
 FORM_EXAMPLES = 3
@@ -96,6 +102,10 @@ class TenantWorld:
     password: str = field(repr=False)
     api_key: str = field(repr=False)
     dkim_key_line: str = field(repr=False)
+    suppressed_address: str
+    """On its suppression list (`<tag>@example.com`)."""
+    feedback_id: int
+    """A hard bounce matched to its SMTP server and campaign, its tag in the diagnostic."""
     token_id: str | None = None
     """Its token's id, where the catalog lists tokens."""
 
@@ -121,6 +131,16 @@ class TenantWorld:
 
     def ids(self) -> set[str]:
         return set(self.ids_by_parameter().values())
+
+    def path_targets(self) -> dict[str, str]:
+        """Its objects as path parameters: its ids, and the bounces API's address and feedback id,
+        which name its objects only in a path (an address in a body would be the caller's own)."""
+        return {
+            **self.ids_by_parameter(),
+            "address": self.suppressed_address,
+            "feedback_id": str(self.feedback_id),
+            "vendor": "sendgrid",
+        }
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +171,7 @@ def stack(service_env, logs_dir, platform_secrets) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def schemas(stack) -> dict[str, tuple[str, Any]]:
-    urls = {name: stack.services[name].url for name in ("catalog", "scheduler", "router")}
+    urls = {name: stack.services[name].url for name in ("catalog", "scheduler", "router", "bounces")}
     return {name: (url, load_schema(url)) for name, url in urls.items()}
 
 
@@ -250,6 +270,12 @@ def make_world(stack: Stack, sinks: ExitStack, name: str) -> TenantWorld:
         headers={"Authorization": f"Bearer {stack.operator_token}"},
     )
     token_id = listed.json()[0]["id"] if listed.status_code == 200 and listed.json() else None
+    suppressed = own.call(
+        "POST", "bounces", "/suppressions", {"address": f"{tag}@example.com", "reason": f"{tag} reason"}
+    )
+    feedback_id = bounced_feedback(stack, tag, tenant["id"], campaign["id"], smtp["id"])
+    # Its own to read: another tenant not reading it then means something.
+    assert tag in own.call("GET", "bounces", f"/feedback/{feedback_id}")["diagnostic"]
     return TenantWorld(
         tag=tag,
         tenant_id=tenant["id"],
@@ -262,8 +288,68 @@ def make_world(stack: Stack, sinks: ExitStack, name: str) -> TenantWorld:
         password=password,
         api_key=api_key,
         dkim_key_line=dkim_pem.splitlines()[5],
+        suppressed_address=suppressed["address"],
+        feedback_id=feedback_id,
         token_id=token_id,
     )
+
+
+def bounced_feedback(stack: Stack, tag: str, tenant_id: str, campaign_id: str, server_id: str) -> int:
+    """A hard bounce matched to the tenant's campaign and server, its id. Written straight into the
+    bounces service's tables: matching a DSN to what was sent is the bounce loop's test's business
+    (`tests/e2e/test_bounce_loop.py`), and sending a campaign here would change the objects the
+    cross-tenant test watches while it runs. Only who may read it matters here."""
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            """WITH source AS (
+                   INSERT INTO bounces.feedback_sources (dedupe_key, source, raw, raw_size)
+                   VALUES (%(key)s, 'smtp', %(raw)s, length(%(raw)s)) RETURNING id)
+               INSERT INTO bounces.feedback (source_id, position, source, class, rule, message_id,
+                   tenant_id, campaign_id, run_id, server_id, recipient, reported_recipient,
+                   status_code, action, diagnostic)
+               SELECT id, 0, 'smtp', 'hard', 'fuzz', gen_random_uuid(), %(tenant)s, %(campaign)s,
+                   gen_random_uuid(), %(server)s, %(recipient)s, %(recipient)s, '5.1.1', 'failed',
+                   %(diagnostic)s FROM source
+               RETURNING id""",
+            {
+                "key": f"fuzz-{tag}",
+                "raw": f"{tag} bounce".encode(),
+                "tenant": tenant_id,
+                "campaign": campaign_id,
+                "server": server_id,
+                "recipient": f"bounced@{tag}.example",
+                "diagnostic": f"550 5.1.1 {tag}: no such user",
+            },
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class GlobalList:
+    """The operator's global suppression list, with an address carrying a tag of its own."""
+
+    tag: str
+    address: str
+
+
+@pytest.fixture(scope="module")
+def global_list(stack: Stack) -> GlobalList:
+    tag = f"global-private-{random_tag()}"
+    operator = Client(stack.http, stack, stack.operator_token)
+    added = operator.call(
+        "POST", "bounces", "/suppressions?scope=global", {"address": f"{tag}@example.com", "reason": tag}
+    )
+    return GlobalList(tag, added["address"])
+
+
+def read_global_list(stack: Stack) -> tuple[int, Any]:
+    response = stack.http.get(
+        f"{stack.bounces_url}/suppressions",
+        params={"scope": "global", "limit": 500},
+        headers={"Authorization": f"Bearer {stack.operator_token}"},
+    )
+    return response.status_code, response.json()
 
 
 @pytest.fixture(scope="module")
@@ -281,18 +367,27 @@ def all_secrets(platform: PlatformSecrets, *worlds: TenantWorld) -> dict[str, st
     return named
 
 
-def leak_judge(secrets: dict[str, str], foreign: list[TenantWorld]):
-    """No secret in any answer, and no other tenant's tag in an answer to a tenant."""
+def leak_judge(secrets: dict[str, str], foreign: list[TenantWorld], global_list: GlobalList | None = None):
+    """No secret in any answer, and no other tenant's tag (nor, to a tenant, the global list's) in
+    an answer to a tenant. An answer echoing a path parameter (`no feedback 7`, `x@… is not on this
+    suppression list`) tells the caller nothing it did not send: the echo is not counted."""
+    foreign_tags = {f"tenant {world.tag}": world.tag for world in foreign}
+    if global_list is not None:
+        foreign_tags["the global suppression list"] = global_list.tag
 
     def judge(case: Case, response: requests.Response) -> list[tuple[str, str]]:
         seen = response.text + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
         found = [
             ("secret", f"the answer holds the {what}") for what, value in secrets.items() if value in seen
         ]
+        for sent in (case.path_parameters or {}).values():
+            # As sent (schemathesis keeps path parameters percent-encoded) and as the service read it.
+            for echo in {str(sent), unquote(str(sent)), unquote(str(sent)).lower()}:
+                seen = seen.replace(echo, "<sent>")
         found += [
-            ("cross-tenant", f"the answer holds tenant {world.tag}'s data")
-            for world in foreign
-            if world.tag in seen
+            ("cross-tenant", f"the answer holds {whose}'s data")
+            for whose, tag in foreign_tags.items()
+            if tag in seen
         ]
         return found
 
@@ -355,9 +450,11 @@ def fuzz_everything(
     findings: Findings,
     known_ids: dict[str, str],
     forms: list[ServerForm],
+    known_query: dict[str, str] | None = None,
 ) -> None:
     """Every operation of every service, generated freely and again with `known_ids` in its path
-    (otherwise a random id only ever finds nothing); then a server of every type."""
+    (otherwise a random id only ever finds nothing), and again with `known_query` in its query
+    where it has those parameters; then a server of every type."""
     catalog_url = schemas["catalog"][0]
     with new_session() as session:
         for form in forms:
@@ -379,17 +476,58 @@ def fuzz_everything(
                     f"{catalog_url}/servers/{server_id}", headers={"Authorization": f"Bearer {token}"}
                 )
         for url, operation in operations_in_order(schemas.values()):
-            common = dict(caller=caller, token=token, judge=judge, findings=findings, session=session)
+            common = dict(
+                caller=caller,
+                token=token,
+                judge=judge,
+                findings=findings,
+                session=session,
+                rewrite_body=address_rewrite(operation),
+            )
             fuzz_operation(operation, url, max_examples=MAX_EXAMPLES, **common)
             names = path_parameter_names(operation)
-            if names and all(name in known_ids for name in names):
+            targets = known_ids
+            if "vendor" in names and "server_ids" in known_ids:
+                # A vendor's webhook is about a server of that vendor's: the API server (SendGrid).
+                targets = {**known_ids, "server_id": known_ids["server_ids"]}
+            if names and all(name in targets for name in names):
                 fuzz_operation(
                     operation,
                     url,
                     max_examples=MAX_EXAMPLES,
-                    path_parameters={name: known_ids[name] for name in names},
+                    path_parameters={name: targets[name] for name in names},
                     **common,
                 )
+            query = {n: v for n, v in (known_query or {}).items() if n in query_parameter_names(operation)}
+            if query:
+                fuzz_operation(operation, url, max_examples=MAX_EXAMPLES, query=query, **common)
+
+
+def address_rewrite(operation: Any) -> Callable[[Any], Any]:
+    """`valid_addresses` for the bounces API's suppression bodies, nothing for other operations."""
+    return valid_addresses if operation.path.startswith("/suppressions") else lambda body: body
+
+
+def valid_addresses(body: Any) -> Any:
+    """`body` (an address, a list of them, `{address, …}`) with every other address replaced by a
+    valid one: generated strings almost never are one, and every request would stop at the address
+    check, never reaching the reason, the expiry or the database. Which ones, and the address each
+    becomes, follow from the string: the same seed makes the same requests."""
+    if isinstance(body, list):
+        return [_valid_address(item) if isinstance(item, str) else valid_addresses(item) for item in body]
+    if isinstance(body, dict):
+        return {
+            key: _valid_address(value)
+            if key == "address" and isinstance(value, str)
+            else valid_addresses(value)
+            for key, value in body.items()
+        }
+    return body
+
+
+def _valid_address(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"fuzz-{digest[:12]}@example.com" if int(digest[-1], 16) % 2 else text
 
 
 # --------------------------------------------------------------------------- tenant B against tenant A
@@ -419,6 +557,9 @@ def snapshot(stack: Stack, world: TenantWorld) -> dict[str, Any]:
     parts["tenant"] = (status, [t for t in tenants if t["id"] == world.tenant_id])
     parts["plan"] = read("catalog", f"/plans/{world.plan_id}", stack.operator_token)
     parts["tokens"] = read("catalog", f"/tenants/{world.tenant_id}/tokens", stack.operator_token)
+    parts["suppressions"] = read("bounces", "/suppressions?limit=500", world.token)
+    parts["feedback"] = read("bounces", f"/feedback/{world.feedback_id}", world.token)
+    parts["global suppression list"] = read_global_list(stack)
     return parts
 
 
@@ -437,13 +578,23 @@ def answer_for_no_such_object(response: requests.Response, victim_ids: set[str])
     return again.status_code, again.text.replace(stand_in, "<id>")
 
 
-def cross_tenant_judge(secrets: dict[str, str], victim: TenantWorld, victim_ids: set[str]):
-    leaks = leak_judge(secrets, foreign=[victim])
+def cross_tenant_judge(
+    secrets: dict[str, str], victim: TenantWorld, victim_ids: set[str], global_list: GlobalList
+):
+    leaks = leak_judge(secrets, foreign=[victim], global_list=global_list)
+    # Not ids: a tenant's own suppressed address or feedback id may be these too, but only ever
+    # refused to another tenant (their lists and feedback are theirs alone).
+    victim_names = {victim.suppressed_address, str(victim.feedback_id)}
 
     def judge(case: Case, response: requests.Response) -> list[tuple[str, str]]:
         found = list(leaks(case, response))
-        named_in_path = any(str(value) in victim_ids for value in (case.path_parameters or {}).values())
-        if named_in_path and response.status_code not in REFUSED:
+        path_values = {unquote(str(value)) for value in (case.path_parameters or {}).values()}
+        named_in_path = bool(path_values & victim_ids)
+        if path_values & victim_names and response.status_code not in REFUSED:
+            found.append(
+                ("cross-tenant", f"another tenant's address or feedback answered {response.status_code}")
+            )
+        elif named_in_path and response.status_code not in REFUSED:
             # Not refused: then the answer must be the one for an object that does not exist (the
             # router's dry run forecasts the caller's own routing for any campaign id), or the
             # caller has learnt something of the other tenant's object.
@@ -461,15 +612,20 @@ def cross_tenant_judge(secrets: dict[str, str], victim: TenantWorld, victim_ids:
     return judge
 
 
+def naming_victim(rewrite: Callable[[Any], Any], victim: TenantWorld) -> Callable[[Any], Any]:
+    """`rewrite`, then the victim's ids in place of every id, and its token to revoke."""
+    return lambda body: name_ids(rewrite(body), victim.ids_by_parameter(), {"token": victim.token})
+
+
 def test_a_tenant_can_neither_read_nor_change_another_tenants_objects(
-    stack, schemas, worlds, platform_secrets
+    stack, schemas, worlds, global_list, platform_secrets
 ):
     a, b = worlds
     before = snapshot(stack, a)
     findings = Findings()
-    targets = a.ids_by_parameter()
+    targets = a.path_targets()
     victim_ids = a.ids()
-    judge = cross_tenant_judge(all_secrets(platform_secrets, a, b), a, victim_ids)
+    judge = cross_tenant_judge(all_secrets(platform_secrets, a, b), a, victim_ids, global_list)
     with new_session() as session:
         for url, operation in operations_in_order(schemas.values()):
             names = path_parameter_names(operation)
@@ -477,8 +633,11 @@ def test_a_tenant_can_neither_read_nor_change_another_tenants_objects(
             path_variants = [{name: targets[name] for name in names if name in targets}]
             if "server_id" in names:
                 path_variants.append({**path_variants[0], "server_id": a.api_server_id})
-            query = {"tenant_id": a.tenant_id} if "tenant_id" in query_parameter_names(operation) else None
-            for path_parameters in path_variants:
+            # Naming A (refused), and not (B's own list or feedback, where nothing of A's may show).
+            queries: list[dict[str, str] | None] = [None]
+            if "tenant_id" in query_parameter_names(operation):
+                queries.insert(0, {"tenant_id": a.tenant_id})
+            for path_parameters, query in itertools.product(path_variants, queries):
                 fuzz_operation(
                     operation,
                     url,
@@ -493,7 +652,7 @@ def test_a_tenant_can_neither_read_nor_change_another_tenants_objects(
                     path_parameters=path_parameters or None,
                     query=query,
                     # Bodies name A's objects too, and present A's token to revoke.
-                    rewrite_body=lambda body: name_ids(body, targets, {"token": a.token}),
+                    rewrite_body=naming_victim(address_rewrite(operation), a),
                 )
     after = snapshot(stack, a)
     for part in before:
@@ -527,10 +686,10 @@ def forged_tokens(platform: PlatformSecrets, victim: TenantWorld) -> dict[str, s
     }
 
 
-def test_no_operation_answers_a_caller_without_a_valid_token(schemas, worlds, platform_secrets):
+def test_no_operation_answers_a_caller_without_a_valid_token(schemas, worlds, global_list, platform_secrets):
     a, b = worlds
     findings = Findings()
-    leaks = leak_judge(all_secrets(platform_secrets, a, b), foreign=[a, b])
+    leaks = leak_judge(all_secrets(platform_secrets, a, b), foreign=[a, b], global_list=global_list)
 
     def judge(case: Case, response: requests.Response) -> list[tuple[str, str]]:
         found = list(leaks(case, response))
@@ -542,7 +701,7 @@ def test_no_operation_answers_a_caller_without_a_valid_token(schemas, worlds, pl
         for caller, token in forged_tokens(platform_secrets, a).items():
             for url, operation in operations_in_order(schemas.values()):
                 names = path_parameter_names(operation)
-                known = a.ids_by_parameter()
+                known = a.path_targets()
                 fuzz_operation(
                     operation,
                     url,
@@ -652,12 +811,25 @@ def test_numbers_beyond_what_the_database_can_hold_are_refused_naming_the_field(
 
 
 def test_no_operation_answers_a_tenant_with_a_5xx_a_secret_or_another_tenants_data(
-    schemas, server_forms, worlds, platform_secrets
+    stack, schemas, server_forms, worlds, global_list, platform_secrets
 ):
     a, b = worlds
     findings = Findings()
-    judge = leak_judge(all_secrets(platform_secrets, a, b), foreign=[b])
-    fuzz_everything(schemas, f"tenant {a.tag}", a.token, judge, findings, a.ids_by_parameter(), server_forms)
+    judge = leak_judge(all_secrets(platform_secrets, a, b), foreign=[b], global_list=global_list)
+    global_before = read_global_list(stack)
+    fuzz_everything(schemas, f"tenant {a.tag}", a.token, judge, findings, a.path_targets(), server_forms)
+    global_after = read_global_list(stack)
+    if global_before != global_after:
+        findings.add(
+            Finding(
+                "cross-tenant",
+                f"tenant {a.tag}",
+                "afterwards, the global suppression list",
+                None,
+                "-",
+                f"changed by a tenant: before {global_before!r:.400} after {global_after!r:.400}",
+            )
+        )
     print(findings.report())
     assert not findings.fatal(), findings.report()
 
@@ -672,7 +844,15 @@ def test_no_operation_answers_the_operator_with_a_5xx_or_a_secret(
         findings = Findings()
         judge = leak_judge(all_secrets(platform_secrets, a, b, c), foreign=[])
         fuzz_everything(
-            schemas, "operator", stack.operator_token, judge, findings, c.ids_by_parameter(), server_forms
+            schemas,
+            "operator",
+            stack.operator_token,
+            judge,
+            findings,
+            c.path_targets(),
+            server_forms,
+            # The global suppression list: without it, the operator's list requests name none.
+            known_query={"scope": "global"},
         )
     print(findings.report())
     assert not findings.fatal(), findings.report()

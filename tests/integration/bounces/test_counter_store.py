@@ -3,7 +3,7 @@
 import asyncio
 import random
 from collections import Counter
-from datetime import date
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -22,7 +22,11 @@ async def database(database_url):
 async def test_concurrent_additions_to_the_same_counters_all_count_and_never_deadlock(database):
     store = PgCounterStore(database)
     servers = [uuid4() for _ in range(40)]
-    keys = [(server, date(2026, 11, 22), status) for server in servers for status in ("sent", "failed")]
+    keys = [
+        (server, datetime(2026, 11, 22, 10, tzinfo=UTC), status)
+        for server in servers
+        for status in ("sent", "failed")
+    ]
 
     def shuffled() -> Counter:
         order = random.sample(keys, len(keys))  # each replica meets the servers in its own order

@@ -20,6 +20,9 @@ from shared.topology import STATUS_EXCHANGE
 from tests.support.infra import create_vhost, delete_vhost
 from tests.support.waiting import eventually_async
 
+SMTP = {"smtp_host": "127.0.0.1", "smtp_port": 0}
+"""The bounce mail endpoint on any free port: several bounces processes may run at once."""
+
 
 @pytest.fixture
 def own_amqp_url():
@@ -85,7 +88,7 @@ async def test_counted_statuses_reach_the_counters_and_the_others_are_not_even_q
     own_amqp_url, database_url
 ):
     settings = BouncesSettings(
-        amqp_url=own_amqp_url, database_url=database_url, message_metrics=False, counter_batch_size=3
+        amqp_url=own_amqp_url, database_url=database_url, message_metrics=False, counter_batch_size=3, **SMTP
     )
     server = uuid4()
     counted = [MessageStatus.SENT, MessageStatus.SENT, MessageStatus.BOUNCED, MessageStatus.DEFERRED]
@@ -109,7 +112,9 @@ async def test_counted_statuses_reach_the_counters_and_the_others_are_not_even_q
 
 
 async def test_every_event_of_a_status_batch_is_counted(own_amqp_url, database_url):
-    settings = BouncesSettings(amqp_url=own_amqp_url, database_url=database_url, message_metrics=False)
+    settings = BouncesSettings(
+        amqp_url=own_amqp_url, database_url=database_url, message_metrics=False, **SMTP
+    )
     tenant_id, campaign_id = uuid4(), uuid4()
     servers = [uuid4(), uuid4(), uuid4()]
     statuses = [MessageStatus.SENT] * 300 + [MessageStatus.BOUNCED] * 40 + [MessageStatus.ROUTED] * 30

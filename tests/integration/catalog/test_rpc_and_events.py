@@ -153,11 +153,13 @@ async def test_a_request_for_an_unknown_server_is_answered_with_the_reason(bus):
 
 
 async def test_replies_are_delivered_without_errors_or_redeliveries(bus, catalog_log):
+    # Only what this test caused: other tests of the shared catalog send it malformed messages on purpose.
+    logged_before = len(catalog_log.read_text())
     for _ in range(3):
         await bus.ask(SnapshotRequest())
     await bus.ask(ServerSettingsRequest(server_id=uuid4()))
     await asyncio.sleep(0.3)  # a failed reply would be logged just after it was sent
 
-    log = catalog_log.read_text()
+    log = catalog_log.read_text()[logged_before:]
     assert "Traceback" not in log
     assert "dead-lettered" not in log

@@ -18,6 +18,7 @@ DOCUMENTED = {
     ("get", "/servers/{server_id}"),
     ("patch", "/servers/{server_id}"),
     ("post", "/servers/{server_id}/test"),
+    ("post", "/servers/{server_id}/verify"),
     ("post", "/servers/{server_id}/enable"),
     ("post", "/servers/{server_id}/disable"),
     ("post", "/servers/{server_id}/pause"),

@@ -98,6 +98,7 @@ async def test_a_tenant_summary_counts_its_own_and_granted_servers(operator, new
             {"server_id": warming["id"], "name": warming["name"], "phase": "warming", "day": 3, "days": 10,
              "todays_cap": 300},
         ],
+        "reputation": {"reported": 0, "worst_bounce": None, "worst_complaint": None, "over_limits": []},
     }  # fmt: skip
     as_operator = await operator.get("/servers/summary", params={"tenant_id": tenant.id})
     assert as_operator.json() == summary.json(), "the operator sees a tenant's summary as the tenant does"

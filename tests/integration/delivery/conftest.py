@@ -11,6 +11,7 @@ from tests.integration.delivery.harness import Bus, FakeCatalog
 from tests.integration.delivery.smtp_scripts import ScriptedSink, self_signed_tls
 from tests.support.infra import create_vhost, delete_vhost, free_port
 from tests.support.processes import ServiceProcess
+from tests.support.suppression_responder import suppression_responder
 
 MAX_ATTEMPTS = 3
 CIRCUIT_FAILURE_THRESHOLD = 3
@@ -58,8 +59,18 @@ async def bus(worker_amqp_url, catalog):
     await bus.broker.stop()
 
 
+SUPPRESSION_CHECK_TIMEOUT_SECONDS = 2.0
+
+
 @pytest_asyncio.fixture(scope="package")
-async def worker(bus, server_id, service_env, worker_amqp_url, logs_dir):
+async def suppression(worker_amqp_url):
+    """The bounces service's suppression check, played by the test: the worker asks it for every batch."""
+    async with suppression_responder(worker_amqp_url) as responder:
+        yield responder
+
+
+@pytest_asyncio.fixture(scope="package")
+async def worker(bus, suppression, server_id, service_env, worker_amqp_url, logs_dir):
     env = {
         **service_env,
         "SENDPOOL_AMQP_URL": worker_amqp_url,
@@ -70,6 +81,7 @@ async def worker(bus, server_id, service_env, worker_amqp_url, logs_dir):
         "SENDPOOL_DELIVERY_CIRCUIT_FAILURE_THRESHOLD": str(CIRCUIT_FAILURE_THRESHOLD),
         "SENDPOOL_DELIVERY_CIRCUIT_COOLDOWN_SECONDS": str(CIRCUIT_COOLDOWN_SECONDS),
         "SENDPOOL_VERP_SECRET": VERP_SECRET,
+        "SENDPOOL_DELIVERY_SUPPRESSION_CHECK_TIMEOUT_SECONDS": str(SUPPRESSION_CHECK_TIMEOUT_SECONDS),
     }
     process = ServiceProcess("delivery", free_port(), env, logs_dir / "delivery.log")
     # start() polls /healthz synchronously; in a thread, so this loop keeps answering the catalog RPC.

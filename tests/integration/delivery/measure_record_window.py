@@ -81,7 +81,7 @@ class Senders:
 
 
 class Quiet:
-    """Outbound, gate, capacity, health and metrics: present, doing nothing."""
+    """Outbound, gate, capacity, health, metrics and suppression: present, doing nothing."""
 
     async def publish_status(self, event) -> None: ...
 
@@ -93,7 +93,11 @@ class Quiet:
     def refusal(self, server_id):
         return None
 
-    async def wait_for_capacity(self, request) -> None: ...
+    async def wait_for_capacity(self, request) -> bool:
+        return False
+
+    async def suppressed(self, tenant_id, addresses) -> dict[str, str]:
+        return {}
 
     def observe(self, server_id, outcome) -> None: ...
 
@@ -122,6 +126,7 @@ async def measure(database_url: str, messages: int, *, batched: bool) -> list[fl
                 capacity=quiet,
                 health=quiet,
                 metrics=quiet,
+                suppression=quiet,
                 verp_secret="measure",
                 sends_per_server=SENDS_PER_SERVER,
             )

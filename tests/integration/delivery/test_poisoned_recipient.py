@@ -73,14 +73,19 @@ class OneServer:
 
 @dataclass
 class Unrestricted:
-    """Gate, capacity, health and metrics: every server may send, at once; nothing is counted."""
+    """Gate, capacity, health, metrics and suppression: every server may send, at once, to anyone;
+    nothing is counted."""
 
     outcomes: list = field(default_factory=list)
 
     def refusal(self, server_id: UUID) -> str | None:
         return None
 
-    async def wait_for_capacity(self, request: DeliveryRequested) -> None: ...
+    async def wait_for_capacity(self, request: DeliveryRequested) -> bool:
+        return False
+
+    async def suppressed(self, tenant_id: UUID, addresses) -> dict[str, str]:
+        return {}
 
     def observe(self, server_id: UUID, outcome: SendOutcome) -> None:
         self.outcomes.append(outcome)
@@ -136,6 +141,7 @@ async def test_a_recipient_whose_send_raises_is_dead_lettered_alone_and_the_othe
                 capacity=unrestricted,
                 health=unrestricted,
                 metrics=unrestricted,
+                suppression=unrestricted,
                 verp_secret="poison-test",
                 sends_per_server=4,
             )

@@ -9,6 +9,7 @@ from shared.auth import issue_tenant_token
 from tests.integration.scheduler.harness import Bus, SchedulerApi, own_infrastructure
 from tests.support.infra import free_port
 from tests.support.processes import ServiceProcess
+from tests.support.suppression_responder import suppression_responder
 
 
 @pytest.fixture(scope="package")
@@ -18,7 +19,14 @@ def scheduler_env(service_env):
 
 
 @pytest.fixture(scope="package")
-def scheduler(scheduler_env, logs_dir):
+async def suppression(scheduler_env):
+    """The bounces service's suppression check, played by the test: expansion asks it for every batch."""
+    async with suppression_responder(scheduler_env["SENDPOOL_AMQP_URL"]) as responder:
+        yield responder
+
+
+@pytest.fixture(scope="package")
+def scheduler(scheduler_env, logs_dir, suppression):
     process = ServiceProcess("scheduler", free_port(), scheduler_env, logs_dir / "scheduler.log").start()
     yield process
     process.stop()

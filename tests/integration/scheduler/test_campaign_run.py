@@ -80,13 +80,13 @@ async def test_a_late_event_never_moves_a_message_back(tenant: SchedulerApi, bus
             second.status_event(MessageStatus.ROUTED, server_id=server),  # routed again for a second try...
             second.status_event(MessageStatus.ROUTED, server_id=server, attempt=2),  # ...which counts
             third.status_event(MessageStatus.ROUTED, server_id=server),  # a redelivery
-            third.status_event(MessageStatus.BOUNCED, server_id=server),  # not a campaign state
+            third.status_event(MessageStatus.BOUNCED, server_id=server),  # counted beside the states
         ]
     )
     await bus.wait_until_consumed("scheduler.status")
 
     report = await tenant.campaign(launched["id"])
-    assert report["counts"] == {"sent": 1, "routed": 2}
+    assert report["counts"] == {"sent": 1, "routed": 2, "bounced": 1}
     assert report["per_server"] == {str(server): 1}
     assert report["state"] == "running"
 

@@ -13,10 +13,11 @@ from shared.contracts import CampaignEvent, CampaignEventKind
 from tests.integration.scheduler.harness import Bus, SchedulerApi, own_infrastructure
 from tests.support.infra import free_port
 from tests.support.processes import ServiceProcess
+from tests.support.suppression_responder import suppression_responder
 
 BATCH = 5
 SIZE = 600  # 120 small batches: long enough for the test to step in while they go out
-LONG = 12_000  # long enough for a second replica to start while the first still expands (in batches of 5)
+LONG = 6_000  # long enough for a second replica to start while the first still expands (in batches of 5, each checked)
 
 
 @pytest.fixture
@@ -29,7 +30,13 @@ def slow_env(service_env):
 
 
 @pytest.fixture
-def start_scheduler(slow_env, logs_dir):
+async def suppression(slow_env):
+    async with suppression_responder(slow_env["SENDPOOL_AMQP_URL"]) as responder:
+        yield responder
+
+
+@pytest.fixture
+def start_scheduler(slow_env, logs_dir, suppression):
     started: list[ServiceProcess] = []
 
     def start() -> ServiceProcess:
@@ -110,7 +117,8 @@ async def test_two_replicas_never_expand_one_run_at_once(start_scheduler, slow_e
         start_scheduler()
         still_expanding = (await tenant.campaign(launched["id"]))["expanded"]
         async with Bus.connect(slow_env["SENDPOOL_AMQP_URL"]) as bus:
-            report = await tenant.wait_for(launched["id"], lambda r: r["expanded"] == LONG, timeout=60)
+            # 1,200 batches of 5, each with its suppression check's round trip.
+            report = await tenant.wait_for(launched["id"], lambda r: r["expanded"] == LONG, timeout=120)
             requests = await bus.collect_send_requests(launched["id"], LONG)
 
     assert still_expanding < LONG, (

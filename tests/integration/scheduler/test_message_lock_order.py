@@ -97,4 +97,7 @@ async def expansion_insert(repo: PostgresRepository, run_id: UUID, campaign_id: 
         [r.recipient for r in requests],
         QUEUED,
         rank(QUEUED),
+        MessageStatus.SUPPRESSED.value,
+        rank(MessageStatus.SUPPRESSED),
+        [None] * len(requests),  # nobody suppressed
     )

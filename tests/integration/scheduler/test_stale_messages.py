@@ -16,21 +16,23 @@ from shared.contracts import MessageStatus, utcnow
 from tests.integration.scheduler.harness import Bus, SchedulerApi, own_infrastructure
 from tests.support.infra import free_port
 from tests.support.processes import ServiceProcess
+from tests.support.suppression_responder import suppression_responder
 
 QUIET = 2.0
 
 
 @pytest.fixture(scope="module")
-def quick_sweeping_scheduler(service_env, logs_dir):
+async def quick_sweeping_scheduler(service_env, logs_dir):
     settings = {
         "stale_after_seconds": str(QUIET),
         "stale_routed_after_seconds": str(QUIET * 2),
         "stale_sweep_seconds": "0.5",
     }
     with own_infrastructure(service_env, **settings) as env:
-        process = ServiceProcess("scheduler", free_port(), env, logs_dir / "scheduler-stale.log").start()
-        yield process, env
-        process.stop()
+        async with suppression_responder(env["SENDPOOL_AMQP_URL"]):
+            process = ServiceProcess("scheduler", free_port(), env, logs_dir / "scheduler-stale.log").start()
+            yield process, env
+            process.stop()
 
 
 @pytest.fixture

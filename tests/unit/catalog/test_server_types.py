@@ -32,12 +32,15 @@ MINIMAL = {
     "ses_smtp": ({"region": "us-east-1", "username": "AKIAEXAMPLE", "password": "s"}, {"password"}),
     "sendgrid_api": ({"api_key": "SG.x"}, {"api_key"}),
     "sendgrid_smtp": ({"api_key": "SG.x"}, {"api_key"}),
-    "mailgun_api": ({"api_key": "key-x", "domain": "mg.example.com"}, {"api_key"}),
-    "mailgun_smtp": ({"username": "postmaster@mg.example.com", "password": "s"}, {"password"}),
-    "sparkpost_api": ({"api_key": "x"}, {"api_key"}),
-    "sparkpost_smtp": ({"api_key": "x"}, {"api_key"}),
-    "elasticemail_api": ({"api_key": "x"}, {"api_key"}),
-    "elasticemail_smtp": ({"username": "u@example.com", "password": "s"}, {"password"}),
+    "mailgun_api": ({"api_key": "key-x", "domain": "mg.example.com"}, {"api_key", "webhook_signing_key"}),
+    "mailgun_smtp": (
+        {"username": "postmaster@mg.example.com", "password": "s"},
+        {"password", "webhook_signing_key"},
+    ),
+    "sparkpost_api": ({"api_key": "x"}, {"api_key", "webhook_auth_token"}),
+    "sparkpost_smtp": ({"api_key": "x"}, {"api_key", "webhook_auth_token"}),
+    "elasticemail_api": ({"api_key": "x"}, {"api_key", "webhook_token"}),
+    "elasticemail_smtp": ({"username": "u@example.com", "password": "s"}, {"password", "webhook_token"}),
     "sendmail": ({}, set()),
     "gmail_oauth": (
         {

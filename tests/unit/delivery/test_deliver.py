@@ -116,9 +116,24 @@ class Capacity:
 
     journal: Journal
     asked: list[tuple[UUID, list[str]]] = field(default_factory=list)
+    waits: bool = False
+    """Whether the message had to wait (it was late and its server at its cap)."""
 
-    async def wait_for_capacity(self, request: DeliveryRequested) -> None:
+    async def wait_for_capacity(self, request: DeliveryRequested) -> bool:
         self.asked.append((request.send.message_id, self.journal.kinds()))
+        return self.waits
+
+
+@dataclass
+class Suppression:
+    """The bounces service: `addresses` suppressed (address → why); every question asked, in order."""
+
+    addresses: dict[str, str] = field(default_factory=dict)
+    asked: list[list[str]] = field(default_factory=list)
+
+    async def suppressed(self, tenant_id: UUID, addresses) -> dict[str, str]:
+        self.asked.append(list(addresses))
+        return {address: self.addresses[address] for address in addresses if address in self.addresses}
 
 
 @dataclass
@@ -158,6 +173,7 @@ class UseCase:
     sender: ScriptedSender
     metrics: Metrics
     capacity: Capacity
+    suppression: Suppression
 
 
 def use_case(
@@ -170,6 +186,7 @@ def use_case(
     journal = Journal()
     attempts = MemoryAttempts(journal)
     gate, health, metrics, capacity = Gate(), Health(), Metrics(), Capacity(journal)
+    suppression = Suppression()
     sender = ScriptedSender(journal, outcome)
     deliver = DeliverMessage(
         attempts=attempts,
@@ -180,11 +197,12 @@ def use_case(
         capacity=capacity,
         health=health,
         metrics=metrics,
+        suppression=suppression,
         verp_secret=VERP_SECRET,
         sends_per_server=sends_per_server,
         clock=lambda: NOW,
     )
-    return UseCase(deliver, journal, attempts, gate, health, sender, metrics, capacity)
+    return UseCase(deliver, journal, attempts, gate, health, sender, metrics, capacity, suppression)
 
 
 async def test_a_sent_message_is_claimed_sent_recorded_then_published():

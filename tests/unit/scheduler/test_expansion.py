@@ -10,7 +10,8 @@ from services.scheduler.app.ports import ExpansionLease
 from services.scheduler.domain.campaign import RunState
 from services.scheduler.domain.expansion import ExpansionBatch
 from services.scheduler.domain.recipients import Recipient
-from shared.contracts import BatchRecipient, MessageContent, SendBatch
+from shared.contracts import BatchRecipient, MessageContent, SendBatch, StatusEvent
+from shared.suppression import SuppressionUnavailable
 
 LEASE = ExpansionLease(holder="scheduler-test", seconds=15)
 CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale")
@@ -26,9 +27,12 @@ class FakeStore:
         self.state = RunState.EXPANDING if size else RunState.EXPANDED
         self.campaign_running = True
         self.recorded: list[list[UUID]] = []
+        self.suppressed: list[StatusEvent] = []
+        """The `suppressed` events recorded with their batches (into the outbox, in the real store)."""
         self.after_seen_stopped: Callable[[], None] = lambda: None
         self.leases: list[str] = []
         self.released: list[str] = []
+        self.renewals = 0
         self.expanded = asyncio.Event()
         """Set once the run is fully expanded."""
 
@@ -50,9 +54,10 @@ class FakeStore:
             run_id, self.campaign_id, self.tenant_id, CONTENT, self.cursor, tuple(after[:limit])
         )
 
-    async def record_expansion(self, batch: ExpansionBatch) -> RunState:
+    async def record_expansion(self, batch: ExpansionBatch, suppressed: Sequence[StatusEvent]) -> RunState:
         assert batch.after_cursor == self.cursor
         self.recorded.append(list(batch.message_ids))
+        self.suppressed.extend(suppressed)
         self.cursor = batch.next_cursor
         if self.cursor >= self.recipients[-1].id:
             self._finish()
@@ -64,6 +69,10 @@ class FakeStore:
     def _finish(self) -> None:
         self.state = RunState.EXPANDED
         self.expanded.set()
+
+    async def renew_expansion(self, run_id: UUID, lease: ExpansionLease) -> bool:
+        self.renewals += 1
+        return self.campaign_running and self.state is RunState.EXPANDING
 
     async def release_expansion(self, run_id: UUID, holder: str) -> None:
         self.released.append(holder)
@@ -102,15 +111,37 @@ class FakeCompletion:
         self.checked.extend(run_ids)
 
 
+class FakeSuppressionList:
+    """The bounces service's answer: `suppressed` (address → why) of the tenant; `down` raises as no answer does."""
+
+    def __init__(self, suppressed: dict[str, str] | None = None) -> None:
+        self.list = suppressed or {}
+        self.asked: list[list[str]] = []
+        self.down = False
+
+    async def suppressed(self, tenant_id: UUID, addresses: Sequence[str]) -> dict[str, str]:
+        if self.down:
+            raise SuppressionUnavailable("no answer to a suppression check within 10s")
+        self.asked.append(list(addresses))
+        return {address: self.list[address] for address in addresses if address in self.list}
+
+
 def _expander(
     store: FakeStore,
     publisher: FakePublisher,
     completion: FakeCompletion,
     batch_size: int = 4,
     send_batch_size: int = 2,
+    suppression: FakeSuppressionList | None = None,
 ):
     return Expander(
-        store, publisher, completion, batch_size=batch_size, send_batch_size=send_batch_size, lease=LEASE
+        store,
+        publisher,
+        completion,
+        suppression or FakeSuppressionList(),
+        batch_size=batch_size,
+        send_batch_size=send_batch_size,
+        lease=LEASE,
     )
 
 

@@ -17,6 +17,7 @@ CONTENT = MessageContent(from_address="news@shop.example", subject="Spring sale"
 class FakeStore:
     def __init__(self, stale: list[StaleMessage] | None = None) -> None:
         self.writes: list[list[StatusEvent]] = []
+        self.feedback: list[list[StatusEvent]] = []
         self.transactions = 0
         self.stale = stale or []
 
@@ -28,6 +29,9 @@ class FakeStore:
     async def record_statuses(self, events: Sequence[StatusEvent]) -> set[UUID]:
         self.writes.append(list(events))
         return {event.run_id for event in events if event.status is MessageStatus.SENT}
+
+    async def record_feedback(self, events: Sequence[StatusEvent]) -> None:
+        self.feedback.append(list(events))
 
     async def claim_stale_messages(self, *, quiet_seconds, routed_quiet_seconds, limit) -> list[StaleMessage]:
         claimed, self.stale = self.stale[:limit], self.stale[limit:]
@@ -107,16 +111,24 @@ async def test_a_flush_larger_than_a_write_is_written_in_several_each_message_on
     assert metrics.folded == {"routed": 250, "sent": 250}
 
 
-async def test_events_the_scheduler_does_not_record_are_not_written():
+async def test_feedback_is_counted_beside_the_states_in_one_write_never_folded_into_them():
     store = FakeStore()
-    statuses, _, _ = folding(store)
-    [send] = sends(1)
+    statuses, completion, metrics = folding(store)
+    first, second = sends(2)
+    bounced, complained = (
+        first.status_event(MessageStatus.BOUNCED),
+        second.status_event(MessageStatus.COMPLAINED),
+    )
 
-    await statuses.record_many([send.status_event(MessageStatus.BOUNCED)])
+    await asyncio.gather(
+        statuses.record_many([bounced, complained]),
+        statuses.record_many([first.status_event(MessageStatus.SENT)]),
+    )
     await statuses.record_many([])
 
-    assert store.writes == []
-    assert store.transactions == 0
+    assert [[event.status for event in write] for write in store.writes] == [[MessageStatus.SENT]]
+    assert store.feedback == [[bounced, complained]], "one statement for the flush's feedback"
+    assert metrics.folded == {"sent": 1, "bounced": 1, "complained": 1}
 
 
 async def test_stale_messages_are_published_again_in_send_batches_per_run():

@@ -10,6 +10,7 @@ from services.scheduler.domain.status import (
     QUEUED,
     Progress,
     advances,
+    is_feedback,
     is_recorded,
     latest_per_message,
 )
@@ -66,15 +67,24 @@ def test_a_state_only_moves_forward(current, event, expected):
 
 
 def test_final_and_open_statuses_split_what_is_recorded():
-    assert {"sent", "failed", "unknown"} == FINAL
+    assert {"sent", "failed", "unknown", "suppressed"} == FINAL
     assert {"queued", "waiting", "routed", "held", "deferred"} == OPEN
 
 
-@pytest.mark.parametrize(
-    "status", [MessageStatus.BOUNCED, MessageStatus.COMPLAINED, MessageStatus.SUPPRESSED]
-)
-def test_outcomes_after_delivery_are_not_recorded_as_campaign_progress(status):
+@pytest.mark.parametrize("status", [MessageStatus.BOUNCED, MessageStatus.COMPLAINED])
+def test_feedback_after_sending_is_counted_beside_the_state_never_recorded_as_it(status):
     assert not is_recorded(status)
+    assert is_feedback(status)
+
+
+def test_suppressed_is_a_final_state_that_nothing_moves_on_from():
+    assert is_recorded(MessageStatus.SUPPRESSED) and not is_feedback(MessageStatus.SUPPRESSED)
+    suppressed = Progress(MessageStatus.SUPPRESSED)
+    assert advances(Progress(QUEUED), suppressed)
+    assert advances(Progress(DEFERRED, attempt=2), suppressed)  # found suppressed before a retry
+    assert not advances(suppressed, Progress(SENT))
+    assert not advances(suppressed, Progress(ROUTED, attempt=2))
+    assert not advances(Progress(SENT), suppressed)  # suppressed after it was sent: it stays sent
 
 
 def _event(message_id, status, attempt=1):
