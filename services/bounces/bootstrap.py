@@ -21,7 +21,13 @@ from services.bounces.adapters.suppression_store import PgFeedbackViews, PgSuppr
 from services.bounces.adapters.webhook_servers import CatalogWebhookServers
 from services.bounces.adapters.webhook_sns import SnsHttpClient
 from services.bounces.app.counters import RecordOutcomes
-from services.bounces.app.feedback import FeedbackPolicy, ReclassifyFeedback, RematchFeedback, TakeFeedback
+from services.bounces.app.feedback import (
+    FeedbackPolicy,
+    PruneFeedback,
+    ReclassifyFeedback,
+    RematchFeedback,
+    TakeFeedback,
+)
 from services.bounces.app.protection import ServerProtection, WatchedCounters
 from services.bounces.app.review import FeedbackReview
 from services.bounces.app.sent import PruneSent, RememberSent
@@ -73,6 +79,7 @@ class BouncesRuntime:
     """Publishes the `bounced` and `complained` status events feedback caused, once committed."""
     revoked_tokens: RevokedTokens
     prune_sent: PruneSent
+    prune_feedback: PruneFeedback
     rematch: RematchFeedback
     sns: SnsHttpClient
     """Fetches SNS signing certificates and confirms subscriptions for the SES webhooks."""
@@ -92,6 +99,9 @@ class BouncesRuntime:
         await self.smtp.start()
         self.background.repeat(
             "bounces-sent-pruning", self.prune_sent, every_seconds=self.settings.sent_prune_seconds
+        )
+        self.background.repeat(
+            "bounces-feedback-pruning", self.prune_feedback, every_seconds=self.settings.sent_prune_seconds
         )
         if self.settings.rematch_window_seconds > 0:
             self.background.repeat(
@@ -200,6 +210,7 @@ def bootstrap(settings: BouncesSettings) -> BouncesRuntime:
         OutboxRelay(database, feedback_status_publisher(broker), schema=SCHEMA, channel=OUTBOX_CHANNEL),
         revoked_tokens,
         PruneSent(sent_messages, timedelta(days=settings.sent_retention_days)),
+        PruneFeedback(feedback_store, timedelta(days=settings.feedback_retention_days)),
         RematchFeedback(feedback_store, policy, window=timedelta(seconds=settings.rematch_window_seconds)),
         sns,
     )

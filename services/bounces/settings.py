@@ -1,6 +1,6 @@
 """Settings of the bounces service (environment variables `SENDPOOL_BOUNCES_*`, and the shared `SENDPOOL_*`)."""
 
-from pydantic import Field, FilePath, field_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.bounces.domain.webhooks.ses import valid_host_pattern
@@ -84,6 +84,13 @@ class BouncesSettings(ApiAuthSettings, VerpSettings, ServiceSettings):
     )
     soft_suppression_days: float = Field(
         7.0, gt=0, description="How long an address that bounced softly too often stays suppressed."
+    )
+    feedback_retention_days: float = Field(
+        180.0,
+        gt=0,
+        description="How long a piece of feedback (its raw source and its recipient reports) is kept; older "
+        "ones are deleted by the same round as old sent messages. The suppressions it caused stay. At least "
+        "SENDPOOL_BOUNCES_SOFT_WINDOW_DAYS, since soft bounces are counted from the kept feedback.",
     )
     rematch_window_seconds: float = Field(
         3600.0,
@@ -195,3 +202,12 @@ class BouncesSettings(ApiAuthSettings, VerpSettings, ServiceSettings):
     @property
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.from_entries(self.egress_allow)
+
+    @model_validator(mode="after")
+    def _feedback_outlives_the_soft_window(self) -> "BouncesSettings":
+        if self.feedback_retention_days < self.soft_window_days:
+            raise ValueError(
+                "SENDPOOL_BOUNCES_FEEDBACK_RETENTION_DAYS must be at least SENDPOOL_BOUNCES_SOFT_WINDOW_DAYS: "
+                "soft bounces are counted from the feedback kept"
+            )
+        return self

@@ -397,6 +397,22 @@ class PgFeedbackStore:
         async with self._database.pool.acquire() as conn, conn.transaction():
             yield FeedbackTransaction(conn)
 
+    async def prune(self, before: datetime, *, batch: int = 1000) -> int:
+        """Delete sources received before `before` with their reports (ON DELETE CASCADE), a batch at a
+        time; a suppression one caused stays, its `feedback_id` set to NULL."""
+        pruned = 0
+        while True:
+            status = await self._database.pool.execute(
+                """DELETE FROM feedback_sources WHERE id IN
+                       (SELECT id FROM feedback_sources WHERE received_at < $1 ORDER BY id LIMIT $2)""",
+                before,
+                batch,
+            )
+            deleted = int(status.split()[-1])
+            pruned += deleted
+            if deleted < batch:
+                return pruned
+
 
 class PgSentMessages:
     """`sent_messages`, filled from the `sent` status events and pruned after the retention."""

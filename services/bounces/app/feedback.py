@@ -214,3 +214,15 @@ def _same_outcome(old: StatusEvent | None, new: StatusEvent | None) -> bool:
     if old is None or new is None:
         return False
     return old.status == new.status and old.feedback_class == new.feedback_class
+
+
+class PruneFeedback:
+    """Delete feedback received more than `retention` ago (a periodic background round). What it
+    caused stays: a suppression outlives the feedback that made it, and the status events went out."""
+
+    def __init__(self, store: FeedbackStore, retention: timedelta) -> None:
+        self._store = store
+        self._retention = retention
+
+    async def __call__(self) -> int:
+        return await self._store.prune(_now() - self._retention)

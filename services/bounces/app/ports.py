@@ -111,6 +111,10 @@ class FeedbackStore(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[FeedbackSteps]: ...
 
+    async def prune(self, before: datetime) -> int:
+        """Delete the feedback received before `before` (sources and reports); returns how many sources."""
+        ...
+
 
 class SuppressionStore(Protocol):
     """The suppression lists (`PgSuppressionStore`); `tenant_id` None is the global list."""

@@ -33,11 +33,11 @@ class ImportReport:
     refused: list[Refused] = field(default_factory=list)
 
 
-def _address(text: str, field_name: str = "address") -> str:
+def _address(text: str, field_name: str = "address", *, location: str = "body") -> str:
     try:
         return normalized_address(text)
     except BadAddress as bad:
-        raise InvalidInput.field(field_name, str(bad)) from None
+        raise InvalidInput.field(field_name, str(bad), location=location) from None
 
 
 class SuppressionLists:
@@ -112,6 +112,6 @@ class SuppressionLists:
         return report
 
     async def remove(self, tenant_id: UUID | None, address: str, *, actor: str) -> None:
-        normalized = _address(address)
+        normalized = _address(address, location="path")
         if await self._store.remove(tenant_id, normalized, actor=actor) is None:
             raise NotFound(f"{normalized} is not on this suppression list")

@@ -158,6 +158,9 @@ async def test_a_removal_lifts_the_suppression_and_everything_is_audited(
 
     assert (await me.ok("GET", "/suppressions"))["items"] == []
     assert (await me.request("DELETE", "/suppressions/gone@example.com")).status_code == 404
+    not_an_address = await me.request("DELETE", "/suppressions/not-an-address")
+    assert not_an_address.status_code == 422
+    assert not_an_address.json()["detail"][0]["loc"] == ["path", "address"]
     operator = Caller(http, operator_token)
     entries = [
         e

@@ -8,7 +8,13 @@ import pytest
 
 from services.bounces.adapters.counter_store import PgCounterStore
 from services.bounces.adapters.feedback_store import PgFeedbackStore
-from services.bounces.app.feedback import FeedbackPolicy, ReclassifyFeedback, RematchFeedback, TakeFeedback
+from services.bounces.app.feedback import (
+    FeedbackPolicy,
+    PruneFeedback,
+    ReclassifyFeedback,
+    RematchFeedback,
+    TakeFeedback,
+)
 from services.bounces.bootstrap import MIGRATIONS, SCHEMA
 from services.bounces.domain.feedback import RecipientReport
 from shared.contracts import FeedbackClass, MessageStatus, status_event_id
@@ -299,3 +305,23 @@ async def test_a_report_naming_thousands_of_recipients_is_kept_bounded(database,
 
     assert len(await feedback_rows(database, message_id=sent.message_id)) == 100
     assert await suppressions_of(database, sent.tenant_id) == {}, "none of them is the message's recipient"
+
+
+async def test_feedback_past_its_retention_is_deleted_and_the_suppression_it_caused_stays(database, take):
+    [old, recent] = await remember(database, sent_event("old@example.com"), sent_event("new@example.com"))
+    await take.take([feedback_about(old.message_id, FeedbackClass.HARD, address="old@example.com")])
+    await take.take([feedback_about(recent.message_id, FeedbackClass.HARD, address="new@example.com")])
+    # The first arrived 200 days ago.
+    await database.pool.execute(
+        """UPDATE feedback_sources SET received_at = now() - interval '200 days'
+           WHERE id = (SELECT source_id FROM feedback WHERE message_id = $1)""",
+        old.message_id,
+    )
+
+    pruned = await PruneFeedback(PgFeedbackStore(database), timedelta(days=180))()
+
+    assert pruned >= 1
+    assert await feedback_rows(database, message_id=old.message_id) == []
+    assert len(await feedback_rows(database, message_id=recent.message_id)) == 1
+    kept = await suppressions_of(database, old.tenant_id)
+    assert "old@example.com" in kept and kept["old@example.com"]["expires_at"] is None
