@@ -266,7 +266,7 @@ class FeedbackTransaction:
             [found.message.campaign_id for found in matches],
             [found.message.run_id for found in matches],
             [found.message.server_id for found in matches],
-            [found.message.recipient.lower() for found in matches],
+            [found.recipient_key for found in matches],
             [not found.recipient_agrees for found in matches],
         )
 

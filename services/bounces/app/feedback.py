@@ -91,14 +91,13 @@ async def _soft_suppressions(
     if not soft:
         return []
     counts = await steps.soft_bounce_counts(
-        [(found.message.tenant_id, found.message.recipient.lower()) for found in soft],
+        [(found.message.tenant_id, found.recipient_key) for found in soft],
         since=now - policy.soft_window,
     )
     return [
         soft_suppression(found, now=now, days=policy.soft_suppression_days)
         for found in soft
-        if counts.get((found.message.tenant_id, found.message.recipient.lower()), 0)
-        >= policy.soft_bounce_limit
+        if counts.get((found.message.tenant_id, found.recipient_key), 0) >= policy.soft_bounce_limit
     ]
 
 

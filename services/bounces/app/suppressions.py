@@ -13,7 +13,13 @@ from uuid import UUID
 
 from services.bounces.app.ports import SuppressionStore
 from services.bounces.domain.actions import Suppression, SuppressionSource
-from services.bounces.domain.suppressions import BadAddress, ImportRow, bounded_reason, normalized_address
+from services.bounces.domain.suppressions import (
+    BadAddress,
+    ImportRow,
+    bounded_reason,
+    normalized_address,
+    suppression_key,
+)
 from shared.errors import InvalidInput, NotFound
 
 PAGE_MAX = 500
@@ -48,7 +54,7 @@ class SuppressionLists:
         """The suppressed ones among `addresses`, keyed as asked, with why (one query)."""
         asked: dict[str, list[str]] = {}
         for address in addresses:
-            asked.setdefault(address.strip().lower(), []).append(address)
+            asked.setdefault(suppression_key(address), []).append(address)
         found = await self._store.check(tenant_id, list(asked))
         return {original: reason for lowered, reason in found.items() for original in asked[lowered]}
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from services.bounces.domain.feedback import Feedback
+from services.bounces.domain.suppressions import suppression_key
 from shared.contracts import FeedbackClass, MessageStatus, StatusEvent, status_event_id
 
 REPLY_TEXT_MAX = 1000
@@ -82,11 +83,16 @@ class Match:
     message: SentMessage
 
     @property
+    def recipient_key(self) -> str:
+        """The message's recipient as the suppression lists key it."""
+        return suppression_key(self.message.recipient)
+
+    @property
     def recipient_agrees(self) -> bool:
         """A report that names no address speaks of the message's recipient; one that names
         another is not believed (see the module's docstring)."""
-        reported = self.report.reported_recipient.strip().lower()
-        return reported in ("", self.message.recipient.lower())
+        reported = self.report.reported_recipient.strip()
+        return not reported or suppression_key(reported) == self.recipient_key
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def immediate_suppression(found: Match) -> Suppression | None:
     report = found.report
     return Suppression(
         tenant_id=found.message.tenant_id,
-        address=found.message.recipient.lower(),
+        address=found.recipient_key,
         reason=reason_of(report.feedback_class, report.status_code, report.diagnostic, report.feedback_type),
         source=source,
         feedback_id=report.id,
@@ -160,7 +166,7 @@ def soft_suppression(found: Match, *, now: datetime, days: float) -> Suppression
     report = found.report
     return Suppression(
         tenant_id=found.message.tenant_id,
-        address=found.message.recipient.lower(),
+        address=found.recipient_key,
         reason=reason_of(FeedbackClass.SOFT, report.status_code, report.diagnostic, ""),
         source=SuppressionSource.BOUNCE,
         expires_at=now + timedelta(days=days),

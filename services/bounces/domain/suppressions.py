@@ -1,7 +1,9 @@
 """Suppression-list entries as people give them (the API, an import). Pure: no I/O."""
 
+import contextlib
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -13,8 +15,21 @@ class BadAddress(ValueError):
     """Not an address that can be suppressed; the message says why."""
 
 
+def suppression_key(address: str) -> str:
+    """How the lists key an address, whoever names it (a person, a DSN, a sent message, a check): lower-cased,
+    NFC, the domain's IDNA A-labels decoded, so `Ann@xn--bcher-kva.example` and `ann@Bücher.example` are one
+    address. Cheap (the suppression check keys every recipient of every batch) and never raises."""
+    local, at, domain = unicodedata.normalize("NFC", address.strip()).rpartition("@")
+    domain = domain.lower()
+    if "xn--" in domain:
+        # Not a valid A-label: kept as written, so that it still matches itself.
+        with contextlib.suppress(UnicodeError):
+            domain = domain.encode("ascii").decode("idna")
+    return f"{local.lower()}{at}{domain}" if at else domain
+
+
 def normalized_address(text: str) -> str:
-    """The address as the lists keep it: checked, lower-cased (addresses compare case-insensitively)."""
+    """The address as the lists keep it: checked, then keyed (`suppression_key`)."""
     candidate = text.strip()
     if not candidate:
         raise BadAddress("an address is required")
@@ -24,7 +39,7 @@ def normalized_address(text: str) -> str:
         checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as invalid:
         raise BadAddress(str(invalid)) from None
-    return checked.normalized.lower()
+    return suppression_key(checked.normalized)
 
 
 def bounded_reason(text: str | None, default: str) -> str:

@@ -56,3 +56,19 @@ async def test_the_tenants_list_and_the_global_one_apply_and_expired_entries_do_
         f"others-{mark}@example.com": "suppression list: complaint"
     }
     assert await check(rpc, tenant, []) == {}
+
+
+async def test_an_internationalized_domain_is_one_address_in_either_form(rpc, bounces_db):
+    tenant, mark = uuid4(), uuid4().hex[:8]
+    await bounces_db.pool.execute(
+        "INSERT INTO suppressions (tenant_id, address, reason, source) VALUES ($1, $2, 'hard bounce', 'manual')",
+        tenant,
+        f"idn-{mark}@bücher.example",  # as the API stores it (email-validator's form, lower-cased)
+    )
+    asked = [
+        f"IDN-{mark}@xn--bcher-kva.example",
+        f"idn-{mark}@Bücher.example",
+        f"idn-{mark}@xn--other.example",
+    ]
+
+    assert set(await check(rpc, tenant, asked)) == {asked[0], asked[1]}

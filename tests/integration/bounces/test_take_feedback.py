@@ -325,3 +325,12 @@ async def test_feedback_past_its_retention_is_deleted_and_the_suppression_it_cau
     assert len(await feedback_rows(database, message_id=recent.message_id)) == 1
     kept = await suppressions_of(database, old.tenant_id)
     assert "old@example.com" in kept and kept["old@example.com"]["expires_at"] is None
+
+
+async def test_a_recipient_with_an_internationalized_domain_is_suppressed_under_the_lists_key(database, take):
+    [sent] = await remember(database, sent_event("Ann@xn--bcher-kva.example"))
+
+    # The DSN names the domain in Unicode; it is the message's recipient all the same.
+    await take.take([feedback_about(sent.message_id, FeedbackClass.HARD, address="ann@Bücher.example")])
+
+    assert list(await suppressions_of(database, sent.tenant_id)) == ["ann@bücher.example"]

@@ -8,6 +8,7 @@ from services.bounces.domain.suppressions import (
     ImportRow,
     csv_rows,
     normalized_address,
+    suppression_key,
 )
 
 
@@ -31,3 +32,21 @@ def test_csv_rows_skip_a_header_and_blank_lines_and_keep_reasons():
 def test_a_csv_import_is_bounded():
     with pytest.raises(ImportRefused):
         csv_rows("a@example.com\n" * 11, max_rows=10)
+
+
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ("Ann@Example.COM", "ann@example.com"),
+        (" ann@example.com ", "ann@example.com"),
+        ("Ann@xn--bcher-kva.example", "ann@bücher.example"),
+        ("ann@B\u00fccher.example", "ann@bücher.example"),
+        ("ann@Bu\u0308cher.example", "ann@bücher.example"),  # decomposed ü: NFC
+        ("ann@xn--zz.example", "ann@xn--zz.example"),  # no valid A-label: kept, never raises
+        ("no-at-sign", "no-at-sign"),
+    ],
+)
+def test_every_form_of_an_address_has_one_key_and_the_api_stores_it(given, key):
+    assert suppression_key(given) == key
+    if "@" in given and "xn--zz" not in given:
+        assert normalized_address(given) == key
