@@ -17,12 +17,15 @@ from shared.limits import (
     BODY_MAX,
     DESTINATION_RULES_MAX,
     EMAIL_ADDRESS_MAX,
+    FIELD_NAME_MAX,
+    FIELD_VALUE_MAX,
     FROM_DOMAINS_MAX,
     HEADER_VALUE_MAX,
     HOST_MAX,
     NAME_MAX,
     PEM_MAX,
     REASON_MAX,
+    RECIPIENT_FIELDS_MAX,
     SENDS_MAX,
     SERVERS_MAX,
     SUBJECT_MAX,
@@ -54,6 +57,13 @@ HeaderName = Annotated[HeaderSafeStr, Field(max_length=NAME_MAX)]
 Label = Annotated[str, Field(max_length=100)]
 """A short identifier the platform chooses: a vendor, a server type, an enhanced status code."""
 ServerIds = Annotated[list[UUID], Field(max_length=SERVERS_MAX)]
+FieldName = Annotated[
+    str, Field(min_length=1, max_length=FIELD_NAME_MAX, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+]
+"""A merge field's name: an identifier, so that a template names it as `{{ name }}`."""
+RecipientFields = Annotated[
+    dict[FieldName, Annotated[str, Field(max_length=FIELD_VALUE_MAX)]], Field(max_length=RECIPIENT_FIELDS_MAX)
+]
 
 
 def _cut_to_reason_max(value: str) -> str:
@@ -101,6 +111,11 @@ class SendRequested(Contract):
         description="Servers that deferred this message; routing prefers the others of the selection.",
     )
     first_attempt_at: datetime = Field(default_factory=utcnow)
+    fields: RecipientFields = Field(
+        default_factory=dict,
+        description="The recipient's merge fields (custom fields of its list entry), rendered into the "
+        "content's subject, text and HTML templates by the delivery worker.",
+    )
     redelivered: bool = Field(
         False,
         description=(
@@ -158,6 +173,7 @@ class BatchRecipient(Contract):
     attempt: int = Field(1, ge=1)
     avoid_server_ids: ServerIds = Field(default_factory=list)
     first_attempt_at: datetime = Field(default_factory=utcnow)
+    fields: RecipientFields = Field(default_factory=dict)
     redelivered: bool = False
 
 
@@ -234,6 +250,7 @@ def _batch_recipient(send: SendRequested) -> BatchRecipient:
         attempt=send.attempt,
         avoid_server_ids=send.avoid_server_ids,
         first_attempt_at=send.first_attempt_at,
+        fields=send.fields,
         redelivered=send.redelivered,
     )
 
@@ -368,10 +385,18 @@ class MessageStatus(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+    """The campaign was cancelled before the message was handed to a server: it will never be sent."""
 
 
 FINAL_STATUSES = frozenset(
-    {MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.SUPPRESSED}
+    {
+        MessageStatus.SENT,
+        MessageStatus.FAILED,
+        MessageStatus.UNKNOWN,
+        MessageStatus.SUPPRESSED,
+        MessageStatus.CANCELLED,
+    }
 )
 """A message in one of these states has left the pipeline; a campaign ends when all have one.
 
@@ -489,9 +514,33 @@ def _status_key(event: StatusEvent) -> tuple[Any, ...]:
 
 
 class CampaignEventKind(StrEnum):
+    SCHEDULED = "campaign_scheduled"
+    """Launched for later: the run starts at the campaign's `send_at`."""
+    STARTED = "campaign_started"
+    """Its run began expanding (at launch, or at `send_at`)."""
     STOPPED = "campaign_stopped"
+    """The router found no eligible server; `reason` and `servers` say why."""
+    PAUSED = "campaign_paused"
+    """The tenant paused it: expansion stops and what is queued is held until it is resumed."""
     RESUMED = "campaign_resumed"
+    CANCELLED = "campaign_cancelled"
+    """The tenant cancelled it: every message not yet handed to a server became `cancelled`."""
+    PROGRESS = "campaign_progress"
+    """Periodically while it runs: counts per state and per server, send rate, estimated completion."""
     COMPLETED = "campaign_completed"
+
+
+class CampaignProgress(Contract):
+    """How far a campaign's latest run has gone (the API's report, and `campaign_progress` events)."""
+
+    total: int = Field(description="Recipients in the run (the list as it was at launch).")
+    expanded: int = Field(description="Recipients the scheduler has published or skipped so far.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Messages per state.")
+    per_server: dict[str, int] = Field(default_factory=dict, description="Sent messages per server id.")
+    send_rate_per_minute: float = Field(0.0, description="Messages that became final per minute, lately.")
+    estimated_completion_at: datetime | None = Field(
+        None, description="When the run should end at the current rate; None while there is no rate."
+    )
 
 
 class CampaignEvent(Contract):
@@ -503,6 +552,8 @@ class CampaignEvent(Contract):
     campaign_id: UUID
     reason: Reason = ""
     servers: list[Exclusion] = Field(default_factory=list, max_length=SERVERS_MAX)
+    send_at: datetime | None = Field(None, description="`campaign_scheduled`: when the run starts.")
+    progress: CampaignProgress | None = Field(None, description="`campaign_progress`: where the run stands.")
     occurred_at: datetime = Field(default_factory=utcnow)
 
     @property

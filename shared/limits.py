@@ -77,3 +77,12 @@ above the largest server view the bounds above allow (about 200 kB)."""
 OUTBOX_MESSAGE_MAX_BYTES = 4 * 1024 * 1024
 """The largest message the router's and the scheduler's outboxes record (`shared.outbox.record`
 refuses a larger one): the same margin below RabbitMQ's `max_message_size` as the catalog's."""
+
+RECIPIENT_FIELDS_MAX = 50
+"""Custom fields one recipient may carry (merge fields for personalization)."""
+
+FIELD_NAME_MAX = 64
+"""A custom field's name: an identifier a template can name (`{{ plan }}`)."""
+
+FIELD_VALUE_MAX = 1000
+"""A custom field's value, as text."""
