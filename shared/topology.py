@@ -15,6 +15,9 @@ DELIVERY_EXCHANGE = RabbitExchange("sendpool.delivery", type=ExchangeType.DIRECT
 STATUS_EXCHANGE = RabbitExchange("sendpool.status", type=ExchangeType.TOPIC, durable=True)
 CATALOG_EXCHANGE = RabbitExchange("sendpool.catalog", type=ExchangeType.TOPIC, durable=True)
 HEALTH_EXCHANGE = RabbitExchange("sendpool.health", type=ExchangeType.TOPIC, durable=True)
+EVENTS_EXCHANGE = RabbitExchange("sendpool.events", type=ExchangeType.TOPIC, durable=True)
+"""The public status stream (`shared.events.EventBatch`, routing key `<tenant>.<campaign>.<type>`):
+what tenants' systems and the webhooks service read. `sendpool.status` is the platform's own."""
 
 SEND_ROUTING_KEY = "send.requested"
 CATALOG_RPC_QUEUE_NAME = "catalog.rpc"
