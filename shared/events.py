@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID, uuid5
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared.contracts import (
     MAX_BATCH_RECIPIENTS,
@@ -110,10 +110,24 @@ class Event(Contract):
         return self.type in MESSAGE_EVENT_TYPES
 
 
+def details_table() -> str:
+    """The keys `details` may hold per event type, as a Markdown table (for the AsyncAPI document)."""
+    rows = [
+        f"| `{event_type}` | {', '.join(f'`{key}`' for key in keys) or '(none)'} |"
+        for event_type, keys in DETAIL_KEYS.items()
+    ]
+    return "\n".join(["| type | `details` keys |", "|---|---|", *rows])
+
+
+def _describe_details(schema: dict[str, Any]) -> None:
+    schema["description"] = f"{schema.get('description', '')}\n\n`details` per type:\n\n{details_table()}"
+
+
 class EventBatch(Contract):
     """Published on `sendpool.events` with routing key `<tenant>.<campaign>.<type>`: events of one
     tenant, campaign and type, in the order they were decided (a campaign event travels alone)."""
 
+    model_config = ConfigDict(json_schema_extra=_describe_details)
     schema_version: Literal[1] = 1
     tenant_id: UUID
     campaign_id: UUID
