@@ -11,7 +11,7 @@ install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
-test: install /usr/sbin/smtp-sink
+test: install /usr/sbin/smtp-sink /usr/bin/amqp-consume
 	$(UV) run pytest
 
 test-fast: install
@@ -47,6 +47,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 	echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix
+
+# amqp-consume and amqp-declare-queue (librabbitmq's command-line tools): the test that reads the
+# public status stream with a consumer not written in Python.
+/usr/bin/amqp-consume:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends amqp-tools
 
 docs: install
 	$(UV) run sendpool settings --readme README.md

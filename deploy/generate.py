@@ -53,6 +53,7 @@ VENDORS = tuple(dict.fromkeys(spec.vendor for spec in BUILT_IN_TYPES))
 CONNECTIONS = ("SENDPOOL_DATABASE_URL", "SENDPOOL_AMQP_URL")
 API_TOKENS = ("SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN")
 VERP = ("SENDPOOL_VERP_SECRET",)
+UNSUBSCRIBE = ("SENDPOOL_UNSUBSCRIBE_SECRET",)
 
 SECRET_PLACEHOLDERS = {
     "SENDPOOL_DATABASE_URL": "postgresql://sendpool:<password>@<postgres-host>:5432/sendpool",
@@ -60,7 +61,9 @@ SECRET_PLACEHOLDERS = {
     "SENDPOOL_TOKEN_SECRET": "<random: openssl rand -hex 32>",
     "SENDPOOL_OPERATOR_TOKEN": "<random: openssl rand -hex 32>",
     "SENDPOOL_VERP_SECRET": "<random: openssl rand -hex 32>",
+    "SENDPOOL_UNSUBSCRIBE_SECRET": "<random: openssl rand -hex 32>",
     "SENDPOOL_CATALOG_SECRET_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
+    "SENDPOOL_WEBHOOKS_SECRET_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
 }
 
 # Measured peak RSS (docs/benchmarks.md): up to 111 MiB per service (the scheduler of a
@@ -327,7 +330,7 @@ ROUTER = Workload(
 BOUNCES = Workload(
     "bounces",
     "bounces",
-    (*CONNECTIONS, *API_TOKENS, *VERP),
+    (*CONNECTIONS, *API_TOKENS, *VERP, *UNSUBSCRIBE),
     SERVICE_RESOURCES,
     http_api=True,
     replicas=1,
@@ -337,6 +340,28 @@ BOUNCES = Workload(
     "expose the Service's port 25 to the internet, e.g. through a LoadBalancer), the vendors' event webhooks\n"
     "and the suppression lists (HTTP API), and the per-server rates that pause a server.\n"
     "It reads the VERP tokens of Return-Paths, so it gets SENDPOOL_VERP_SECRET as the delivery workers do.",
+)
+
+WEBHOOKS = Workload(
+    "webhooks",
+    "webhooks",
+    (*CONNECTIONS, *API_TOKENS, "SENDPOOL_WEBHOOKS_SECRET_KEYS"),
+    SERVICE_RESOURCES,
+    http_api=True,
+    replicas=2,
+    comment="The webhooks service: tenants' endpoints (HTTP API), and the signed requests that carry the public\n"
+    "status stream to them. It connects to tenants' URLs: its egress must reach the internet, and nothing inside\n"
+    "(the egress policy refuses internal addresses; a NetworkPolicy can say the same again).",
+)
+EVENTS = Workload(
+    "events",
+    "events",
+    (*CONNECTIONS, *API_TOKENS),
+    SERVICE_RESOURCES,
+    http_api=True,
+    replicas=2,
+    comment="The events service: every status event, translated once to the public envelope, kept in the event log\n"
+    "and published on sendpool.events (the public status stream); the per-message timelines (HTTP API).",
 )
 
 
@@ -358,7 +383,7 @@ def delivery(vendor: str) -> Workload:
     return Workload(
         f"delivery-{vendor}",
         "delivery",
-        (*CONNECTIONS, *VERP),
+        (*CONNECTIONS, *VERP, *UNSUBSCRIBE),
         DELIVERY_RESOURCES,
         env={"SENDPOOL_DELIVERY_VENDOR": vendor},
         config_maps=(COMMON_CONFIG, DELIVERY_CONFIG),
@@ -366,7 +391,7 @@ def delivery(vendor: str) -> Workload:
     )
 
 
-WORKLOADS = (CATALOG, SCHEDULER, ROUTER, BOUNCES, *(delivery(vendor) for vendor in VENDORS))
+WORKLOADS = (CATALOG, SCHEDULER, ROUTER, BOUNCES, WEBHOOKS, EVENTS, *(delivery(vendor) for vendor in VENDORS))
 
 DELIVERY_SCALING = (
     "Scales on the total depth of the vendor's server queues, which appear as servers are added.\n"
@@ -404,6 +429,9 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
                     "data": {
                         "SENDPOOL_DELIVERY_SMTP_MAX_CONNECTIONS": "4",
                         "SENDPOOL_DELIVERY_SENDS_PER_SERVER": "8",
+                        # Required: every message's one-click List-Unsubscribe link points here. Replace it
+                        # with the https URL at which recipients reach the bounces service.
+                        "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": "https://unsubscribe.sendpool.example",
                     },
                 },
             ),
@@ -425,7 +453,7 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
             ),
         ],
     }
-    for workload in (CATALOG, SCHEDULER, BOUNCES):
+    for workload in (CATALOG, SCHEDULER, BOUNCES, WEBHOOKS, EVENTS):
         files[f"{workload.name}.yaml"] = [(workload.comment, deployment(workload))]
         if workload.http_api:
             files[f"{workload.name}.yaml"].append(("", service(workload)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ops.cli_tracking import register as register_tracking
 from ops.registry import SERVICES, service
 from shared.db import migrate as apply_migrations
 from shared.settings import ServiceSettings
@@ -159,6 +160,7 @@ def dead_letters_replay(
 
 bounces_app = typer.Typer(help="Work with bounce and feedback mail offline.", no_args_is_help=True)
 app.add_typer(bounces_app, name="bounces")
+register_tracking(app)  # campaigns progress, events tail, messages timeline
 
 
 @bounces_app.command("classify")

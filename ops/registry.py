@@ -84,6 +84,20 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "stopping those consumers as servers change.",
     ),
     ServiceEntry("bounces", "services.bounces.settings:BouncesSettings", has_http_api=True),
+    ServiceEntry(
+        "events",
+        "services.events.settings:EventsSettings",
+        has_http_api=True,
+        summary="Its publisher `events: public status stream` is the public contract tenants' systems "
+        "(and the webhooks) read: `EventBatch` on `sendpool.events`, routing key `<tenant>.<campaign>.<type>`.",
+    ),
+    ServiceEntry(
+        "webhooks",
+        "services.webhooks.settings:WebhooksSettings",
+        has_http_api=True,
+        summary="It sends the events it consumes to tenants' HTTPS endpoints (Standard Webhooks), outside "
+        "RabbitMQ: see docs/architecture.md, section Webhooks.",
+    ),
 )
 
 BY_NAME: dict[str, ServiceEntry] = {entry.name: entry for entry in SERVICES}

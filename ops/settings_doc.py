@@ -5,11 +5,11 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from ops.registry import SERVICES
-from shared.settings import ApiAuthSettings, ServiceSettings, VerpSettings, env_name
+from shared.settings import ApiAuthSettings, ServiceSettings, UnsubscribeSettings, VerpSettings, env_name
 
 __all__ = ["SHARED_BY_SOME", "configuration_table", "env_name", "with_configuration_table"]
 
-SHARED_BY_SOME: tuple[type[Any], ...] = (ApiAuthSettings, VerpSettings)
+SHARED_BY_SOME: tuple[type[Any], ...] = (ApiAuthSettings, VerpSettings, UnsubscribeSettings)
 """Mixins of knobs a few services must agree on: listed once, with the services that read them."""
 
 

@@ -874,6 +874,30 @@ class CatalogSnapshot(Contract):
     tenants: list[TenantView]
 
 
+class CampaignSendersRequest(Contract):
+    """scheduler → catalog.rpc: the servers campaign `campaign_id` of `tenant_id` may send through
+    (its policy's selection if narrowed, else every server the tenant may use) and the From domains
+    each declares. Asked at launch and at scheduling; answered with a `CampaignSenders`."""
+
+    kind: Literal["campaign_senders"] = "campaign_senders"
+    campaign_id: UUID
+    tenant_id: UUID
+
+
+class CampaignSender(Contract):
+    server_id: UUID
+    from_domains: list[Host] = Field(
+        default_factory=list,
+        max_length=FROM_DOMAINS_MAX,
+        description="The server's identity.from_domains; empty: it declares none.",
+    )
+
+
+class CampaignSenders(Contract):
+    campaign_id: UUID
+    servers: list[CampaignSender] = Field(default_factory=list, max_length=SERVERS_MAX)
+
+
 # --------------------------------------------------------------------------- RPC
 
 
@@ -1017,6 +1041,30 @@ class AdmissionReply(Contract):
         None, description="When the server's limits have room again (if refused)."
     )
     reason: Reason = Field("", description="Why it was refused: the limit at its cap.")
+
+
+class CampaignHoldsRequest(Contract):
+    """delivery → router (RPC on `router.campaign-holds`), from a worker starting: which campaigns
+    must not be sent now (then `campaign_paused/resumed/cancelled` events keep the worker current)."""
+
+    kind: Literal["campaign_holds"] = "campaign_holds"
+
+
+CAMPAIGN_HOLDS_MAX = 1_000_000
+"""The most campaigns one answer lists of each kind (far more than are paused, or cancelled within a week)."""
+
+
+class CampaignHolds(Contract):
+    paused: list[UUID] = Field(
+        default_factory=list,
+        max_length=CAMPAIGN_HOLDS_MAX,
+        description="Paused now: their queued messages go back to routing, which holds them.",
+    )
+    cancelled: list[UUID] = Field(
+        default_factory=list,
+        max_length=CAMPAIGN_HOLDS_MAX,
+        description="Cancelled lately: their queued messages are dropped, reported `cancelled`.",
+    )
 
 
 class RevokedTokensRequest(Contract):

@@ -39,6 +39,11 @@ class RefuseNulCharacters:
         if in_query is not None:
             await _nul_refusal(in_query).answer(send)
             return
+        if not _may_be_json(scope):
+            # Not read as JSON by any route (FastAPI parses JSON only without a content type or with a
+            # JSON one), and possibly huge: a CSV import is streamed, and checks its own values.
+            await self.app(scope, receive, send)
+            return
 
         chunks: list[bytes] = []
 
@@ -53,6 +58,13 @@ class RefuseNulCharacters:
                 raise _nul_refusal(refused_at)
 
         await serve_checking_body(self.app, scope, receive, send, check_whole_body)
+
+
+def _may_be_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return b"json" in value.partition(b";")[0].lower()
+    return True
 
 
 def _nul_in_query(query_string: bytes) -> Location | None:

@@ -57,6 +57,22 @@ class RpcClient:
         finally:
             self._pending.pop(correlation_id, None)
 
+    async def consumers(self, queue: str) -> int | None:
+        """How many consumers `queue` has now; None when the queue does not exist.
+
+        On a channel of its own: a passive declaration of a missing queue closes its channel."""
+        await self._open()
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            return None
+        try:
+            return declared.declaration_result.consumer_count
+        finally:
+            await channel.close()
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()

@@ -393,3 +393,30 @@ class VerpSettings(BaseSettings):
         description="HMAC key that signs the VERP token in each message's Return-Path; the delivery workers "
         "and the bounces service need the same one, so a bounce can be traced to its message and not forged.",
     )
+
+
+class UnsubscribeSettings(BaseSettings):
+    """The key of the one-click unsubscribe tokens (`shared.unsubscribe`), which the delivery workers
+    (that sign them) and the bounces service (that verifies them) must share."""
+
+    unsubscribe_secret: str = secret_field(
+        env="SENDPOOL_UNSUBSCRIBE_SECRET",
+        dev_value="development-mode-unsubscribe-secret",
+        description="HMAC key that signs the token in each message's List-Unsubscribe URL; the delivery "
+        "workers and the bounces service need the same one, so that nobody can unsubscribe an address by "
+        "making up a link. To rotate it, give the bounces service the old one in "
+        "SENDPOOL_UNSUBSCRIBE_PREVIOUS_SECRETS first, then change it everywhere.",
+    )
+    unsubscribe_previous_secrets: CommaSeparated = Field(
+        [],
+        validation_alias=shared_name("SENDPOOL_UNSUBSCRIBE_PREVIOUS_SECRETS"),
+        repr=False,
+        description="Earlier values of SENDPOOL_UNSUBSCRIBE_SECRET, comma-separated: links in messages "
+        "already sent with them keep working (the bounces service verifies with each; delivery signs with "
+        "the current one only). Drop one once its messages are old enough to be forgotten.",
+    )
+
+    @property
+    def unsubscribe_secrets(self) -> list[str]:
+        """The secrets a token is verified with: the current one first."""
+        return [self.unsubscribe_secret, *self.unsubscribe_previous_secrets]

@@ -22,6 +22,7 @@ what tenants' systems and the webhooks service read. `sendpool.status` is the pl
 SEND_ROUTING_KEY = "send.requested"
 CATALOG_RPC_QUEUE_NAME = "catalog.rpc"
 ROUTER_ADMISSIONS_QUEUE_NAME = "router.admissions"
+ROUTER_CAMPAIGN_HOLDS_QUEUE_NAME = "router.campaign-holds"
 SCHEDULER_RPC_QUEUE_NAME = "scheduler.rpc"
 BOUNCES_RPC_QUEUE_NAME = "bounces.rpc"
 
@@ -46,6 +47,7 @@ DEAD_QUEUE = RabbitQueue("sendpool.dead", queue_type=QueueType.QUORUM, durable=T
 SEND_QUEUE = work_queue("router.send-requested", routing_key=SEND_ROUTING_KEY)
 CATALOG_RPC_QUEUE = work_queue(CATALOG_RPC_QUEUE_NAME)
 ROUTER_ADMISSIONS_QUEUE = work_queue(ROUTER_ADMISSIONS_QUEUE_NAME)
+ROUTER_CAMPAIGN_HOLDS_QUEUE = work_queue(ROUTER_CAMPAIGN_HOLDS_QUEUE_NAME)
 SCHEDULER_RPC_QUEUE = work_queue(SCHEDULER_RPC_QUEUE_NAME)
 BOUNCES_RPC_QUEUE = work_queue(BOUNCES_RPC_QUEUE_NAME)
 

@@ -43,6 +43,10 @@ def service_env(database_url, amqp_url, tmp_path_factory) -> dict[str, str]:
         "SENDPOOL_OPERATOR_TOKEN": "test-operator-token",
         # Service processes do not inherit SENDPOOL_DEV_MODE: they need every secret, 16 characters or more.
         "SENDPOOL_VERP_SECRET": "test-verp-secret-of-this-run",
+        "SENDPOOL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret-of-this-run",
+        "SENDPOOL_WEBHOOKS_SECRET_KEYS": "d2ViaG9va3MtdGVzdHMtZmVybmV0LWtleS0zMmJ5dGU=",
+        # Where messages' one-click links point; a `tools.stack` stack points them at its own bounces service.
+        "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": "http://127.0.0.1:8005",
         "SENDPOOL_CATALOG_SECRET_KEYS": "c2VuZHBvb2wtdGVzdHMtZmVybmV0LWtleS0zMmJ5dGU=",
         "SENDPOOL_LOG_LEVEL": "INFO",
         # Delivery workers reach this machine's sinks and fakes (loopback, ephemeral ports), and trust

@@ -32,6 +32,7 @@ from services.bounces.app.protection import ServerProtection, WatchedCounters
 from services.bounces.app.review import FeedbackReview
 from services.bounces.app.sent import PruneSent, RememberSent
 from services.bounces.app.suppressions import SuppressionLists
+from services.bounces.app.unsubscribe import OneClickUnsubscribe
 from services.bounces.app.webhooks import ReceiveWebhook
 from services.bounces.entrypoints.http import BouncesUseCases, create_http_api
 from services.bounces.entrypoints.rpc import register_rpc
@@ -160,7 +161,8 @@ def bootstrap(settings: BouncesSettings) -> BouncesRuntime:
         raw_max_bytes=settings.raw_max_bytes,
     )
     take_feedback = TakeFeedback(feedback_store, policy)
-    suppressions = SuppressionLists(PgSuppressionStore(database))
+    suppression_store = PgSuppressionStore(database)
+    suppressions = SuppressionLists(suppression_store)
     sns = SnsHttpClient(
         settings.egress_policy, tls_ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None
     )
@@ -182,6 +184,7 @@ def bootstrap(settings: BouncesSettings) -> BouncesRuntime:
             sns_cert_hosts=settings.sns_cert_hosts,
             tolerance_seconds=settings.webhook_timestamp_tolerance_seconds,
         ),
+        unsubscribe=OneClickUnsubscribe(suppression_store, settings.unsubscribe_secrets),
     )
     smtp = SmtpListener(
         BounceMailHandler(

@@ -5,10 +5,17 @@ from pydantic_settings import SettingsConfigDict
 
 from services.bounces.domain.webhooks.ses import valid_host_pattern
 from shared.egress import EgressPolicy
-from shared.settings import ApiAuthSettings, CommaSeparated, EgressAllowList, ServiceSettings, VerpSettings
+from shared.settings import (
+    ApiAuthSettings,
+    CommaSeparated,
+    EgressAllowList,
+    ServiceSettings,
+    UnsubscribeSettings,
+    VerpSettings,
+)
 
 
-class BouncesSettings(ApiAuthSettings, VerpSettings, ServiceSettings):
+class BouncesSettings(ApiAuthSettings, VerpSettings, UnsubscribeSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_BOUNCES_")
 
     counter_batch_size: int = Field(

@@ -5,7 +5,7 @@
 catalog.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -20,8 +20,10 @@ from services.delivery.adapters.postgres import PostgresAttempts
 from services.delivery.adapters.publishers import DeliveryPublishers, declare_publishers
 from services.delivery.adapters.rabbit import RabbitOutbound
 from services.delivery.adapters.router_admissions import RouterAdmissionsRpc
+from services.delivery.adapters.router_holds import RouterCampaignHoldsRpc
 from services.delivery.adapters.smtp import SmtpOptions
 from services.delivery.adapters.vendors import VendorSenders
+from services.delivery.app.campaign_holds import HeldCampaigns, load_held_campaigns
 from services.delivery.app.deliver import DeliverMessage
 from services.delivery.app.fleet import ServerFleet
 from services.delivery.app.health import ServerHealth
@@ -31,8 +33,14 @@ from services.delivery.app.sender_cache import SenderCache
 from services.delivery.app.suppression import SuppressionScreen
 from services.delivery.domain.circuit import CircuitPolicy
 from services.delivery.domain.retry import RetryPolicy
-from services.delivery.entrypoints.subscribers import subscribe_catalog_events, subscribe_probes
+from services.delivery.domain.unsubscribe_links import UnsubscribeLinks
+from services.delivery.entrypoints.subscribers import (
+    subscribe_campaign_decisions,
+    subscribe_catalog_events,
+    subscribe_probes,
+)
 from services.delivery.settings import DeliverySettings
+from shared.background import BackgroundTasks
 from shared.contracts import DeliveryRequested
 from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
@@ -63,6 +71,10 @@ class DeliveryRuntime:
     attempts: PostgresAttempts
     deliver: DeliverMessage
     probe: ProbeServer
+    held_campaigns: HeldCampaigns = field(default_factory=HeldCampaigns)
+    """The campaigns paused or cancelled: their queued messages are not sent (`app.campaign_holds`)."""
+    fetch_held_campaigns: RouterCampaignHoldsRpc | None = None
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
     http_api: None = None
     """No HTTP API beside the probes."""
 
@@ -77,10 +89,25 @@ class DeliveryRuntime:
         await self.broker.declare_exchange(HEALTH_EXCHANGE)
         # Delay queues dead-letter retries into it; it must exist even before the router declares it.
         await self.broker.declare_exchange(SEND_EXCHANGE)
+        # Before the servers' queues: a paused campaign's queued messages must not go out meanwhile.
+        # Its events are consumed already, so a decision made while a router answers is not missed.
+        if self.fetch_held_campaigns is not None:
+            fetch = self.fetch_held_campaigns
+            if not await load_held_campaigns(self.held_campaigns, fetch, attempts=3):
+                self.background.repeat(
+                    "delivery-campaign-holds",
+                    lambda: self._keep_loading_held_campaigns(fetch),
+                    every_seconds=5.0,
+                )
         await self.fleet.load()
 
+    async def _keep_loading_held_campaigns(self, fetch: RouterCampaignHoldsRpc) -> None:
+        if not self.held_campaigns.loaded:
+            await load_held_campaigns(self.held_campaigns, fetch, attempts=1)
+
     async def stop(self) -> None:
-        """Nothing runs beside the consumers: the broker drains the messages in hand itself."""
+        """The consumers are drained by the broker itself; only the background asking stops here."""
+        await self.background.stop()
 
     async def close(self) -> None:
         """After the broker has drained in-flight messages: close SMTP pools and the database."""
@@ -150,6 +177,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         metrics=metrics,
     )
     attempts = PostgresAttempts(database, record_retry_seconds=settings.record_retry_seconds)
+    held_campaigns = HeldCampaigns()
     deliver = DeliverMessage(
         attempts=attempts,
         senders=senders,
@@ -169,10 +197,13 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         suppression=suppression,
         verp_secret=settings.verp_secret,
         sends_per_server=settings.sends_per_server,
+        unsubscribe=UnsubscribeLinks(settings.unsubscribe_base_url or "", settings.unsubscribe_secret),
+        campaigns=held_campaigns,
     )
     probe = ProbeServer(catalog, build_sender, verp_secret=settings.verp_secret)
     subscribe_probes(broker, settings.vendor, probe)
     subscribe_catalog_events(broker, settings.vendor, settings.instance_id, fleet)
+    subscribe_campaign_decisions(broker, settings.vendor, settings.instance_id, held_campaigns)
     return DeliveryRuntime(
         broker=broker,
         database=database,
@@ -185,4 +216,8 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         attempts=attempts,
         deliver=deliver,
         probe=probe,
+        held_campaigns=held_campaigns,
+        fetch_held_campaigns=RouterCampaignHoldsRpc(
+            rpc, timeout_seconds=settings.campaign_holds_timeout_seconds
+        ),
     )

@@ -1,15 +1,20 @@
 """Settings of the delivery worker: its own knobs are `SENDPOOL_DELIVERY_*`, the shared ones `SENDPOOL_*`."""
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, FilePath, field_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.egress import EgressPolicy
-from shared.settings import EgressAllowList, ServiceSettings, VerpSettings
+from shared.settings import EgressAllowList, ServiceSettings, UnsubscribeSettings, VerpSettings
+
+DEV_UNSUBSCRIBE_BASE_URL = "http://127.0.0.1:8005"
+"""The bounces service on a developer's machine (its default port): the base URL in development mode."""
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class DeliverySettings(VerpSettings, ServiceSettings):
+class DeliverySettings(UnsubscribeSettings, VerpSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_DELIVERY_")
 
     vendor: str = Field(
@@ -129,6 +134,13 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         description="How long to wait for a router to admit a late message under its server's limits; "
         "the message keeps waiting and the worker asks again.",
     )
+    campaign_holds_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a starting worker waits for a router to say which campaigns are paused or "
+        "cancelled (`router.campaign-holds`). It asks three times before it starts consuming its servers' "
+        "queues, then keeps asking in the background; campaign events keep it current from then on.",
+    )
     suppression_check_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -137,6 +149,40 @@ class DeliverySettings(VerpSettings, ServiceSettings):
         "that waited for capacity). Without an answer nothing of the batch is sent: it waits and asks again "
         "(SENDPOOL_TRANSIENT_RETRY_SECONDS).",
     )
+
+    unsubscribe_base_url: str | None = Field(
+        None,
+        max_length=500,
+        description="The public URL of the bounces service's one-click unsubscribe endpoint, as recipients and "
+        "their mailbox providers reach it (`https://unsubscribe.example.com`): every message carries "
+        "`List-Unsubscribe: <this URL>/unsubscribe/<token>` (RFC 8058). Required outside development mode (where "
+        f"it is {DEV_UNSUBSCRIBE_BASE_URL}), and https there, but for a loopback host (a local stack).",
+    )
+
+    @model_validator(mode="after")
+    def _unsubscribe_base_url_usable(self) -> "DeliverySettings":
+        if self.unsubscribe_base_url is None:
+            if not self.dev_mode:
+                raise ValueError(
+                    "set SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL, the public https URL of the bounces service's "
+                    "unsubscribe endpoint"
+                )
+            self.unsubscribe_base_url = DEV_UNSUBSCRIBE_BASE_URL
+        url = urlsplit(self.unsubscribe_base_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            raise ValueError(
+                "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL must be an http(s) URL without query or fragment"
+            )
+        if url.scheme != "https" and not self.dev_mode and url.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL must be https (mailbox providers POST to it)"
+            )
+        if (
+            any(ch.isspace() or ch in '<>"' for ch in self.unsubscribe_base_url)
+            or not self.unsubscribe_base_url.isascii()
+        ):
+            raise ValueError("SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL must be written in ASCII without spaces")
+        return self
 
     @field_validator("dns_servers", mode="before")
     @classmethod

@@ -10,15 +10,22 @@ import structlog
 from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 
+from services.scheduler.adapters.catalog import CatalogSenders
 from services.scheduler.adapters.metrics import PrometheusSchedulerMetrics
 from services.scheduler.adapters.postgres import MIGRATIONS, OUTBOX_CHANNEL, SCHEMA, PostgresStore
 from services.scheduler.adapters.publishers import declare_publishers
-from services.scheduler.adapters.rabbit import RabbitSendPublisher, declare_topology
+from services.scheduler.adapters.rabbit import (
+    RabbitCampaignEventPublisher,
+    RabbitSendPublisher,
+    declare_topology,
+)
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.completion import RunCompletion
+from services.scheduler.app.control import CampaignControl
 from services.scheduler.app.expansion import Expander, ExpansionSupervisor
 from services.scheduler.app.lists import RecipientLists
 from services.scheduler.app.ports import ExpansionLease
+from services.scheduler.app.progress import ProgressReporter
 from services.scheduler.app.stale import StaleMessageSweeper
 from services.scheduler.app.statuses import StatusFolding
 from services.scheduler.entrypoints.http import create_http_api
@@ -49,13 +56,18 @@ class SchedulerRuntime:
     http_api: FastAPI
     expansions: ExpansionSupervisor
     stale_messages: StaleMessageSweeper
+    control: CampaignControl
+    """Starts scheduled campaigns at their time (`start_due`, swept by every replica)."""
+    progress: ProgressReporter
+    """Publishes each running campaign's `campaign_progress` every interval (one replica per campaign)."""
     outbox_relay: OutboxRelay
     """Publishes `campaign_resumed` and `campaign_completed` from the outbox, once committed."""
     background: BackgroundTasks
     revoked_tokens: RevokedTokens
     """Asked of the catalog as the process starts, then kept current by its events."""
     rpc: RpcClient
-    """Asks the catalog (revoked tokens) and the bounces service (suppression checks)."""
+    """Asks the catalog (revoked tokens, a campaign's servers and From domains) and the bounces service
+    (suppression checks)."""
 
     async def open(self) -> None:
         """Before the broker starts consuming: handlers need the tables, and publishes need the topology."""
@@ -84,6 +96,17 @@ class SchedulerRuntime:
             "scheduler-expansion-sweep",
             self.expansions.start_unfinished,
             every_seconds=self.settings.expansion_sweep_seconds,
+        )
+        # Scheduled campaigns whose time has come; their send_at is in the database, so a restart keeps it.
+        self.background.repeat(
+            "scheduler-scheduled-campaigns",
+            self.control.start_due,
+            every_seconds=self.settings.schedule_sweep_seconds,
+        )
+        self.background.repeat(
+            "scheduler-campaign-progress",
+            self.progress.tick,
+            every_seconds=self.settings.progress_interval_seconds,
         )
 
     async def stop(self) -> None:
@@ -122,6 +145,13 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
     )
     expansions = ExpansionSupervisor(expander, store, retry_pause=settings.expansion_retry_seconds)
     campaigns = Campaigns(store, expansions, completion, metrics)
+    control = CampaignControl(
+        store,
+        expansions,
+        completion,
+        metrics,
+        CatalogSenders(rpc, timeout_seconds=settings.catalog_timeout_seconds),
+    )
     statuses = StatusFolding(
         store,
         completion,
@@ -138,8 +168,15 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
         settings=settings,
         broker=broker,
         database=database,
-        http_api=create_http_api(settings, RecipientLists(store), campaigns, revoked_tokens),
+        http_api=create_http_api(
+            settings,
+            RecipientLists(store, max_recipients=settings.list_max_recipients),
+            campaigns,
+            revoked_tokens,
+            control,
+        ),
         expansions=expansions,
+        control=control,
         stale_messages=StaleMessageSweeper(
             store,
             send_publisher,
@@ -149,6 +186,11 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
             send_batch_size=settings.send_batch_size,
         ),
         outbox_relay=OutboxRelay(database, publishers.campaign_events, schema=SCHEMA, channel=OUTBOX_CHANNEL),
+        progress=ProgressReporter(
+            store,
+            RabbitCampaignEventPublisher(publishers.campaign_events),
+            every_seconds=settings.progress_interval_seconds,
+        ),
         background=BackgroundTasks(),
         revoked_tokens=revoked_tokens,
         rpc=rpc,

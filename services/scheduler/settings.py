@@ -95,10 +95,50 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
     stale_sweep_seconds: float = Field(
         30.0, gt=0, description="How often a replica looks for messages that made no progress for too long."
     )
+    schedule_sweep_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description=(
+            "How often a replica starts the scheduled campaigns whose `send_at` has come (claimed with "
+            "`FOR UPDATE SKIP LOCKED`, so each starts once however many replicas sweep): a campaign starts at "
+            "most this long after its time."
+        ),
+    )
+    catalog_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "How long a launch waits for the catalog to name the campaign's servers and their From domains "
+            "(`catalog.rpc`); without an answer the launch is refused with 503 and nothing changes."
+        ),
+    )
+    progress_interval_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=3600,
+        description=(
+            "How often each running campaign's progress (counts per state and per server, send rate, estimated "
+            "completion) is published as a `campaign_progress` event, by one replica per campaign, and sampled "
+            "for the send rate. Each costs two scans of the run's messages (about 0.3 s for 1,000,000)."
+        ),
+    )
     recipients_max_body_bytes: int = Field(
         HTTP_MAX_IMPORT_BODY_BYTES,
         ge=1024,
         description="The largest body `POST /lists/{list_id}/recipients` reads (413 above it); the default fits "
         "its 10,000 recipients with addresses and names at their maxima. Other endpoints keep "
         "SENDPOOL_HTTP_MAX_BODY_BYTES.",
+    )
+    import_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1024,
+        description="The largest CSV body `POST /lists/{list_id}/imports` reads (413 above it). The body is "
+        "streamed into the list a chunk at a time, so this bounds the import's length, not the memory it takes.",
+    )
+    list_max_recipients: int = Field(
+        5_000_000,
+        ge=1,
+        description="The most recipients one list holds: an import or an addition that would pass it is "
+        "refused (409); an import keeps the rows it wrote before.",
     )

@@ -35,3 +35,16 @@ def test_status_events_are_documented_with_their_schema(generated):
     assert channel["bindings"]["amqp"]["exchange"]["name"] == "sendpool.status"
     schemas = document["components"]["schemas"]
     assert {"status", "message_id", "server_id", "reply_code"} <= set(schemas["StatusEvent"]["properties"])
+
+
+def test_the_public_status_stream_is_documented_with_its_envelope_and_details(generated):
+    document = json.loads((generated / "events.json").read_text())
+    channel = document["channels"]["events: public status stream"]
+    assert channel["bindings"]["amqp"]["exchange"]["name"] == "sendpool.events"
+    assert channel["address"] == "<tenant>.<campaign>.<type>"
+    assert "at least once" in channel["description"]
+    assert "| `routed` | `run_id`, `decision` |" in channel["description"]
+    schemas = document["components"]["schemas"]
+    assert "| `bounced` | `run_id`, `feedback_class`" in schemas["EventBatch"]["description"]
+    assert {"event_id", "type", "occurred_at", "tenant_id", "campaign_id", "message_id", "recipient", "server_id",
+            "vendor", "attempt", "details"} <= set(schemas["Event"]["properties"])  # fmt: skip

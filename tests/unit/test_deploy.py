@@ -229,7 +229,10 @@ def test_every_environment_variable_is_a_setting_of_the_service_it_configures():
 
 def test_every_deployments_environment_builds_its_settings(monkeypatch):
     """The values parse too: a ConfigMap's "true" or "4" must be what the settings class accepts."""
-    secret_values = {"SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode()}
+    secret_values = {
+        "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
+        "SENDPOOL_WEBHOOKS_SECRET_KEYS": Fernet.generate_key().decode(),
+    }
     for deployment in of_kind("Deployment"):
         for name in [name for name in os.environ if name.startswith("SENDPOOL_")]:
             monkeypatch.delenv(name)

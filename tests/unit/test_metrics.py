@@ -169,6 +169,7 @@ def test_router_metrics_count_decisions_and_routed_messages_per_server():
         Decision.REROUTED: 1,
         Decision.ADMITTED_LATE: 1,
         Decision.LATE_AT_CAP: 0,
+        Decision.CANCELLED: 0,
     }
     assert sample("sendpool_router_routed_total", server_id=str(server_id)) == 2
 

@@ -82,14 +82,23 @@ SECRETS_OF = {
     "catalog": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN", "SENDPOOL_CATALOG_SECRET_KEYS"},
     "scheduler": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
     "router": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
-    "delivery": {"SENDPOOL_VERP_SECRET"},
-    "bounces": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN", "SENDPOOL_VERP_SECRET"},
+    "delivery": {"SENDPOOL_VERP_SECRET", "SENDPOOL_UNSUBSCRIBE_SECRET"},
+    "bounces": {
+        "SENDPOOL_TOKEN_SECRET",
+        "SENDPOOL_OPERATOR_TOKEN",
+        "SENDPOOL_VERP_SECRET",
+        "SENDPOOL_UNSUBSCRIBE_SECRET",
+    },
+    "webhooks": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN", "SENDPOOL_WEBHOOKS_SECRET_KEYS"},
+    "events": {"SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN"},
 }
 RANDOM_VALUES = {
     "SENDPOOL_TOKEN_SECRET": secrets.token_hex(32),
     "SENDPOOL_OPERATOR_TOKEN": secrets.token_hex(32),
     "SENDPOOL_VERP_SECRET": secrets.token_hex(32),
+    "SENDPOOL_UNSUBSCRIBE_SECRET": secrets.token_hex(32),
     "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
+    "SENDPOOL_WEBHOOKS_SECRET_KEYS": Fernet.generate_key().decode(),
 }
 EXAMPLE_SECRET = yaml.safe_load_all((REPO / "deploy" / "secret.example.yaml").read_text())
 PLACEHOLDERS = next(doc for doc in EXAMPLE_SECRET if doc["metadata"]["name"] == "sendpool")["stringData"]
@@ -159,6 +168,8 @@ def test_random_secrets_start_every_service_outside_development_mode(entry, monk
     without_sendpool_environment(monkeypatch)
     for name in SECRETS_OF[entry.name]:
         monkeypatch.setenv(name, RANDOM_VALUES[name])
+    # Not a secret, but required outside development mode too: where messages' unsubscribe links point.
+    monkeypatch.setenv("SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL", "https://unsubscribe.example.com")
 
     settings = entry.settings()
 

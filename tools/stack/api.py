@@ -105,6 +105,17 @@ class SendpoolApi:
             raise ApiError(response)
         return response.json() if response.content else None
 
+    def import_csv(self, list_id: UUID, text: str) -> Any:
+        """`POST /lists/{id}/imports` with a CSV body; the import's report."""
+        response = self._http.post(
+            f"{self._scheduler_url}/lists/{list_id}/imports",
+            content=text.encode(),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "text/csv"},
+        )
+        if response.is_error:
+            raise ApiError(response)
+        return response.json()
+
     def _catalog(self, method: str, path: str, json: object = None) -> Any:
         return self.call(method, self._catalog_url + path, json)
 
@@ -185,6 +196,12 @@ class SendpoolApi:
 
     def resume(self, campaign_id: UUID) -> None:
         self._scheduler("POST", f"/campaigns/{campaign_id}/resume")
+
+    def pause(self, campaign_id: UUID) -> None:
+        self._scheduler("POST", f"/campaigns/{campaign_id}/pause")
+
+    def cancel(self, campaign_id: UUID) -> None:
+        self._scheduler("POST", f"/campaigns/{campaign_id}/cancel")
 
     def campaign(self, campaign_id: UUID) -> Campaign:
         return Campaign.model_validate(self._scheduler("GET", f"/campaigns/{campaign_id}"))

@@ -25,6 +25,10 @@ class CampaignTimedOut(TimedOut):
 # --------------------------------------------------------------------------- the pieces
 
 
+SENDER_DOMAIN = "example.com"
+"""The From domain of `campaign_content`, which the demo's, bench's and chaos run's servers declare."""
+
+
 def recipient_addresses(count: int, domain: str = "example.com") -> list[str]:
     """`user000000@example.com`, `user000001@example.com`, …: the recipients of a list of `count`."""
     return [f"user{n:06d}@{domain}" for n in range(count)]
@@ -37,7 +41,7 @@ def campaign_content(body_bytes: int = 2_000, **fields: str) -> MessageContent:
     text = (paragraph * (body_bytes // (2 * len(paragraph)) + 1))[: body_bytes // 2]
     return MessageContent.model_validate(
         {
-            "from_address": "news@example.com",
+            "from_address": f"news@{SENDER_DOMAIN}",
             "from_name": "sendpool demo",
             "subject": "Hello from sendpool",
             "text": text,
@@ -148,7 +152,8 @@ def provision_campaign(
 
     servers = []
     for number, port in enumerate(sink_ports, start=1):
-        server = enabled_smtp_server(api, f"sink {number}", port)
+        # Its identity names the From the campaign uses: a launch checks the From against it.
+        server = enabled_smtp_server(api, f"sink {number}", port, identity={"from_domains": [SENDER_DOMAIN]})
         report(f"server {server.name} on 127.0.0.1:{port}: tested and enabled")
         servers.append(server)
 

@@ -58,6 +58,9 @@ class Stack:
     bounce_smtp_ports: dict[str, int] = field(default_factory=dict)
     """Each bounces replica's bounce mail endpoint (SMTP, on 127.0.0.1), by label: where the Return-Path
     domain's MX would lead, and where a local sink sends its DSNs."""
+    bounces_port: int = field(default_factory=free_port)
+    """The first bounces replica's HTTP port, chosen up front: the delivery workers (which may start
+    first) write its one-click unsubscribe URL into every message."""
 
     @property
     def catalog_url(self) -> str:
@@ -74,6 +77,14 @@ class Stack:
     @property
     def scheduler_url(self) -> str:
         return self.services["scheduler"].url
+
+    @property
+    def events_url(self) -> str:
+        return self.services["events"].url
+
+    @property
+    def webhooks_url(self) -> str:
+        return self.services["webhooks"].url
 
     @property
     def database_url(self) -> str:
@@ -109,6 +120,10 @@ class Stack:
                 "SENDPOOL_BOUNCES_SMTP_HOST": "127.0.0.1",
                 "SENDPOOL_BOUNCES_SMTP_PORT": str(smtp_port),
             }
+        if service_of(label) == "delivery":
+            env = {**env, "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": f"http://127.0.0.1:{self.bounces_port}"}
+        if label == "bounces":
+            port = port or self.bounces_port
         self.services[label] = ServiceProcess(service_of(label), port or free_port(), env, log_path)
         return self.services[label]
 
@@ -214,7 +229,9 @@ def running_stack(
             "SENDPOOL_TOKEN_SECRET": Fernet.generate_key().decode(),
             # Random per run, like every secret here: the services refuse to start without them.
             "SENDPOOL_VERP_SECRET": Fernet.generate_key().decode(),
+            "SENDPOOL_UNSUBSCRIBE_SECRET": Fernet.generate_key().decode(),
             "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
+            "SENDPOOL_WEBHOOKS_SECRET_KEYS": Fernet.generate_key().decode(),
             "SENDPOOL_LOG_LEVEL": log_level,
             "SENDPOOL_MESSAGE_METRICS": str(message_metrics).lower(),
             "SENDPOOL_DELIVERY_VENDOR": "smtp",  # the sinks speak SMTP; only the delivery workers read it

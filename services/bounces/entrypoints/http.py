@@ -17,9 +17,10 @@ from services.bounces.app.feedback import ReclassifyFeedback
 from services.bounces.app.ports import FeedbackIntake
 from services.bounces.app.review import FeedbackReview
 from services.bounces.app.suppressions import SuppressionLists
+from services.bounces.app.unsubscribe import OneClickUnsubscribe
 from services.bounces.app.webhooks import ReceiveWebhook
 from services.bounces.domain.suppressions import ImportRefused, ImportRow, csv_rows
-from services.bounces.entrypoints import webhooks
+from services.bounces.entrypoints import unsubscribe, webhooks
 from services.bounces.entrypoints.schemas import (
     AuditOut,
     AuditPage,
@@ -58,6 +59,8 @@ class BouncesUseCases:
     """For the webhook routes (`app.state.feedback_intake`)."""
     receive_webhook: ReceiveWebhook
     """The vendor webhooks' checks and tables (`app.state.receive_webhook`)."""
+    unsubscribe: OneClickUnsubscribe | None = None
+    """The one-click unsubscribe endpoint's (`services.bounces.entrypoints.unsubscribe`)."""
 
 
 def _token_secrets(request: Request) -> tuple[str, str]:
@@ -293,6 +296,7 @@ def create_http_api(
     api.state.receive_webhook = use_cases.receive_webhook
     api.include_router(router)
     api.include_router(webhooks.router)
+    api.include_router(unsubscribe.router)
     install_error_handlers(api)
     install_body_limit(
         api,

@@ -3,9 +3,16 @@
 from uuid import UUID
 
 from services.catalog.app.ports import CatalogStore, SecretBox
-from services.catalog.app.servers import delivery_settings
+from services.catalog.app.servers import delivery_settings, visible_servers
+from services.catalog.domain.access import Actor
 from services.catalog.domain.policies import default_policy
-from shared.contracts import CatalogSnapshot, SendingPolicy, ServerSettingsReply
+from shared.contracts import (
+    CampaignSender,
+    CampaignSenders,
+    CatalogSnapshot,
+    SendingPolicy,
+    ServerSettingsReply,
+)
 from shared.errors import NotFound
 
 
@@ -31,6 +38,31 @@ class CatalogQueries:
         if policy is None or policy.tenant_id != tenant_id:
             return default_policy(campaign_id, tenant_id)
         return policy
+
+    async def campaign_senders(self, campaign_id: UUID, tenant_id: UUID) -> CampaignSenders:
+        """The servers the campaign may send through, with the From domains each declares: its
+        policy's selection if narrowed, else every server the tenant may use (own and granted).
+
+        A selected server the tenant may no longer use is left out, as routing leaves it out."""
+        policy = await self.policy(campaign_id, tenant_id)
+        async with self._store.transaction() as tx:
+            usable = {
+                listed.server.id: listed.server for listed in await visible_servers(tx, Actor(tenant_id))
+            }
+        if policy.use_all:
+            servers = list(usable.values())
+        else:
+            servers = [usable[item.server_id] for item in policy.selection if item.server_id in usable]
+        return CampaignSenders(
+            campaign_id=campaign_id,
+            servers=[
+                CampaignSender(
+                    server_id=server.id,
+                    from_domains=list(server.identity.public.from_domains) if server.identity else [],
+                )
+                for server in servers
+            ],
+        )
 
     async def server_settings(self, server_id: UUID) -> ServerSettingsReply:
         """Connection settings and identity with secrets in clear, for the delivery worker that sends through it."""

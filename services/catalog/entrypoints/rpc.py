@@ -10,6 +10,7 @@ from pydantic import Field
 from services.catalog.app.catalog import CatalogUseCases
 from services.catalog.domain.access import OPERATOR
 from shared.contracts import (
+    CampaignSendersRequest,
     PauseServerRequest,
     PolicyRequest,
     RevokedTokensReply,
@@ -31,7 +32,8 @@ CatalogRequest = Annotated[
     | ServerSettingsRequest
     | PauseServerRequest
     | RevokedTokensRequest
-    | ServerReputationReport,
+    | ServerReputationReport
+    | CampaignSendersRequest,
     Field(discriminator="kind"),
 ]
 
@@ -41,7 +43,7 @@ def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
         CATALOG_RPC_QUEUE,
         title="catalog.rpc",
         description="Answers a snapshot, a campaign's sending policy, a server's connection settings, or "
-        "the revoked tenant tokens; "
+        "the revoked tenant tokens, or the servers a campaign may send through with their From domains; "
         "pauses a server on request; keeps a server's reputation the bounces service reports (no answer).",
     )
     async def answer(request: CatalogRequest) -> RabbitResponse | None:
@@ -50,6 +52,8 @@ def register_rpc(broker: RabbitBroker, use: CatalogUseCases) -> None:
                 return rpc_reply(await use.queries.snapshot())
             case RevokedTokensRequest():
                 return rpc_reply(RevokedTokensReply(tokens=await use.tokens.revoked()))
+            case CampaignSendersRequest(campaign_id=campaign_id, tenant_id=tenant_id):
+                return rpc_reply(await use.queries.campaign_senders(campaign_id, tenant_id))
             case PolicyRequest(campaign_id=campaign_id, tenant_id=tenant_id):
                 return rpc_reply(await use.queries.policy(campaign_id, tenant_id))
             case ServerSettingsRequest(server_id=server_id):

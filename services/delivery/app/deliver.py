@@ -24,6 +24,9 @@ record the outcome, publish the status.
   deferred like any other (the server never said it took it) and the record remembers it may
   have arrived: whatever a later attempt comes to is reported `unknown`, unless the retries run
   out (then it is failed, saying it may have arrived).
+- A message of a campaign its tenant paused is handed back to routing unsent (the router holds
+  it until the resume); one of a cancelled campaign is dropped, reported `cancelled`. Asked when
+  it arrives and again when its turn comes (see `app.campaign_holds`).
 """
 
 import asyncio
@@ -36,8 +39,10 @@ from uuid import UUID
 
 import structlog
 
+from services.delivery.app.campaign_holds import CampaignHold, HeldCampaigns
 from services.delivery.app.ports import (
     AttemptStore,
+    CampaignGate,
     ConnectionHealth,
     DeliveryMetrics,
     Outbound,
@@ -60,7 +65,7 @@ from services.delivery.domain.attempts import (
 )
 from services.delivery.domain.dkim import dkim_signed
 from services.delivery.domain.identity import InvalidIdentity
-from services.delivery.domain.mime import InvalidMessage, OutgoingMessage, compose
+from services.delivery.domain.mime import InvalidMessage, OutgoingMessage, PersonalizationFailed, compose
 from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome
 from services.delivery.domain.retry import (
     GiveUp,
@@ -69,10 +74,13 @@ from services.delivery.domain.retry import (
     past_max_age,
     plan_retry,
 )
+from services.delivery.domain.unsubscribe_links import UnsubscribeLinks
 from services.delivery.domain.verp import with_return_path
 from shared.contracts import DeliveryRequested, MessageStatus, StatusEvent, utcnow
 
 log = structlog.get_logger("delivery.deliver")
+
+CANCELLED_REASON = "campaign cancelled by its tenant"
 
 
 _STATUS_OF_STATE = {
@@ -122,6 +130,8 @@ class DeliverMessage:
         verp_secret: str,
         sends_per_server: int,
         clock: Callable[[], datetime] = utcnow,
+        unsubscribe: UnsubscribeLinks | None = None,
+        campaigns: CampaignGate | None = None,
     ) -> None:
         self._attempts = attempts
         self._senders = senders
@@ -134,6 +144,10 @@ class DeliverMessage:
         self._suppression = suppression
         self._verp_secret = verp_secret
         self._clock = clock
+        self._unsubscribe = unsubscribe
+        """Every message's one-click link (the bootstrap always gives it; None: only the content's own)."""
+        self._campaigns: CampaignGate = campaigns if campaigns is not None else HeldCampaigns()
+        """The campaigns paused or cancelled (the bootstrap gives the worker's own; None: none is)."""
         self._turns: defaultdict[UUID, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(sends_per_server)
         )
@@ -142,6 +156,8 @@ class DeliverMessage:
     async def __call__(self, request: DeliveryRequested, *, redelivered: bool) -> None:
         # Redelivered here, or before it was handed back to routing on its way here.
         redelivered = redelivered or request.send.redelivered
+        if await self._held_back(request, redelivered=redelivered):
+            return
         refusal = self._gate.refusal(request.server_id)
         if refusal is not None:  # asked again when the message's turn comes: the server may change meanwhile
             await self._hand_back(request, refusal, redelivered=redelivered)
@@ -197,7 +213,12 @@ class DeliverMessage:
                 send.recipient,
                 recipient_name=send.recipient_name,
                 now=self._clock(),
+                unsubscribe_url=self._unsubscribe.url_for(send) if self._unsubscribe else None,
+                fields=send.fields,
             )
+        except PersonalizationFailed as exc:
+            # This recipient's rendering failed: it fails alone; the rest of its batch goes on.
+            return Failed(None, None, f"personalization failed: {exc}")
         except InvalidMessage as exc:
             return Failed(None, None, f"message refused before sending: {exc}")
         try:
@@ -230,6 +251,9 @@ class DeliverMessage:
             refusal = self._gate.refusal(request.server_id)
             if refusal is not None:
                 await self._hand_back(request, refusal, redelivered=redelivered)
+                return None
+            # Paused or cancelled while it waited for its turn: the pause takes effect here.
+            if await self._held_back(request, redelivered=redelivered):
                 return None
             claim = await self._claim(request, redelivered=redelivered)
             if claim is None:
@@ -280,6 +304,30 @@ class DeliverMessage:
             server_id=str(request.server_id),
             reason=refusal,
         )
+
+    async def _held_back(self, request: DeliveryRequested, *, redelivered: bool) -> bool:
+        """Settle the message unsent if its campaign is paused or cancelled; False to send it."""
+        hold = self._campaigns.hold_of(request.send.campaign_id)
+        if hold is None:
+            return False
+        send = request.send
+        if hold is CampaignHold.PAUSED:
+            # Not steered away from this server: nothing is wrong with it. Marked redelivered if it
+            # was, so that a copy a stopped worker left `sending` is taken over after the resume.
+            await self._outbound.hand_back(
+                send.model_copy(update={"redelivered": True}) if redelivered else send
+            )
+        else:
+            await self._outbound.publish_status(
+                send.status_event(MessageStatus.CANCELLED, reply_text=CANCELLED_REASON)
+            )
+        log.debug(
+            "message of a held campaign not sent",
+            message_id=str(send.message_id),
+            campaign_id=str(send.campaign_id),
+            hold=hold.value,
+        )
+        return True
 
     async def _record_outcome(self, request: DeliveryRequested, record: AttemptRecord) -> None:
         """Record what the attempt came to; counted here, once per attempt (not when a duplicate

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from services.delivery.app.campaign_holds import CampaignHold
 from services.delivery.domain.attempts import AttemptRecord, ClaimResult
 from services.delivery.domain.identity import SenderIdentity
 from services.delivery.domain.mime import OutgoingMessage
@@ -123,6 +124,12 @@ class Outbound(Protocol):
 
     async def hand_back(self, send: SendRequested) -> None:
         """Send the message back through routing now."""
+        ...
+
+
+class CampaignGate(Protocol):
+    def hold_of(self, campaign_id: UUID) -> CampaignHold | None:
+        """Whether the campaign's messages must not be sent now (paused, cancelled), as known here."""
         ...
 
 

@@ -4,15 +4,19 @@ Built with the standard library's `EmailMessage` and its SMTP policy, which fold
 headers correctly (non-ASCII names and subjects become encoded words). Bodies are encoded to
 7-bit (quoted-printable) so that the message passes through servers without 8BITMIME.
 
-The part every recipient of a content shares (From, Subject, Reply-To, List-Unsubscribe, the
-MIME structure and bodies) is written once per content; per recipient only To, Date,
-Message-ID and the sendpool id are written, through the same policy.
+The part every recipient of a content shares (From, Subject, Reply-To, the MIME structure and
+bodies) is written once per content; per recipient only To, Date, Message-ID, the sendpool id and
+the recipient's own one-click List-Unsubscribe link are written, through the same policy. A
+personalized content (subject, text or HTML with template syntax: `shared.templates`) is compiled
+once and rendered per recipient, and its shared part is then written per recipient too.
 """
 
 import re
-from dataclasses import dataclass
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes, policy, quoprimime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -23,6 +27,7 @@ from uuid import UUID
 import idna
 
 from shared.contracts import MessageContent
+from shared.templates import RenderFailed, TemplateProblem, compile_content, recipient_variables
 
 SMTP_POLICY = policy.SMTP.clone(cte_type="7bit")
 """CRLF line endings, as the SMTP wire format requires."""
@@ -41,6 +46,15 @@ would start another header, or end the headers with a blank line, if a reader to
 
 class InvalidMessage(ValueError):
     """The content cannot become a safe, well-formed message; sending it would never succeed."""
+
+
+class PersonalizationFailed(InvalidMessage):
+    """The content's templates cannot be rendered for this recipient (or compiled at all): this
+    recipient's message fails alone, with the reason."""
+
+
+_PLAIN_URL = re.compile(r"https?://[!#-;=?-~]+")
+"""A URL that goes into a header as it is: printable ASCII without space, quotes or angle brackets."""
 
 
 @dataclass(frozen=True)
@@ -238,22 +252,53 @@ def compose(
     *,
     recipient_name: str = "",
     now: datetime,
+    unsubscribe_url: str | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> OutgoingMessage:
-    """The message for one recipient. Raises `InvalidMessage` naming the field that makes it unsafe.
+    """The message for one recipient. Raises `InvalidMessage` naming the field that makes it unsafe,
+    `PersonalizationFailed` when its templates cannot be rendered for this recipient.
 
     A campaign sends one content to many recipients, so everything but the recipient's own
     headers is built once per content (see `_campaign_part`); building a whole `EmailMessage`
-    per recipient cost most of a delivery worker's time.
+    per recipient cost most of a delivery worker's time. A personalized content is the exception:
+    its subject and bodies differ per recipient, so they are written per recipient.
+
+    `unsubscribe_url` is the recipient's own one-click link (sendpool's endpoint): it goes into
+    `List-Unsubscribe` in place of the content's `unsubscribe_url`, which is written only for a
+    message without one of its own (a server's test message).
     """
+    shared_unsubscribe = content.unsubscribe_url if unsubscribe_url is None else None
     campaign = _campaign_part(
         content.from_address,
         content.from_name,
         content.subject,
         content.reply_to,
-        content.unsubscribe_url,
+        shared_unsubscribe,
         content.text,
         content.html,
     )
+    try:
+        templates = compile_content(content.subject, content.text or "", content.html or "")
+    except TemplateProblem as problem:
+        raise PersonalizationFailed(str(problem)) from None
+    if templates.personalized:
+        variables = recipient_variables(recipient, recipient_name, fields or {}, unsubscribe_url or "")
+        try:
+            rendered = templates.render(variables)
+            skeleton = _personal_skeleton(
+                content.from_address,
+                content.from_name,
+                content.reply_to,
+                shared_unsubscribe,
+                bool(content.text),
+                bool(content.html),
+            )
+            campaign = replace(
+                campaign, rest=skeleton.fill(rendered.subject, rendered.text or "", rendered.html or "")
+            )
+        # The content itself passed above: whatever fails now, this recipient's rendering broke.
+        except (RenderFailed, InvalidMessage) as exc:
+            raise PersonalizationFailed(str(exc)) from None
     to_address, to_line = _to_line(recipient, recipient_name)
     own_headers = b"".join(
         (
@@ -262,6 +307,7 @@ def compose(
             f"Date: {format_datetime(now)}\r\n".encode("ascii"),
             campaign.message_id_line(message_id),
             f"{SENDPOOL_ID_HEADER}: {message_id}\r\n".encode("ascii"),
+            _unsubscribe_lines(unsubscribe_url) if unsubscribe_url else b"",
         )
     )
     return OutgoingMessage(
@@ -271,3 +317,92 @@ def compose(
         from_address=campaign.sender.addr_spec,
         content=own_headers + campaign.rest,
     )
+
+
+def _unsubscribe_lines(url: str) -> bytes:
+    """`List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058 one-click) for one recipient's link.
+
+    Sendpool's own link (a base URL and a URL-safe token) is written as it is: the email package would
+    turn a long unbreakable URL into encoded words, which no client reads as a URL. RFC 5322 allows a
+    line up to 998 characters; the token keeps it far below."""
+    line = f"List-Unsubscribe: <{url}>\r\n"
+    if _PLAIN_URL.fullmatch(url) is None or len(line) > 998:
+        raise InvalidMessage("List-Unsubscribe URL cannot be written safely")
+    # RFC 8058: mailbox providers unsubscribe with one POST instead of opening a page.
+    return line.encode("ascii") + b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+
+
+_SENTINEL = f"sendpool{secrets.token_hex(12)}"
+"""Marks where a personalized part goes in a skeleton: random per process, so no content can hold it."""
+
+
+@dataclass(frozen=True)
+class _PersonalSkeleton:
+    """A personalized content's shared part with its subject and bodies left out, written once by the
+    email package; per recipient the rendered subject and bodies are encoded into it directly, which
+    is about a hundred times cheaper than building an `EmailMessage` per recipient."""
+
+    rest: bytes
+
+    def fill(self, subject: str, text: str, html: str) -> bytes:
+        rest = self.rest.replace(_sentinel_line("Subject: ", "subject"), _subject_line(subject), 1)
+        rest = rest.replace(_sentinel_line("", "text"), _quoted_printable(text), 1)
+        return rest.replace(_sentinel_line("", "html"), _quoted_printable(html), 1)
+
+
+def _sentinel_line(prefix: str, part: str) -> bytes:
+    return f"{prefix}{_SENTINEL}{part}\r\n".encode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _personal_skeleton(
+    from_address: str,
+    from_name: str,
+    reply_to: str | None,
+    unsubscribe_url: str | None,
+    has_text: bool,
+    has_html: bool,
+) -> _PersonalSkeleton:
+    email = EmailMessage(policy=SMTP_POLICY)
+    email["Subject"] = f"{_SENTINEL}subject"
+    if reply_to:
+        email["Reply-To"] = _address("Reply-To", reply_to)
+    if unsubscribe_url:
+        email["List-Unsubscribe"] = f"<{_refuse_header_breaking('List-Unsubscribe', unsubscribe_url)}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Quoted-printable whatever the text: the bodies are only known per recipient. QP writes every
+    # `=` as `=3D`, so no body can contain the multipart boundary (`===…==`) drawn here once.
+    if has_html and has_text:
+        email.set_content(f"{_SENTINEL}text", cte="quoted-printable")
+        email.add_alternative(f"{_SENTINEL}html", subtype="html", cte="quoted-printable")
+    elif has_html:
+        email.set_content(f"{_SENTINEL}html", subtype="html", cte="quoted-printable")
+    else:
+        email.set_content(f"{_SENTINEL}text", cte="quoted-printable")
+    return _PersonalSkeleton(email.as_bytes(policy=SMTP_POLICY))
+
+
+_PLAIN_SUBJECT = re.compile(r"[ -~]*")
+
+
+def _subject_line(subject: str) -> bytes:
+    """The Subject line of a rendered subject: as it is when it is short printable ASCII that no reader
+    could take for an encoded word, otherwise through the email package (encoded words, folding, checks)."""
+    line = f"Subject: {subject}\r\n"
+    if (
+        _PLAIN_SUBJECT.fullmatch(subject)
+        and "=?" not in subject
+        and subject.strip() == subject
+        and (_FOLD_AT is None or len(line) <= _FOLD_AT)
+    ):
+        return line.encode("ascii")
+    _refuse_header_breaking("Subject", subject)
+    return _header_line("Subject", subject)
+
+
+def _quoted_printable(body: str) -> bytes:
+    """A body as the email package's content manager encodes it (UTF-8, quoted-printable, CRLF)."""
+    lines = body.encode("utf-8").splitlines()
+    normal = (b"\n".join(lines) + b"\n").decode("latin-1")
+    encoded = quoprimime.body_encode(normal, SMTP_POLICY.max_line_length or 78)
+    return encoded.replace("\n", "\r\n").encode("ascii")

@@ -12,7 +12,8 @@ DECISIONS = Counter(
     "Messages through routing by outcome: routed, held (campaign stopped), waiting (every eligible "
     "server capped; sent to a delay queue), rerouted (drained from a server that cannot send), "
     "admitted_late (a message that reached its worker late, counted again as it is sent) or "
-    "late_at_cap (such a message must wait: its server is at its cap now).",
+    "late_at_cap (such a message must wait: its server is at its cap now) or cancelled (its campaign "
+    "was cancelled: dropped unrouted).",
     ["outcome"],
     registry=REGISTRY,
 )

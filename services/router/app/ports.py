@@ -50,6 +50,8 @@ class HoldOutcome:
     """This call recorded the campaign's stop first (and announced `campaign_stopped`)."""
     held: bool
     """The message is held (and `held` announced); False if the stop was lifted meanwhile."""
+    cancelled: bool = False
+    """The campaign is cancelled: nothing was recorded or held, the message is to be dropped."""
 
 
 Release = Callable[[list[SendRequested]], Awaitable[None]]
@@ -80,7 +82,28 @@ class HeldMessages(Protocol):
         ...
 
     async def release_orphans(self, campaign_id: UUID, release: Release) -> int:
-        """Release the campaign's held messages unless it is stopped (again); never lifts a stop."""
+        """Release the campaign's held messages unless it is stopped (again); never lifts a stop.
+        Those of a cancelled campaign are dropped instead, each reported `cancelled`."""
+        ...
+
+    async def campaign_controls(self, cancelled_since: datetime) -> tuple[set[UUID], set[UUID]]:
+        """(paused now, cancelled since `cancelled_since`), as the tenant's decisions were recorded."""
+        ...
+
+    async def is_cancelled(self, campaign_id: UUID) -> bool: ...
+
+    async def pause(self, event: CampaignEvent) -> bool:
+        """Record the pause and stop the campaign (announcing nothing); False if a newer decision
+        is recorded or the campaign is cancelled."""
+        ...
+
+    async def record_resume(self, event: CampaignEvent) -> bool:
+        """Record the resume; False if the campaign is cancelled or a newer pause is recorded."""
+        ...
+
+    async def cancel(self, event: CampaignEvent) -> int:
+        """Record the cancellation, lift any stop, and drop the held messages (each reported
+        `cancelled`, in the transaction that deletes it); returns how many were dropped."""
         ...
 
 
@@ -110,6 +133,8 @@ class Decision(StrEnum):
     """A counted message reached its worker late; its count moved to the time it is sent."""
     LATE_AT_CAP = "late_at_cap"
     """A late message's server is at its cap now: its worker waits before sending it."""
+    CANCELLED = "cancelled"
+    """Its campaign was cancelled: dropped unrouted, reported `cancelled`."""
 
 
 class RoutingMetrics(Protocol):

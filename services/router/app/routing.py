@@ -15,6 +15,12 @@ store writes `campaign_stopped` and `held` to the outbox), so no failed publish 
 campaign stopped here and running in the scheduler. A resume marks the stop as being lifted,
 releases the held messages and forgets the stop last, so it can be repeated after a crash; a
 sweeper releases what a resume that died (or a release from before this scheme) left behind.
+
+The tenant's decisions arrive as campaign events (`campaign_paused`, `campaign_resumed`,
+`campaign_cancelled`), each recorded with when it was made, so a late copy of an older one
+changes nothing. A pause stops the campaign without announcing a stop (the scheduler announced
+the pause): its messages are held and a resume releases them, as for a stop. A cancellation is
+final: held messages and every later one are dropped unrouted and reported `cancelled`.
 """
 
 import asyncio
@@ -29,6 +35,7 @@ import structlog
 
 from services.router.app.capacity import TAKEN, CapacityLedger, Verdict
 from services.router.app.ports import CatalogSource, Decision, HeldMessages, Outbound, RoutingMetrics
+from services.router.domain.controls import CANCELLED_REMEMBERED, cancelled_status
 from services.router.domain.limits import Bucket, destination_bucket, server_bucket
 from services.router.domain.selection import Candidates, eligible_servers, pick_by_weight, stop_reason
 from services.router.domain.view import RoutingView
@@ -37,6 +44,7 @@ from shared.contracts import (
     AdmissionRequest,
     CampaignEvent,
     CampaignEventKind,
+    CampaignHolds,
     DeliveryRequested,
     Exclusion,
     MessageStatus,
@@ -78,6 +86,9 @@ class Router:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     stopped: set[UUID] = field(default_factory=set)
+    """Campaigns held here: stopped (no eligible server) or paused by their tenant."""
+    cancelled: set[UUID] = field(default_factory=set)
+    """Campaigns their tenant cancelled: every message of theirs is dropped unrouted."""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _policy_locks: dict[UUID, asyncio.Lock] = field(default_factory=dict)
     _candidates_by_campaign: dict[UUID, tuple[SendingPolicy, Candidates]] = field(
@@ -91,8 +102,9 @@ class Router:
     _refreshed_at: float = 0.0
 
     async def load_stops(self) -> None:
-        """Learn which campaigns are stopped (before any message of theirs is routed)."""
+        """Learn which campaigns are stopped, paused or cancelled (before any message of theirs is routed)."""
         self.stopped = await self.held.stopped_campaigns()
+        _paused, self.cancelled = await self.held.campaign_controls(self.clock() - CANCELLED_REMEMBERED)
 
     async def start(self) -> None:
         """Load the catalog's snapshot; routing waits until this is done."""
@@ -103,8 +115,16 @@ class Router:
 
     async def route(self, message: SendRequested) -> None:
         await self.ready.wait()
+        if message.campaign_id in self.cancelled:
+            await self._drop_cancelled(message)
+            return
         if message.campaign_id in self.stopped:
             if await self._hold(message):
+                return
+            if await self.held.is_cancelled(message.campaign_id):
+                # Cancelled meanwhile (the cancellation lifts the stop): this replica learns it here.
+                self.cancelled.add(message.campaign_id)
+                await self._drop_cancelled(message)
                 return
             # Resumed meanwhile: one replica takes the resume from the shared queue, the others
             # learn of it here. The stop recorded in PostgreSQL decides; route the message.
@@ -286,6 +306,11 @@ class Router:
         outcome = await self.held.stop_and_hold(
             message, reason, stopped, message.status_event(MessageStatus.HELD)
         )
+        if outcome.cancelled:
+            self.stopped.discard(message.campaign_id)
+            self.cancelled.add(message.campaign_id)
+            await self._drop_cancelled(message)
+            return
         if outcome.recorded_stop:
             log.error(
                 "campaign stopped: no eligible server",
@@ -328,6 +353,56 @@ class Router:
             released=released,
         )
         return released
+
+    async def _drop_cancelled(self, message: SendRequested) -> None:
+        """The campaign is cancelled: the message goes nowhere, and says so (a final status)."""
+        await self.outbound.status(cancelled_status(message))
+        self.metrics.decided(Decision.CANCELLED)
+
+    async def campaign_paused(self, event: CampaignEvent) -> bool:
+        """Hold the campaign's messages from now on (as a stop does, without announcing a stop).
+
+        Every replica records the pause it hears (the same decision twice changes nothing), so a
+        replica never holds a campaign in memory that PostgreSQL does not hold: it would route
+        its messages again at the first hold that finds no stop. False if a newer decision is
+        recorded or the campaign is cancelled."""
+        if event.kind is not CampaignEventKind.PAUSED or not await self.held.pause(event):
+            return False
+        self.stopped.add(event.campaign_id)
+        log.info("campaign paused: its messages are held", campaign_id=str(event.campaign_id))
+        return True
+
+    async def resume_campaign(self, event: CampaignEvent) -> int:
+        """`campaign_resumed`: release the held messages, unless the campaign is cancelled (final)
+        or the event is older than a pause recorded since (a late copy)."""
+        if event.kind is not CampaignEventKind.RESUMED:
+            return 0
+        if event.campaign_id in self.cancelled or not await self.held.record_resume(event):
+            log.info(
+                "campaign resume ignored: cancelled, or paused again since",
+                campaign_id=str(event.campaign_id),
+            )
+            return 0
+        return await self.campaign_resumed(event.campaign_id)
+
+    async def campaign_cancelled(self, event: CampaignEvent) -> int:
+        """Drop the campaign's held messages and every later one, each reported `cancelled`."""
+        if event.kind is not CampaignEventKind.CANCELLED:
+            return 0
+        self.cancelled.add(event.campaign_id)
+        self.stopped.discard(event.campaign_id)
+        self.view.forget_policy(event.campaign_id)
+        dropped = await self.held.cancel(event)
+        log.info(
+            "campaign cancelled: held messages dropped", campaign_id=str(event.campaign_id), dropped=dropped
+        )
+        return dropped
+
+    async def campaign_holds(self) -> CampaignHolds:
+        """What delivery workers must not send now: the campaigns paused and those cancelled lately
+        (as recorded, so the answer is the same whichever replica gives it)."""
+        paused, cancelled = await self.held.campaign_controls(self.clock() - CANCELLED_REMEMBERED)
+        return CampaignHolds(paused=sorted(paused), cancelled=sorted(cancelled))
 
     async def release_orphans(self) -> int:
         """One sweeper round: release held messages whose campaign is not stopped any more (its

@@ -9,6 +9,7 @@ from shared.batch_items import handle_each
 from shared.contracts import (
     AdmissionRequest,
     CampaignEvent,
+    CampaignHoldsRequest,
     CatalogEvent,
     IncomingSends,
     SendBatch,
@@ -21,6 +22,7 @@ from shared.topology import (
     CATALOG_EXCHANGE,
     HEALTH_EXCHANGE,
     ROUTER_ADMISSIONS_QUEUE,
+    ROUTER_CAMPAIGN_HOLDS_QUEUE,
     SEND_EXCHANGE,
     SEND_QUEUE,
     STATUS_EXCHANGE,
@@ -32,6 +34,13 @@ from shared.topology import (
 CAMPAIGN_RESUMED_QUEUE = work_queue("router.campaign-resumed", routing_key="*.*.campaign_resumed")
 """Shared by every replica and durable: one replica releases a resumed campaign's held messages,
 whichever replicas restart meanwhile, and a resume that fails half way is delivered again."""
+
+CAMPAIGN_PAUSED_QUEUE = work_queue("router.campaign-paused", routing_key="*.*.campaign_paused")
+CAMPAIGN_CANCELLED_QUEUE = work_queue("router.campaign-cancelled", routing_key="*.*.campaign_cancelled")
+"""Shared and durable, as the resume's: a pause or cancellation published while every router is
+down (or restarting under a new instance id) is still recorded. Each replica also hears it on a
+queue of its own, to update its memory; recording the same decision twice changes nothing, and
+the decision's time keeps a late pause from undoing a later resume, whichever queue brings it."""
 
 
 def register(
@@ -89,6 +98,47 @@ def register(
     async def on_campaign_stopped(event: CampaignEvent) -> None:
         router.campaign_stopped(event.campaign_id)
 
+    @broker.subscriber(
+        ROUTER_CAMPAIGN_HOLDS_QUEUE,
+        title="router.campaign-holds",
+        description="Tells a delivery worker starting which campaigns are paused or cancelled (any replica answers).",
+    )
+    async def on_campaign_holds(request: CampaignHoldsRequest) -> RabbitResponse:
+        return rpc_reply(await router.campaign_holds())
+
+    @broker.subscriber(
+        instance_queue("router", "campaign-paused", "*.*.campaign_paused", instance_id), STATUS_EXCHANGE
+    )
+    async def on_campaign_paused_here(event: CampaignEvent) -> None:
+        await router.campaign_paused(event)
+
+    @broker.subscriber(
+        CAMPAIGN_PAUSED_QUEUE,
+        STATUS_EXCHANGE,
+        title="router.campaign-paused",
+        description="Records a paused campaign (any one replica), so its messages are held even by "
+        "replicas that start later.",
+    )
+    async def on_campaign_paused(event: CampaignEvent) -> None:
+        await router.campaign_paused(event)
+
+    @broker.subscriber(
+        instance_queue("router", "campaign-cancelled", "*.*.campaign_cancelled", instance_id),
+        STATUS_EXCHANGE,
+    )
+    async def on_campaign_cancelled_here(event: CampaignEvent) -> None:
+        await router.campaign_cancelled(event)
+
+    @broker.subscriber(
+        CAMPAIGN_CANCELLED_QUEUE,
+        STATUS_EXCHANGE,
+        title="router.campaign-cancelled",
+        description="Records a cancelled campaign and drops its held messages, each reported `cancelled` "
+        "(any one replica); acknowledged once all are dropped.",
+    )
+    async def on_campaign_cancelled(event: CampaignEvent) -> None:
+        await router.campaign_cancelled(event)
+
     # A replica that did not take the resume learns of it from PostgreSQL when it next routes a
     # message of the campaign (its stop is gone or being lifted), so only one replica needs to hear of it.
     @broker.subscriber(
@@ -99,7 +149,7 @@ def register(
         "acknowledged once all are released.",
     )
     async def on_campaign_resumed(event: CampaignEvent) -> None:
-        await router.campaign_resumed(event.campaign_id)
+        await router.resume_campaign(event)
 
 
 def _alone(send: SendRequested) -> SendBatch:

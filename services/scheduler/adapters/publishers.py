@@ -40,7 +40,10 @@ def declare_publishers(broker: RabbitBroker) -> SchedulerPublishers:
             "campaign events",
             CampaignEvent,
             "`campaign_resumed` after a resume, `campaign_completed` once every message of a run is final; "
-            "from the scheduler's transactional outbox, at least once. Routing key `<tenant>.<campaign>.<kind>`.",
+            "from the scheduler's transactional outbox, at least once. Routing key `<tenant>.<campaign>.<kind>`. "
+            "`campaign_progress` every SENDPOOL_SCHEDULER_PROGRESS_INTERVAL_SECONDS while a campaign runs "
+            "(published directly: one may be lost, the next one replaces it), and a last one, through the "
+            "outbox, just before `campaign_completed`.",
             exchange=STATUS_EXCHANGE,
             routing_key="<tenant>.<campaign>.<kind>",
         ),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
-from shared.contracts import SendBatch
+from shared.contracts import CampaignEvent, SendBatch
 from shared.messaging import declare_dead_letters
 from shared.topology import SEND_EXCHANGE, SEND_QUEUE, SEND_ROUTING_KEY, STATUS_EXCHANGE
 
@@ -24,6 +24,26 @@ class RabbitSendPublisher:
         # All at once on the channel; each publish returns with the broker's confirm.
         await asyncio.gather(
             *(self._publisher.publish(batch.model_dump_json().encode()) for batch in batches)
+        )
+
+
+class RabbitCampaignEventPublisher:
+    """Campaign events straight onto sendpool.status, for those that need not go through the outbox."""
+
+    def __init__(self, publisher: RabbitPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish_events(self, events: Sequence[CampaignEvent]) -> None:
+        await asyncio.gather(
+            *(
+                self._publisher.publish(
+                    event.model_dump_json().encode(),
+                    routing_key=event.routing_key,
+                    # For whoever subscribes: an event nobody is bound to is dropped, not an error.
+                    mandatory=False,
+                )
+                for event in events
+            )
         )
 
 

@@ -1,4 +1,5 @@
-"""Use cases for campaigns: create, launch, follow, and react to the router stopping one."""
+"""Use cases for campaigns: create, follow, and react to the router stopping one (launch, pause, resume
+and cancel: `app.control`)."""
 
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -9,16 +10,16 @@ from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.expansion import ExpansionSupervisor
 from services.scheduler.app.lists import require_list
 from services.scheduler.app.ports import Repository, SchedulerMetrics, Store
+from services.scheduler.app.progress import read_progress
 from services.scheduler.domain.campaign import (
     Campaign,
-    CampaignState,
     Run,
-    RunState,
+    counts_with_unpublished,
     describe_stop,
-    first_run_state,
 )
-from shared.contracts import CampaignEvent, CampaignEventKind, MessageContent
+from shared.contracts import CampaignEvent, CampaignEventKind, CampaignProgress, MessageContent
 from shared.errors import NotFound
+from shared.templates import check_templates
 
 log = structlog.get_logger("scheduler.campaigns")
 
@@ -31,6 +32,8 @@ class CampaignReport:
     """Messages per state, and beside them sent messages that `bounced` or drew a complaint (`complained`)."""
     per_server: dict[str, int] = field(default_factory=dict)
     """Sent messages per server id."""
+    progress: CampaignProgress | None = None
+    """The same counts with the run's send rate and estimated completion; None before the first launch."""
 
 
 class Campaigns:
@@ -48,44 +51,11 @@ class Campaigns:
 
     async def create(self, tenant_id: UUID, name: str, list_id: UUID, content: MessageContent) -> Campaign:
         async with self._store.transaction() as repo:
-            await require_list(repo, list_id, tenant_id)
+            recipient_list = await require_list(repo, list_id, tenant_id)
+            # Refused now (422 naming the part, the line, the unknown fields) rather than failing every
+            # recipient at delivery.
+            check_templates(content.subject, content.text, content.html, recipient_list.field_names)
             return await repo.create_campaign(tenant_id, name, list_id, content)
-
-    async def launch(self, tenant_id: UUID, campaign_id: UUID) -> Run:
-        """Starts a run over the list as it is now; the expansion continues in the background."""
-        async with self._store.transaction() as repo:
-            campaign = await self._find(repo, campaign_id, tenant_id, for_update=True)
-            campaign.check_can_launch()
-            snapshot = await repo.snapshot_list(campaign.list_id)
-            run = await repo.create_run(campaign.id, first_run_state(snapshot.total), snapshot)
-            await repo.set_campaign_state(campaign.id, CampaignState.RUNNING, stop_reason=None)
-        log.info("campaign launched", campaign_id=str(campaign_id), run_id=str(run.id), total=run.total)
-        self._metrics.campaign_launched()
-        if run.state is RunState.EXPANDING:
-            self._expansions.start(run.id)
-        else:
-            await self._completion.check([run.id])
-        return run
-
-    async def resume(self, tenant_id: UUID, campaign_id: UUID) -> Campaign:
-        """Runs a stopped campaign again: the router re-routes its held messages, expansion continues."""
-        async with self._store.transaction() as repo:
-            campaign = await self._find(repo, campaign_id, tenant_id, for_update=True)
-            campaign.check_can_resume()
-            resumed = await repo.set_campaign_state(campaign.id, CampaignState.RUNNING, stop_reason=None)
-            # In the outbox with the state change: the router hears of it whenever the broker is back.
-            await repo.record_campaign_events(
-                [
-                    CampaignEvent(
-                        kind=CampaignEventKind.RESUMED, tenant_id=campaign.tenant_id, campaign_id=campaign.id
-                    )
-                ]
-            )
-            run = await repo.latest_run(campaign.id)
-        log.info("campaign resumed", campaign_id=str(campaign_id))
-        if run is not None and run.state is RunState.EXPANDING:
-            self._expansions.start(run.id)
-        return resumed
 
     async def report(self, campaign_id: UUID, tenant_id: UUID | None) -> CampaignReport:
         """The campaign's progress; `tenant_id` None reads any tenant's campaign (the operator)."""
@@ -94,11 +64,13 @@ class Campaigns:
             run = await repo.latest_run(campaign.id)
             if run is None:
                 return CampaignReport(campaign, None)
+            progress = await read_progress(repo, run)
             return CampaignReport(
                 campaign,
                 run,
-                counts=await repo.status_counts(run.id),
-                per_server=await repo.sent_per_server(run.id),
+                counts=counts_with_unpublished(progress.counts, campaign, run),
+                per_server=progress.per_server,
+                progress=progress,
             )
 
     async def owner(self, campaign_id: UUID) -> UUID | None:

@@ -6,6 +6,7 @@ from uuid import UUID
 import structlog
 
 from services.scheduler.app.ports import SchedulerMetrics, Store
+from services.scheduler.app.progress import read_progress
 from shared.contracts import CampaignEvent, CampaignEventKind
 
 log = structlog.get_logger("scheduler.completion")
@@ -28,6 +29,21 @@ class RunCompletion:
             return
         async with self._store.transaction() as repo:
             completed_runs = await repo.complete_runs(run_ids)
+            # Each run's final progress goes just before its `campaign_completed`, through the outbox
+            # with it: unlike the periodic ones (`ProgressReporter`), the last figures are never lost.
+            final_progress: list[CampaignEvent] = []
+            for completed in completed_runs:
+                run = await repo.latest_run(completed.campaign_id)
+                if run is not None:
+                    final_progress.append(
+                        CampaignEvent(
+                            kind=CampaignEventKind.PROGRESS,
+                            tenant_id=completed.tenant_id,
+                            campaign_id=completed.campaign_id,
+                            progress=await read_progress(repo, run),
+                        )
+                    )
+            await repo.record_campaign_events(final_progress)
             await repo.record_campaign_events(
                 [
                     CampaignEvent(

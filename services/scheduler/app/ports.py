@@ -3,14 +3,24 @@
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
+from services.scheduler.domain.csv_import import ImportRow
 from services.scheduler.domain.expansion import ExpansionBatch
-from services.scheduler.domain.recipients import ListSnapshot, NewRecipient, RecipientList
+from services.scheduler.domain.progress import ProgressSample
+from services.scheduler.domain.recipients import (
+    CampaignUsingList,
+    ListImport,
+    ListSnapshot,
+    NewRecipient,
+    Recipient,
+    RecipientList,
+)
 from services.scheduler.domain.stale import StaleMessage
-from shared.contracts import CampaignEvent, MessageContent, SendBatch, StatusEvent
+from shared.contracts import CampaignEvent, CampaignSenders, MessageContent, SendBatch, StatusEvent
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,15 @@ class ExpansionLease:
     seconds: float
 
 
+@dataclass(frozen=True)
+class CampaignQuery:
+    """One page of a tenant's campaigns: `limit` of them after the (created_at, id) of `after`."""
+
+    limit: int
+    after: tuple[datetime, UUID] | None = None
+    state: CampaignState | None = None
+
+
 class ExpansionConflict(Exception):
     """The run's cursor moved under this expansion: another expander is working on the run."""
 
@@ -32,6 +51,24 @@ class ExpansionConflict(Exception):
 class CompletedCampaign(NamedTuple):
     tenant_id: UUID
     campaign_id: UUID
+
+
+class ProgressRun(NamedTuple):
+    """A running campaign's run whose progress this replica claimed to publish this round."""
+
+    tenant_id: UUID
+    campaign_id: UUID
+    run: Run
+
+
+@dataclass(frozen=True)
+class ProgressFigures:
+    """What a run's progress is computed from, read in one transaction at the database's `now`."""
+
+    counts: dict[str, int]
+    per_server: dict[str, int]
+    samples: list[ProgressSample]
+    now: datetime
 
 
 class Repository(Protocol):
@@ -42,6 +79,28 @@ class Repository(Protocol):
     async def find_list(self, list_id: UUID, tenant_id: UUID) -> RecipientList | None: ...
     async def add_recipients(self, list_id: UUID, recipients: Sequence[NewRecipient]) -> int: ...
     async def snapshot_list(self, list_id: UUID) -> ListSnapshot: ...
+    async def page_lists(
+        self, tenant_id: UUID, limit: int, after: tuple[datetime, UUID] | None
+    ) -> list[RecipientList]: ...
+    async def page_recipients(self, list_id: UUID, limit: int, after_id: int) -> list[Recipient]: ...
+    async def lock_list(self, list_id: UUID, tenant_id: UUID) -> RecipientList | None:
+        """`find_list`, holding the list's row until the transaction ends (a delete, an import's chunk)."""
+        ...
+
+    async def unfinished_campaigns(self, list_id: UUID) -> list[CampaignUsingList]: ...
+    async def delete_list(self, list_id: UUID) -> None:
+        """Deletes the list's recipients and hides the list from `find_list` and `page_lists`."""
+        ...
+
+    async def import_recipients(
+        self, list_id: UUID, rows: Sequence[ImportRow], field_names: Sequence[str]
+    ) -> int:
+        """Adds the rows whose address the list does not have yet (the first of a file's copies);
+        returns how many were added."""
+        ...
+
+    async def save_import(self, list_id: UUID, tenant_id: UUID, report: dict[str, Any]) -> ListImport: ...
+    async def find_import(self, import_id: UUID, list_id: UUID) -> ListImport | None: ...
 
     # campaigns and runs
     async def create_campaign(
@@ -54,10 +113,37 @@ class Repository(Protocol):
         self, campaign_id: UUID, state: CampaignState, stop_reason: str | None
     ) -> Campaign: ...
     async def stop_campaign(self, campaign_id: UUID, tenant_id: UUID, stop_reason: str) -> bool: ...
+    async def list_campaigns(self, tenant_id: UUID, query: "CampaignQuery") -> list[Campaign]:
+        """The tenant's campaigns newest first (by creation, then id), after `query.after`."""
+
+    async def schedule_campaign(
+        self, campaign_id: UUID, send_at: datetime, time_zone: str | None
+    ) -> Campaign:
+        """Makes the campaign `scheduled` to start at `send_at`."""
+
+    async def claim_due_campaigns(self, limit: int) -> list[Campaign]:
+        """Scheduled campaigns whose `send_at` has come, locked for this transaction (`FOR UPDATE
+        SKIP LOCKED`): another replica's sweep skips them, so no campaign starts twice."""
+
+    async def cancel_run(self, run_id: UUID) -> int:
+        """Ends the run's expansion and makes every message of it not yet final `cancelled`, in one
+        statement; returns how many."""
+
     async def create_run(self, campaign_id: UUID, state: RunState, snapshot: ListSnapshot) -> Run: ...
     async def latest_run(self, campaign_id: UUID) -> Run | None: ...
     async def status_counts(self, run_id: UUID) -> dict[str, int]: ...
     async def sent_per_server(self, run_id: UUID) -> dict[str, int]: ...
+
+    # progress
+    async def progress_figures(self, run_id: UUID) -> ProgressFigures:
+        """The run's counts per state and per server, and its recent final-count samples."""
+
+    async def record_progress_sample(self, run_id: UUID, final: int) -> None:
+        """Records `final` at the database's now, and prunes the run's samples too old to matter."""
+
+    async def claim_progress_runs(self, *, every_seconds: float, limit: int) -> list[ProgressRun]:
+        """Runs of running campaigns whose progress no replica published within `every_seconds`,
+        marked as published now: replicas ticking at once never claim the same run."""
 
     # expansion
     async def runs_to_expand(self) -> list[UUID]:
@@ -109,10 +195,25 @@ class Store(Protocol):
         ...
 
 
+class CampaignEventPublisher(Protocol):
+    async def publish_events(self, events: Sequence[CampaignEvent]) -> None:
+        """Publishes them now, each with its own routing key, without the outbox: for events that
+        may be lost (the next one replaces it), never for decisions other services must hear."""
+        ...
+
+
 class SendPublisher(Protocol):
     async def publish_batches(self, batches: Sequence[SendBatch]) -> None:
         """Publishes them all at once, one broker message each; returns once the broker has
         confirmed every one (and raises if it refused any)."""
+        ...
+
+
+class SenderDomains(Protocol):
+    async def of_campaign(self, tenant_id: UUID, campaign_id: UUID) -> CampaignSenders:
+        """The servers the campaign may send through, with the From domains each declares.
+
+        Raises `shared.errors.DependencyUnavailable` when the catalog does not answer: never "none"."""
         ...
 
 

@@ -66,6 +66,7 @@ class ExpansionBatch:
                 message_id=message_id,
                 recipient=recipient.email,
                 recipient_name=recipient.name,
+                fields=recipient.fields,
                 attempt=1,
                 avoid_server_ids=[],
                 first_attempt_at=first_attempt_at,

@@ -1,8 +1,13 @@
 """Recipient lists: a tenant's named set of addresses, each address at most once per list."""
 
-from dataclasses import dataclass
+import base64
+import binascii
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
+
+from shared.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -11,12 +16,17 @@ class RecipientList:
     tenant_id: UUID
     name: str
     created_at: datetime
+    field_names: tuple[str, ...] = ()
+    """The custom field names any of its recipients has (kept up to date on every add and import),
+    sorted: what a campaign's template may name besides the built-in ones."""
+    recipient_count: int = 0
 
 
 @dataclass(frozen=True)
 class NewRecipient:
     email: str
     name: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class Recipient:
     id: int
     email: str
     name: str
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,3 +49,46 @@ class ListSnapshot:
 
     total: int
     max_recipient_id: int
+
+
+@dataclass(frozen=True)
+class ListImport:
+    """A CSV import's stored report (`services.scheduler.domain.csv_import.ImportReport.as_json`)."""
+
+    id: UUID
+    list_id: UUID
+    created_at: datetime
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CampaignUsingList:
+    """A campaign that is not finished yet, which keeps its list from being deleted."""
+
+    id: UUID
+    name: str
+    state: str
+
+
+def encode_recipient_cursor(recipient_id: int) -> str:
+    """The opaque cursor of a page of recipients continuing after `recipient_id` (ids grow as added)."""
+    return base64.urlsafe_b64encode(f"r{recipient_id}".encode()).decode().rstrip("=")
+
+
+def decode_recipient_cursor(cursor: str) -> int:
+    try:
+        if len(cursor) > 40:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("r") or not raw[1:].isdigit():
+            raise ValueError("not a recipient cursor")
+        recipient_id = int(raw[1:])
+        if recipient_id >= 2**63:
+            raise ValueError("out of range")
+        return recipient_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput.field(
+            "cursor",
+            "not a cursor this API gave out: pass next_cursor from the previous page as it is",
+            location="query",
+        ) from None

@@ -32,6 +32,7 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.FAILED: 3,
     MessageStatus.UNKNOWN: 3,
     MessageStatus.SUPPRESSED: 3,
+    MessageStatus.CANCELLED: 3,
 }
 """Statuses the scheduler records as a message's state, ranked by how far an attempt has gone."""
 
@@ -39,6 +40,11 @@ FEEDBACK: frozenset[str] = frozenset(status.value for status in FEEDBACK_STATUSE
 """What a recipient's system said after the message was sent: counted beside its state, never instead."""
 
 FINAL: frozenset[str] = frozenset(status.value for status in FINAL_STATUSES)
+OUTCOMES: frozenset[str] = frozenset(
+    {MessageStatus.SENT.value, MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value}
+)
+"""What a server did with a message. One that was mid-send when its campaign was cancelled reports
+it after the `cancelled` the scheduler wrote, and the record must tell the truth: it overrides."""
 OPEN: frozenset[str] = frozenset(STATUS_RANK) - FINAL
 """Recorded statuses a message can still move on from; a run is done when none of its messages has one."""
 
@@ -72,7 +78,7 @@ class Progress:
 
     def is_overtaken_by(self, newer: "Progress") -> bool:
         if self.is_final:
-            return False
+            return self.status == MessageStatus.CANCELLED and newer.status in OUTCOMES
         if newer.is_final:
             # The delivery worker's record holds one outcome per message, whatever the attempt:
             # a redelivered copy of attempt 1 may be sent after attempt 2 was routed, and attempt

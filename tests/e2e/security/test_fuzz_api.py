@@ -53,7 +53,7 @@ from tools.stack.run import Stack
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = (("catalog",), ("delivery", "router", "scheduler", "bounces"))
+SERVICES = (("catalog",), ("delivery", "router", "scheduler", "bounces", "events", "webhooks"))
 MAX_EXAMPLES = int(os.environ.get("SENDPOOL_TEST_FUZZ_EXAMPLES", "20"))
 """Requests per operation and pass; `SENDPOOL_TEST_FUZZ_EXAMPLES=100` for a longer hunt."""
 FORM_EXAMPLES = 3
@@ -171,7 +171,10 @@ def stack(service_env, logs_dir, platform_secrets) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def schemas(stack) -> dict[str, tuple[str, Any]]:
-    urls = {name: stack.services[name].url for name in ("catalog", "scheduler", "router", "bounces")}
+    urls = {
+        name: stack.services[name].url
+        for name in ("catalog", "scheduler", "router", "bounces", "events", "webhooks")
+    }
     return {name: (url, load_schema(url)) for name, url in urls.items()}
 
 

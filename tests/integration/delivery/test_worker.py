@@ -10,6 +10,7 @@ import pytest
 from shared.contracts import utcnow
 from shared.messaging import DEAD_REASON_HEADER, SOURCE_QUEUE_HEADER
 from shared.topology import delivery_queue_name
+from shared.unsubscribe import UnsubscribeClaim, verify_unsubscribe_token
 from shared.verp import parse_verp
 from tests.integration.delivery.conftest import MAX_ATTEMPTS, VERP_SECRET
 from tests.integration.delivery.harness import eventually
@@ -30,7 +31,7 @@ def plain_settings(sink: ScriptedSink) -> dict:
     return {"host": "127.0.0.1", "port": sink.port, "encryption": "none"}
 
 
-async def test_message_is_sent_once_with_its_headers_and_reported_sent(bus, sink, server_id):
+async def test_message_is_sent_once_with_its_headers_and_reported_sent(bus, sink, server_id, service_env):
     to = recipient()
     request = delivery_requested(server_id, to)
     message_id = request.send.message_id
@@ -48,7 +49,12 @@ async def test_message_is_sent_once_with_its_headers_and_reported_sent(bus, sink
     assert email["Subject"] == "Spring sale"
     assert email["Message-ID"] == f"<{message_id}@shop.example>"
     assert email["Reply-To"] == "help@shop.example"
-    assert email["List-Unsubscribe"] == "<https://shop.example/unsubscribe?u=42>"
+    # Sendpool's own one-click link, signed for this recipient, in place of the content's URL.
+    link = email["List-Unsubscribe"]
+    prefix = f"<{service_env['SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL']}/unsubscribe/"
+    assert link.startswith(prefix) and link.endswith(">"), link
+    claim = verify_unsubscribe_token(link[len(prefix) : -1], [service_env["SENDPOOL_UNSUBSCRIBE_SECRET"]])
+    assert claim == UnsubscribeClaim(request.send.tenant_id, request.send.campaign_id, message_id, to)
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email["X-Sendpool-Message-Id"] == str(message_id)
     assert email["Date"] is not None

@@ -14,7 +14,9 @@ from tests.support.suppression_responder import suppression_responder
 
 @pytest.fixture(scope="package")
 def scheduler_env(service_env):
-    with own_infrastructure(service_env) as env:
+    # A quick start sweep, so scheduled campaigns start within a fraction of a second of their time;
+    # a short wait for the catalog, so a test of its silence is quick.
+    with own_infrastructure(service_env, schedule_sweep_seconds="0.2", catalog_timeout_seconds="1") as env:
         yield env
 
 

@@ -2,8 +2,9 @@
 
 import asyncio
 import subprocess
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.contracts import (
     sends_of,
 )
 from shared.topology import SEND_QUEUE, STATUS_EXCHANGE
+from tests.support.catalog_senders_responder import CatalogSendersResponder
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database
 from tests.support.status_events import Heard, status_events
 from tests.support.waiting import eventually_async
@@ -35,15 +37,41 @@ def own_infrastructure(service_env: dict[str, str], **settings: str):
     """
     database_url, amqp_url = create_database("sendpool_scheduler"), create_vhost("sendpool-scheduler")
     try:
-        yield {
-            **service_env,
-            "SENDPOOL_DATABASE_URL": database_url,
-            "SENDPOOL_AMQP_URL": amqp_url,
-            **{f"SENDPOOL_SCHEDULER_{name.upper()}": value for name, value in settings.items()},
-        }
+        # A launch asks the catalog for the campaign's From domains: played here for every test.
+        with catalog_stand_in(amqp_url):
+            yield {
+                **service_env,
+                "SENDPOOL_DATABASE_URL": database_url,
+                "SENDPOOL_AMQP_URL": amqp_url,
+                **{f"SENDPOOL_SCHEDULER_{name.upper()}": value for name, value in settings.items()},
+            }
     finally:
         delete_vhost(amqp_url)
         drop_database(database_url)
+
+
+CATALOGS: dict[str, CatalogSendersResponder] = {}
+"""The catalog stand-in of each vhost `own_infrastructure` made (by AMQP URL): a test sets From domains there."""
+
+
+@contextmanager
+def catalog_stand_in(amqp_url: str) -> Iterator[CatalogSendersResponder]:
+    """The catalog's answers to the scheduler (`CatalogSendersResponder`), on an event loop of its
+    own in a thread, so that synchronous fixtures can hold it for as long as their vhost lives."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="catalog-stand-in", daemon=True)
+    thread.start()
+    responder = CatalogSendersResponder(amqp_url)
+    asyncio.run_coroutine_threadsafe(responder.start(), loop).result(timeout=30)
+    CATALOGS[amqp_url] = responder
+    try:
+        yield responder
+    finally:
+        CATALOGS.pop(amqp_url, None)
+        asyncio.run_coroutine_threadsafe(responder.stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 INCOMING_SENDS: TypeAdapter[SendBatch | SendRequested] = TypeAdapter(IncomingSends)

@@ -63,6 +63,7 @@ async def test_a_campaign_is_created_as_a_draft_with_its_content(tenant: Schedul
         "expanded": 0,
         "counts": {},
         "per_server": {},
+        "progress": None,  # no run yet: no rate, no estimate
     }
 
 

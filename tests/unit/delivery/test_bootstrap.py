@@ -13,6 +13,7 @@ def test_the_worker_is_built_without_connecting_anywhere():
         amqp_url="amqp://guest:guest@nowhere.invalid:5672/",
         database_url="postgresql://postgres@nowhere.invalid:5432/sendpool",
         verp_secret="unit-test-verp-secret",
+        unsubscribe_secret="unit-test-unsubscribe-secret",
     )
 
     runtime = bootstrap(settings)

@@ -35,7 +35,7 @@ def test_only_a_draft_is_launched(state):
 @pytest.mark.parametrize("state", [CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.COMPLETED])
 def test_only_a_stopped_campaign_is_resumed(state):
     _campaign(CampaignState.STOPPED).check_can_resume()
-    with pytest.raises(InvalidTransition, match="only a stopped campaign can be resumed"):
+    with pytest.raises(InvalidTransition, match="only a paused or stopped campaign can be resumed"):
         _campaign(state).check_can_resume()
 
 

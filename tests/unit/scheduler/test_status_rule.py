@@ -67,7 +67,7 @@ def test_a_state_only_moves_forward(current, event, expected):
 
 
 def test_final_and_open_statuses_split_what_is_recorded():
-    assert {"sent", "failed", "unknown", "suppressed"} == FINAL
+    assert {"sent", "failed", "unknown", "suppressed", "cancelled"} == FINAL
     assert {"queued", "waiting", "routed", "held", "deferred"} == OPEN
 
 
