@@ -14,6 +14,7 @@ import uuid
 from typing import Annotated, Any, TypeVar, cast
 
 import structlog
+from cryptography.fernet import Fernet
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -43,6 +44,22 @@ def _readable_allow_entries(entries: list[str]) -> list[str]:
 
 CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
 """A list setting given in the environment as `a,b,c`."""
+
+
+def _valid_fernet_keys(keys: list[str]) -> list[str]:
+    if not keys:
+        raise ValueError("at least one key is required")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            # Never echo the key itself: it is a secret even when malformed.
+            raise ValueError(f"key #{position} is not urlsafe base64 of 32 bytes") from None
+    return keys
+
+
+FernetKeys = Annotated[CommaSeparated, AfterValidator(_valid_fernet_keys)]
+"""Fernet keys (urlsafe base64 of 32 bytes), comma-separated: the first encrypts, every one decrypts."""
 
 EgressAllowList = Annotated[CommaSeparated, AfterValidator(_readable_allow_entries)]
 """An egress allow list (`shared.egress.parse_allow_entry`'s entries), comma-separated."""

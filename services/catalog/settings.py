@@ -3,13 +3,12 @@
 import re
 from typing import Annotated
 
-from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.catalog.domain.access import TENANT_SERVERS_MAX
 from shared.limits import CATALOG_EVENT_MAX_BYTES
-from shared.settings import ApiAuthSettings, ServiceSettings, secret_field
+from shared.settings import ApiAuthSettings, FernetKeys, ServiceSettings, secret_field
 
 _HOST_NAME = re.compile(
     r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\.?$"
@@ -23,7 +22,7 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
     # A malformed setting must not print its value: here the values are encryption keys.
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_CATALOG_", hide_input_in_errors=True)
 
-    secret_keys: Annotated[list[str], NoDecode] = secret_field(
+    secret_keys: FernetKeys = secret_field(
         dev_value=[DEVELOPMENT_SECRET_KEY],
         description=(
             "Comma-separated Fernet keys (urlsafe base64 of 32 bytes) that encrypt server secrets. "
@@ -107,7 +106,7 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
         "is not an enable.",
     )
 
-    @field_validator("secret_keys", "dns_nameservers", "bounce_mx_hosts", mode="before")
+    @field_validator("dns_nameservers", "bounce_mx_hosts", mode="before")
     @classmethod
     def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -121,16 +120,3 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
             if not _HOST_NAME.match(host):
                 raise ValueError(f"{host!r} is not a host name")
         return [host.lower().rstrip(".") for host in hosts]
-
-    @field_validator("secret_keys")
-    @classmethod
-    def _valid_fernet_keys(cls, keys: list[str]) -> list[str]:
-        if not keys:
-            raise ValueError("at least one key is required")
-        for position, key in enumerate(keys, start=1):
-            try:
-                Fernet(key)
-            except ValueError:
-                # Never echo the key itself: it is a secret even when malformed.
-                raise ValueError(f"key #{position} is not urlsafe base64 of 32 bytes") from None
-        return keys

@@ -1,13 +1,10 @@
 """Settings of the webhooks service (environment variables `SENDPOOL_WEBHOOKS_*`, and the shared `SENDPOOL_*`)."""
 
-from typing import Annotated
-
-from cryptography.fernet import Fernet
-from pydantic import Field, FilePath, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, FilePath
+from pydantic_settings import SettingsConfigDict
 
 from shared.egress import EgressPolicy
-from shared.settings import ApiAuthSettings, EgressAllowList, ServiceSettings, secret_field
+from shared.settings import ApiAuthSettings, EgressAllowList, FernetKeys, ServiceSettings, secret_field
 
 DEVELOPMENT_SECRET_KEY = "c2VuZHBvb2wtd2ViaG9va3MtZGV2ZWxvcG1lbnQtISE="
 """Public (base64 of `sendpool-webhooks-development-!!`): what development mode encrypts with."""
@@ -17,7 +14,7 @@ class WebhooksSettings(ApiAuthSettings, ServiceSettings):
     # A malformed setting must not print its value: the keys are secrets.
     model_config = SettingsConfigDict(env_prefix="SENDPOOL_WEBHOOKS_", hide_input_in_errors=True)
 
-    secret_keys: Annotated[list[str], NoDecode] = secret_field(
+    secret_keys: FernetKeys = secret_field(
         dev_value=[DEVELOPMENT_SECRET_KEY],
         description="Comma-separated Fernet keys (urlsafe base64 of 32 bytes) that encrypt the endpoints' "
         "signing secrets at rest. The first key encrypts; every key decrypts, so a new key goes first and "
@@ -106,25 +103,6 @@ class WebhooksSettings(ApiAuthSettings, ServiceSettings):
         100_000, ge=1, description="The most events one replay may queue; a larger window is refused (422)."
     )
     prune_seconds: float = Field(600.0, gt=0, description="How often old events and log entries are deleted.")
-
-    @field_validator("secret_keys", mode="before")
-    @classmethod
-    def _split_comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
-        return value
-
-    @field_validator("secret_keys")
-    @classmethod
-    def _valid_fernet_keys(cls, keys: list[str]) -> list[str]:
-        if not keys:
-            raise ValueError("at least one key is required")
-        for position, key in enumerate(keys, start=1):
-            try:
-                Fernet(key)
-            except ValueError:
-                raise ValueError(f"key #{position} is not urlsafe base64 of 32 bytes") from None
-        return keys
 
     @property
     def egress_policy(self) -> EgressPolicy:
