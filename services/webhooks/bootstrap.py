@@ -15,12 +15,14 @@ from faststream.rabbit import RabbitBroker
 from services.webhooks.adapters.destinations import EgressDestinationCheck
 from services.webhooks.adapters.http_client import HttpWebhookClient
 from services.webhooks.adapters.postgres import PgWebhookStore
+from services.webhooks.adapters.rabbit import RabbitStreamSubscriptions
 from services.webhooks.adapters.secret_box import FernetSecretBox
 from services.webhooks.app.endpoints import EndpointRules, Endpoints
 from services.webhooks.app.ingest import IngestEvents
 from services.webhooks.app.sender import Sender, SenderPolicy
+from services.webhooks.app.subscriptions import ReconcileSubscriptions
 from services.webhooks.entrypoints.http import create_http_api
-from services.webhooks.entrypoints.subscribers import subscribe
+from services.webhooks.entrypoints.subscribers import EVENTS_QUEUE, subscribe
 from services.webhooks.settings import WebhooksSettings
 from shared.auth import (
     REVOCATIONS_RPC_TIMEOUT_SECONDS,
@@ -52,6 +54,8 @@ class WebhooksRuntime:
     settings: WebhooksSettings
     http_api: FastAPI
     revoked_tokens: RevokedTokens
+    reconcile_subscriptions: ReconcileSubscriptions
+    """At start-up: the events queue bound to every tenant with endpoints, and to nothing else."""
 
     async def open(self) -> None:
         """Before the consumer starts: wait for PostgreSQL, migrate, open the pool."""
@@ -59,6 +63,7 @@ class WebhooksRuntime:
 
     async def start(self) -> None:
         await declare_dead_letters(self.broker)
+        await self.reconcile_subscriptions()
         self.revoked_tokens.start_loading(
             revocations_from_catalog(self.catalog_rpc, timeout_seconds=REVOCATIONS_RPC_TIMEOUT_SECONDS)
         )
@@ -90,6 +95,7 @@ def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
     database = Database.for_service(settings, SCHEMA, MIGRATIONS)
     store = PgWebhookStore(database)
     secrets = FernetSecretBox(settings.secret_keys)
+    subscriptions = RabbitStreamSubscriptions(broker, EVENTS_QUEUE)
     policy = settings.egress_policy
     client = HttpWebhookClient(
         policy,
@@ -117,6 +123,7 @@ def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
         store,
         secrets,
         EgressDestinationCheck(policy),
+        subscriptions,
         EndpointRules(
             max_per_tenant=settings.max_endpoints_per_tenant,
             url_max_length=settings.url_max_length,
@@ -140,4 +147,5 @@ def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
         settings,
         create_http_api(settings, endpoints, revoked_tokens),
         revoked_tokens,
+        ReconcileSubscriptions(store, subscriptions),
     )

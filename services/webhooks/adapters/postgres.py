@@ -111,6 +111,16 @@ class PgWebhookStore:
         )
         return deleted is not None
 
+    async def has_endpoints(self, tenant_id: UUID) -> bool:
+        found = await self._database.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM endpoints WHERE tenant_id = $1)", tenant_id
+        )
+        return bool(found)
+
+    async def tenants_with_endpoints(self) -> list[UUID]:
+        rows = await self._database.pool.fetch("SELECT DISTINCT tenant_id FROM endpoints ORDER BY tenant_id")
+        return [row["tenant_id"] for row in rows]
+
     async def rotate_secret(
         self, tenant_id: UUID, endpoint_id: UUID, secret_sealed: str, previous_until: datetime
     ) -> Endpoint | None:

@@ -6,16 +6,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import structlog
+
 from services.webhooks.app.ports import (
     DestinationCheck,
     EndpointStore,
     NewEndpoint,
     SecretBox,
+    StreamSubscriptions,
     TooManyEndpoints,
     TooManyEvents,
 )
 from services.webhooks.domain.endpoints import Endpoint, UrlRefused, destination_of, new_secret
 from shared.errors import Conflict, InvalidInput, NotFound
+
+log = structlog.get_logger("webhooks.endpoints")
 
 
 @dataclass(frozen=True)
@@ -29,11 +34,17 @@ class EndpointRules:
 
 class Endpoints:
     def __init__(
-        self, store: EndpointStore, secrets: SecretBox, destinations: DestinationCheck, rules: EndpointRules
+        self,
+        store: EndpointStore,
+        secrets: SecretBox,
+        destinations: DestinationCheck,
+        subscriptions: StreamSubscriptions,
+        rules: EndpointRules,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._destinations = destinations
+        self._subscriptions = subscriptions
         self._rules = rules
 
     async def _checked_url(self, url: str) -> str:
@@ -62,12 +73,18 @@ class Endpoints:
             event_types=sorted(set(event_types)) if event_types is not None else None,
             secret_sealed=self._secrets.seal(secret),
         )
+        # Before the endpoint exists: every event published once it exists must reach the service.
+        # Unreachable, the registration fails (503) rather than create an endpoint that gets nothing.
+        await self._subscriptions.follow(tenant_id)
         try:
             created = await self._store.create(endpoint, max_per_tenant=self._rules.max_per_tenant)
         except TooManyEndpoints:
             raise Conflict(
                 f"a tenant may have {self._rules.max_per_tenant} webhook endpoints: delete one first"
             ) from None
+        # Once more after the commit: the deletion of the tenant's last endpoint, at the same time,
+        # may have unfollowed it between our follow and our commit (see `delete`).
+        await self._follow_quietly(tenant_id)
         return replace(created, secret=secret)
 
     async def get(self, tenant_id: UUID, endpoint_id: UUID) -> Endpoint:
@@ -92,6 +109,27 @@ class Endpoints:
     async def delete(self, tenant_id: UUID, endpoint_id: UUID) -> None:
         if not await self._store.delete(tenant_id, endpoint_id):
             raise NotFound(f"no webhook endpoint {endpoint_id}")
+        if await self._store.has_endpoints(tenant_id):
+            return
+        # The last one: its tenant's events need not reach the service any more. A failure only costs
+        # filtering (ingest ignores tenants without endpoints), so it does not fail the deletion.
+        try:
+            await self._subscriptions.unfollow(tenant_id)
+        except Exception:
+            log.warning(
+                "tenant still followed after its last endpoint went", tenant_id=str(tenant_id), exc_info=True
+            )
+            return
+        # A registration committed meanwhile may have followed before our unfollow: follow again.
+        if await self._store.has_endpoints(tenant_id):
+            await self._follow_quietly(tenant_id)
+
+    async def _follow_quietly(self, tenant_id: UUID) -> None:
+        """Follow the tenant again, logging a failure (it was followed a moment ago)."""
+        try:
+            await self._subscriptions.follow(tenant_id)
+        except Exception:
+            log.warning("following a tenant again failed", tenant_id=str(tenant_id), exc_info=True)
 
     async def rotate_secret(self, tenant_id: UUID, endpoint_id: UUID) -> Endpoint:
         secret = new_secret()

@@ -51,6 +51,14 @@ class EndpointStore(Protocol):
 
     async def delete(self, tenant_id: UUID, endpoint_id: UUID) -> bool: ...
 
+    async def has_endpoints(self, tenant_id: UUID) -> bool:
+        """Whether the tenant has at least one endpoint, enabled or not."""
+        ...
+
+    async def tenants_with_endpoints(self) -> list[UUID]:
+        """Every tenant that has at least one endpoint, enabled or not."""
+        ...
+
     async def rotate_secret(
         self, tenant_id: UUID, endpoint_id: UUID, secret_sealed: str, previous_until: datetime
     ) -> Endpoint | None:
@@ -135,6 +143,26 @@ class DeliveryQueue(Protocol):
 
     async def prune(self, *, events_before: datetime, log_before: datetime) -> tuple[int, int]:
         """Delete events received before `events_before` and log entries before `log_before`."""
+        ...
+
+
+class StreamSubscriptions(Protocol):
+    """Which tenants' events of the public stream reach the webhooks service (`RabbitStreamSubscriptions`):
+    only those followed, so that the events of tenants without endpoints cost nothing here. Each
+    call is idempotent."""
+
+    async def follow(self, tenant_id: UUID) -> None:
+        """The tenant's events published from now on reach the service. Raises
+        `shared.errors.DependencyUnavailable` when that cannot be arranged (the broker is unreachable)."""
+        ...
+
+    async def unfollow(self, tenant_id: UUID) -> None:
+        """The tenant's events stop reaching the service."""
+        ...
+
+    async def stop_following_everything(self) -> None:
+        """Drop the catch-all subscription to the whole stream that earlier versions held (nothing if
+        there is none); the tenants followed stay followed."""
         ...
 
 

@@ -12,11 +12,11 @@ from cryptography.fernet import Fernet
 from shared.auth import issue_tenant_token
 from shared.events import EventBatch
 from shared.topology import EVENTS_EXCHANGE
-from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.infra import create_database, create_vhost, delete_vhost, drop_database, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.tls import ca_file
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import WebhookReceiver
 
 REQUEST_TIMEOUT_SECONDS = 1.0
 
