@@ -27,6 +27,8 @@ async def read_progress(repo: Repository, run: Run) -> CampaignProgress:
         per_server=figures.per_server,
         samples=figures.samples,
         now=figures.now,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
     )
 
 

@@ -70,15 +70,27 @@ def campaign_progress(
     per_server: Mapping[str, int],
     samples: Sequence[ProgressSample],
     now: datetime,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
 ) -> CampaignProgress:
-    """The run's progress at `now`, its counts read at `now` and its rate from `samples`."""
+    """The run's progress at `now`, its counts read at `now` and its rate from `samples`.
+
+    A finished run's progress no longer moves: its rate is the whole run's (final messages over the
+    time from start to finish) and its completion the time it finished, so that two reads of a
+    finished campaign agree, rather than a window sliding past its end."""
     final = final_count(counts)
-    rate = send_rate_per_minute(samples, ProgressSample(at=now, final=final))
+    completion: datetime | None
+    if finished_at is not None and started_at is not None:
+        minutes = max((finished_at - started_at).total_seconds(), MIN_RATE_SPAN.total_seconds()) / 60
+        rate, completion = final / minutes, finished_at
+    else:
+        rate = send_rate_per_minute(samples, ProgressSample(at=now, final=final))
+        completion = estimated_completion(total, final, rate, now)
     return CampaignProgress(
         total=total,
         expanded=expanded,
         counts=dict(counts),
         per_server=dict(per_server),
         send_rate_per_minute=round(rate, 2),
-        estimated_completion_at=estimated_completion(total, final, rate, now),
+        estimated_completion_at=completion,
     )

@@ -71,3 +71,24 @@ def test_campaign_progress_puts_the_figures_together():
     assert progress.estimated_completion_at == T0 + timedelta(minutes=2)
     assert progress.counts["bounced"] == 7
     assert progress.per_server == {"a": 1000, "b": 400}
+
+
+def test_a_finished_runs_progress_is_the_same_whenever_it_is_read():
+    started, finished = T0 - timedelta(minutes=10), T0 - timedelta(minutes=8)
+
+    def read(when: datetime):
+        return campaign_progress(
+            total=600,
+            expanded=600,
+            counts={"sent": 590, "failed": 10},
+            per_server={},
+            samples=[ProgressSample(at=when - timedelta(minutes=1), final=0)],
+            now=when,
+            started_at=started,
+            finished_at=finished,
+        )
+
+    first, later = read(T0), read(T0 + timedelta(hours=1))
+    assert first == later
+    assert first.estimated_completion_at == finished
+    assert first.send_rate_per_minute == 300.0  # 600 final messages over the run's 2 minutes
