@@ -66,11 +66,12 @@ SECRET_PLACEHOLDERS = {
     "SENDPOOL_WEBHOOKS_SECRET_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
 }
 
-# Measured peak RSS (docs/benchmarks.md): up to 111 MiB per service (the scheduler of a
-# 1,000,000-recipient campaign), 193 MiB for a delivery worker; requests are 1.25 times that.
-# One Python process never uses more than one core, so a limit of one CPU costs no throughput.
+# Measured peak RSS (docs/benchmarks.md): up to 121 MiB per service (the events service; the
+# scheduler of a 1,000,000-recipient campaign 111 MiB), 193 MiB for a delivery worker; requests are
+# at least 1.25 times that. One Python process never uses more than one core, so a limit of one CPU
+# costs no throughput.
 SERVICE_RESOURCES = {
-    "requests": {"cpu": "100m", "memory": "144Mi"},
+    "requests": {"cpu": "100m", "memory": "160Mi"},
     "limits": {"cpu": "1", "memory": "256Mi"},
 }
 ROUTER_RESOURCES = {"requests": {"cpu": "250m", "memory": "144Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}

@@ -40,6 +40,8 @@ PLATFORM_SECRETS = {
     "token secret": f"token-secret-{RUN}-search",
     "VERP secret": f"verp-secret-{RUN}-search",
     "catalog secret key": Fernet.generate_key().decode(),
+    "unsubscribe secret": f"unsubscribe-secret-{RUN}-search",
+    "webhooks secret key": Fernet.generate_key().decode(),
 }
 TENANT_SECRETS = {
     "SMTP password": f"smtp-password-{RUN}-search",
@@ -59,6 +61,8 @@ def platform(logs_dir):
         "SENDPOOL_TOKEN_SECRET": PLATFORM_SECRETS["token secret"],
         "SENDPOOL_VERP_SECRET": PLATFORM_SECRETS["VERP secret"],
         "SENDPOOL_CATALOG_SECRET_KEYS": PLATFORM_SECRETS["catalog secret key"],
+        "SENDPOOL_UNSUBSCRIBE_SECRET": PLATFORM_SECRETS["unsubscribe secret"],
+        "SENDPOOL_WEBHOOKS_SECRET_KEYS": PLATFORM_SECRETS["webhooks secret key"],
         # The most an operator chasing a problem logs: at DEBUG the broker client dumped every frame.
         "SENDPOOL_LOG_LEVEL": "DEBUG",
         "SENDPOOL_DB_POOL_SIZE": "4",
