@@ -55,8 +55,9 @@ class SuppressionClient:
                 request.model_dump_json().encode(),
                 queue=BOUNCES_RPC_QUEUE_NAME,
                 timeout=self._timeout,
-                # Nobody waits for the answer after the time-out: a backlog of old checks is not worth answering.
-                expiration=self._timeout,
+                # No expiration: bounces.rpc dead-letters what expires in it, so every check waiting
+                # out a bounces restart would end in sendpool.dead, where operators look for lost
+                # work. A check nobody waits for any more is one indexed read when it is answered.
             )
         except TimeoutError:
             raise SuppressionUnavailable(

@@ -27,7 +27,8 @@ class RouterCampaignHoldsRpc:
                 CampaignHoldsRequest().model_dump_json().encode(),
                 queue=ROUTER_CAMPAIGN_HOLDS_QUEUE_NAME,
                 timeout=self._timeout,
-                expiration=self._timeout,
+                # No expiration: the queue dead-letters what expires in it (see shared.suppression),
+                # and a question answered late is one cheap read on the router.
             )
         except DeliveryError:
             # The queue is durable: it exists once a router has ever started on this broker. Without
