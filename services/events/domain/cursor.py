@@ -4,11 +4,11 @@ It is opaque to the caller, but not secret: it only names a position in the log,
 that takes it is bounded to the caller's own events anyway.
 """
 
-import base64
-import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
+
+from shared.paging import decode_time_position, encode_time_position
 
 CURSOR_MAX_LENGTH = 128
 
@@ -19,21 +19,9 @@ class Position(NamedTuple):
 
 
 def encode_cursor(position: Position) -> str:
-    text = f"{position.occurred_at.astimezone(UTC).isoformat()}|{position.event_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return encode_time_position(position.occurred_at, position.event_id)
 
 
 def decode_cursor(cursor: str) -> Position:
     """The position a cursor names; `ValueError` for anything `encode_cursor` did not write."""
-    if len(cursor) > CURSOR_MAX_LENGTH:
-        raise ValueError("too long to be a cursor")
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        occurred_at, _, event_id = text.partition("|")
-        moment = datetime.fromisoformat(occurred_at)
-        position = Position(moment, UUID(event_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("not a cursor this API returned") from None
-    if moment.tzinfo is None:
-        raise ValueError("not a cursor this API returned")
-    return position
+    return Position(*decode_time_position(cursor, max_length=CURSOR_MAX_LENGTH))

@@ -1,13 +1,12 @@
 """Recipient lists: a tenant's named set of addresses, each address at most once per list."""
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.errors import InvalidInput
+from services.scheduler.domain.paging import cursor_refused
+from shared.paging import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -72,23 +71,17 @@ class CampaignUsingList:
 
 def encode_recipient_cursor(recipient_id: int) -> str:
     """The opaque cursor of a page of recipients continuing after `recipient_id` (ids grow as added)."""
-    return base64.urlsafe_b64encode(f"r{recipient_id}".encode()).decode().rstrip("=")
+    return encode_cursor(f"r{recipient_id}")
 
 
 def decode_recipient_cursor(cursor: str) -> int:
     try:
-        if len(cursor) > 40:
-            raise ValueError("too long")
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        [raw] = decode_cursor(cursor, max_length=40)
         if not raw.startswith("r") or not raw[1:].isdigit():
             raise ValueError("not a recipient cursor")
         recipient_id = int(raw[1:])
         if recipient_id >= 2**63:
             raise ValueError("out of range")
         return recipient_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput.field(
-            "cursor",
-            "not a cursor this API gave out: pass next_cursor from the previous page as it is",
-            location="query",
-        ) from None
+    except ValueError:
+        raise cursor_refused() from None
