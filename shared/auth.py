@@ -271,6 +271,12 @@ def authenticate(
     return Principal("tenant", tenant_token.tenant_id, tenant_token.token_id), tenant_token
 
 
+def app_token_secrets(request: Request) -> tuple[str, str]:
+    """`TokenSecrets` of an API whose app keeps its `ApiAuthSettings` in `app.state.settings`."""
+    settings = request.app.state.settings
+    return settings.token_secret, settings.operator_token
+
+
 def principal_dependency(
     get_secrets: TokenSecrets,
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Principal]]:

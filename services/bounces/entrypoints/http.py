@@ -36,7 +36,7 @@ from services.bounces.entrypoints.schemas import (
     SuppressionPage,
 )
 from services.bounces.settings import BouncesSettings
-from shared.auth import Principal, RevokedTokens, principal_dependency
+from shared.auth import Principal, RevokedTokens, app_token_secrets, principal_dependency
 from shared.contracts import FeedbackClass
 from shared.errors import Forbidden, InvalidInput
 from shared.http_errors import install_error_handlers
@@ -63,12 +63,7 @@ class BouncesUseCases:
     """The one-click unsubscribe endpoint's (`services.bounces.entrypoints.unsubscribe`)."""
 
 
-def _token_secrets(request: Request) -> tuple[str, str]:
-    settings: BouncesSettings = request.app.state.settings
-    return settings.token_secret, settings.operator_token
-
-
-Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
+Caller = Annotated[Principal, Depends(principal_dependency(app_token_secrets))]
 
 
 def _use_cases(request: Request) -> BouncesUseCases:

@@ -34,7 +34,7 @@ from services.catalog.entrypoints.http_schemas import (
 )
 from services.catalog.entrypoints.token_schemas import PresentedToken, TokenInfo, TokenIssued, TokenRequest
 from services.catalog.settings import CatalogSettings
-from shared.auth import TOKEN_ID_PATTERN, Principal, RevokedTokens, principal_dependency
+from shared.auth import TOKEN_ID_PATTERN, Principal, RevokedTokens, app_token_secrets, principal_dependency
 from shared.contracts import PlanView, SendingPolicy, ServerState, TenantView
 from shared.errors import Forbidden, InvalidInput
 from shared.http_errors import install_error_handlers
@@ -46,12 +46,7 @@ def _use_cases(request: Request) -> CatalogUseCases:
     return use_cases
 
 
-def _token_secrets(request: Request) -> tuple[str, str]:
-    settings: CatalogSettings = request.app.state.settings
-    return settings.token_secret, settings.operator_token
-
-
-def _actor(principal: Annotated[Principal, Depends(principal_dependency(_token_secrets))]) -> Actor:
+def _actor(principal: Annotated[Principal, Depends(principal_dependency(app_token_secrets))]) -> Actor:
     return OPERATOR if principal.is_operator else Actor(tenant_id=principal.tenant_id)
 
 

@@ -14,7 +14,7 @@ from services.events.app.timelines import Timelines
 from services.events.domain.cursor import CURSOR_MAX_LENGTH, decode_cursor
 from services.events.entrypoints.schemas import CampaignEventsPage, MessageTimelineOut
 from services.events.settings import EventsSettings
-from shared.auth import Principal, RevokedTokens, principal_dependency
+from shared.auth import Principal, RevokedTokens, app_token_secrets, principal_dependency
 from shared.errors import InvalidInput
 from shared.events import EventType
 from shared.http_errors import install_error_handlers
@@ -24,12 +24,7 @@ from shared.limits import EMAIL_ADDRESS_MAX
 PAGE_MAX = 1000
 
 
-def _token_secrets(request: Request) -> tuple[str, str]:
-    settings: EventsSettings = request.app.state.settings
-    return settings.token_secret, settings.operator_token
-
-
-Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
+Caller = Annotated[Principal, Depends(principal_dependency(app_token_secrets))]
 
 
 def _timelines(request: Request) -> Timelines:

@@ -29,18 +29,12 @@ from services.scheduler.entrypoints.schemas import (
     RecipientsIn,
 )
 from services.scheduler.settings import SchedulerSettings
-from shared.auth import Principal, RevokedTokens, principal_dependency
+from shared.auth import Principal, RevokedTokens, app_token_secrets, principal_dependency
 from shared.errors import Forbidden
 from shared.http_errors import install_error_handlers
 from shared.http_limits import install_body_limit
 
-
-def _token_secrets(request: Request) -> tuple[str, str]:
-    settings: SchedulerSettings = request.app.state.settings
-    return settings.token_secret, settings.operator_token
-
-
-Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
+Caller = Annotated[Principal, Depends(principal_dependency(app_token_secrets))]
 
 
 def _acting_tenant(caller: Caller) -> UUID:

@@ -19,7 +19,7 @@ from services.webhooks.entrypoints.schemas import (
     ReplayOut,
 )
 from services.webhooks.settings import WebhooksSettings
-from shared.auth import Principal, RevokedTokens, principal_dependency
+from shared.auth import Principal, RevokedTokens, app_token_secrets, principal_dependency
 from shared.errors import Forbidden
 from shared.http_errors import install_error_handlers
 from shared.http_limits import install_body_limit
@@ -27,12 +27,7 @@ from shared.http_limits import install_body_limit
 ROW_ID_MAX = 2**63 - 1
 
 
-def _token_secrets(request: Request) -> tuple[str, str]:
-    settings: WebhooksSettings = request.app.state.settings
-    return settings.token_secret, settings.operator_token
-
-
-Caller = Annotated[Principal, Depends(principal_dependency(_token_secrets))]
+Caller = Annotated[Principal, Depends(principal_dependency(app_token_secrets))]
 
 
 def _acting_tenant(caller: Caller) -> UUID:
