@@ -139,10 +139,14 @@ def test_the_meter_reads_this_process_and_the_machine():
     assert used["me"] is not None and 0.25 <= used["me"] <= 1.0
     assert used[MACHINE] is not None and used[MACHINE] >= 0.25
     assert set(used) == {"me", RABBITMQ, POSTGRESQL, MACHINE, OTHER}
-    assert used[OTHER] is not None and used[OTHER] == pytest.approx(
-        used[MACHINE]
-        - sum(seconds or 0.0 for group, seconds in used.items() if group not in (MACHINE, OTHER)),
-        abs=1e-6,  # both sides are differences of sums of floats; near zero a relative tolerance is meaningless
+    assert (
+        used[OTHER] is not None
+        and used[OTHER]
+        == pytest.approx(
+            used[MACHINE]
+            - sum(seconds or 0.0 for group, seconds in used.items() if group not in (MACHINE, OTHER)),
+            abs=1e-6,  # both sides are differences of sums of floats; near zero a relative tolerance is meaningless
+        )
     )
 
 
