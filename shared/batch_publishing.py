@@ -5,6 +5,10 @@ awaits its confirm, exactly as if each were a message of its own. Underneath, wh
 while a publish is under way goes out with the next one (`shared.batching.GroupCommit`), grouped
 into the batch contracts of `shared.contracts` — one broker message and one confirm for many
 items. Nothing waits on a timer, so a lone item goes out at once.
+
+When tracing is on (`shared.tracing`), each item is stamped with the span it was handed in from
+(`traceparent`), the parent of the next step's span about that message; the batch itself is published
+outside any message's span, its publish span in a trace of its own.
 """
 
 import asyncio
@@ -14,8 +18,16 @@ from typing import Any, Generic, TypeVar
 from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import BaseModel
 
+from shared import tracing
 from shared.batching import GroupCommit
-from shared.contracts import MAX_BATCH_RECIPIENTS, SendBatch, SendRequested, StatusBatch, StatusEvent
+from shared.contracts import (
+    MAX_BATCH_RECIPIENTS,
+    DeliveryRequested,
+    SendBatch,
+    SendRequested,
+    StatusBatch,
+    StatusEvent,
+)
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -35,16 +47,34 @@ class BatchPublisher(Generic[T]):
 
     async def publish(self, item: T) -> None:
         """Returns once the batch carrying `item` is confirmed by the broker."""
+        if tracing.ENABLED and (traceparent := tracing.current_traceparent()) is not None:
+            item = _with_traceparent(item, traceparent)
         await self._commits.submit(item)
 
     async def _flush(self, items: list[T]) -> list[None]:
-        await asyncio.gather(
-            *(
-                self._publisher.publish(message.model_dump_json().encode(), **kwargs)
-                for message, kwargs in self._batches(items)
+        with tracing.detached():
+            await asyncio.gather(
+                *(
+                    self._publisher.publish(message.model_dump_json().encode(), **kwargs)
+                    for message, kwargs in self._batches(items)
+                )
             )
-        )
         return [None] * len(items)
+
+
+def _with_traceparent(item: T, traceparent: str) -> T:
+    """`item` (a message, or a message with the queue it goes to) published from the span `traceparent`."""
+    stamped: object
+    if isinstance(item, SendRequested | StatusEvent):
+        stamped = item.model_copy(update={"traceparent": traceparent})
+    elif isinstance(item, DeliveryRequested):
+        stamped = item.model_copy(update={"send": item.send.model_copy(update={"traceparent": traceparent})})
+    elif isinstance(item, tuple):
+        queue, message = item
+        stamped = (queue, _with_traceparent(message, traceparent))
+    else:
+        return item
+    return stamped  # type: ignore[return-value]
 
 
 def status_batches(

@@ -65,6 +65,14 @@ RecipientFields = Annotated[
     dict[FieldName, Annotated[str, Field(max_length=FIELD_VALUE_MAX)]], Field(max_length=RECIPIENT_FIELDS_MAX)
 ]
 
+Traceparent = Annotated[str, Field(max_length=55, pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")]
+"""A W3C trace context (`traceparent`): the span that published a message, the parent of the next
+step's (`shared.tracing`). Only when tracing is on; None otherwise, and from earlier versions."""
+TRACEPARENT_DESCRIPTION = (
+    "W3C `traceparent` of the span that published this message (when tracing is on): the next step's "
+    "span is its child. The trace id of a message's trace is its `message_id`."
+)
+
 
 def _cut_to_reason_max(value: str) -> str:
     return value if len(value) <= REASON_MAX else value[: REASON_MAX - 1] + "…"
@@ -125,6 +133,7 @@ class SendRequested(Contract):
             " waiting for an outcome nobody will report."
         ),
     )
+    traceparent: Traceparent | None = Field(None, description=TRACEPARENT_DESCRIPTION)
 
     def avoiding(self, server_id: UUID, *, redelivered: bool = False) -> "SendRequested":
         """The same message and attempt, steering routing away from a server that did not take it.
@@ -175,6 +184,7 @@ class BatchRecipient(Contract):
     first_attempt_at: datetime = Field(default_factory=utcnow)
     fields: RecipientFields = Field(default_factory=dict)
     redelivered: bool = False
+    traceparent: Traceparent | None = Field(None, description=TRACEPARENT_DESCRIPTION)
 
 
 class SendBatch(Contract):
@@ -252,6 +262,7 @@ def _batch_recipient(send: SendRequested) -> BatchRecipient:
         first_attempt_at=send.first_attempt_at,
         fields=send.fields,
         redelivered=send.redelivered,
+        traceparent=send.traceparent,
     )
 
 
@@ -473,6 +484,7 @@ class StatusEvent(Contract):
         "code, `reply_text` its diagnostic). `suppressed`: None, `reply_text` says why.",
     )
     occurred_at: datetime = Field(default_factory=utcnow)
+    traceparent: Traceparent | None = Field(None, description=TRACEPARENT_DESCRIPTION)
 
     @property
     def routing_key(self) -> str:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from faststream.rabbit import RabbitBroker
 
 from services.bounces.domain.outcomes import COUNTED
+from shared import tracing
 from shared.batching import Batcher
 from shared.contracts import CampaignEvent, IncomingStatuses, StatusEvent, status_events_of
 from shared.messaging import batch_subscription
@@ -30,7 +31,9 @@ def subscribe(
         # Every event of a batch (or the single event of an earlier version) is counted in one go,
         # in the write the messages in hand share; the message is acked once it is written.
         if not isinstance(body, CampaignEvent):  # none is bound here; nothing to count in one
-            await record_outcomes.submit(status_events_of(body))
+            events = status_events_of(body)
+            with tracing.message_spans("bounces.count", events, attributes=tracing.status_attributes):
+                await record_outcomes.submit(events)
 
 
 async def bind_counted_statuses(broker: RabbitBroker) -> None:

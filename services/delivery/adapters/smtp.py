@@ -34,8 +34,9 @@ from pydantic import Field, SecretStr
 
 from services.delivery.adapters.server_settings import AdapterSettings, parse_server_settings
 from services.delivery.domain.mime import OutgoingMessage
-from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, Sent, trace_attributes
 from services.delivery.domain.smtp_codes import ReplyClass, classify, enhanced_code_of, queue_id_of
+from shared import tracing
 from shared.contracts import ProbeResult
 from shared.egress import EgressPolicy, EgressRefused, UnknownHost
 
@@ -198,6 +199,10 @@ class SmtpSender:
         self._options = options
         self._login = login or self._login_with_password
         self._pool = _ConnectionPool(self._open, options.max_connections)
+        self._span_attributes: dict[str, str | int] = {
+            "server.address": settings.host,
+            "server.port": settings.port,
+        }
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], options: SmtpOptions) -> "SmtpSender":
@@ -218,7 +223,10 @@ class SmtpSender:
         while True:
             client, reused = await self._pool.acquire()
             try:
-                transaction = await self._transact(client, message, content)
+                with tracing.child_span("smtp.send", self._span_attributes) as span:
+                    transaction = await self._transact(client, message, content)
+                    if span is not None:
+                        span.set_attributes({**trace_attributes(transaction.outcome), "smtp.reused": reused})
             except BaseException:
                 # Unforeseen (a bug, an encoding the client refuses) or cancelled: the connection is
                 # mid-transaction, so it is closed, and its slot is given back either way. Kept, the

@@ -66,7 +66,7 @@ from services.delivery.domain.attempts import (
 from services.delivery.domain.dkim import dkim_signed
 from services.delivery.domain.identity import InvalidIdentity
 from services.delivery.domain.mime import InvalidMessage, OutgoingMessage, PersonalizationFailed, compose
-from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome
+from services.delivery.domain.outcomes import Deferred, Failed, SendOutcome, trace_attributes
 from services.delivery.domain.retry import (
     GiveUp,
     RetryPolicy,
@@ -76,6 +76,7 @@ from services.delivery.domain.retry import (
 )
 from services.delivery.domain.unsubscribe_links import UnsubscribeLinks
 from services.delivery.domain.verp import with_return_path
+from shared import tracing
 from shared.contracts import DeliveryRequested, MessageStatus, StatusEvent, utcnow
 
 log = structlog.get_logger("delivery.deliver")
@@ -293,6 +294,8 @@ class DeliverMessage:
         started = time.perf_counter()
         outcome = await prepared.sender.send(prepared.message)
         self._metrics.send_took(request.vendor, time.perf_counter() - started)
+        if tracing.ENABLED:
+            tracing.annotate(trace_attributes(outcome))
         self._health.observe(request.server_id, outcome)
         return outcome
 

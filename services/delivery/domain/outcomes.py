@@ -81,3 +81,13 @@ class Unknown:
 
 
 SendOutcome = Sent | Deferred | Failed | Unknown
+
+
+def trace_attributes(outcome: SendOutcome) -> dict[str, str | int]:
+    """What a span of the attempt says about its outcome (`shared.tracing`): its kind and the
+    server's reply code; never the reply's text."""
+    attributes: dict[str, str | int] = {"sendpool.outcome": type(outcome).__name__.lower()}
+    reply_code = getattr(outcome, "reply_code", None)
+    if reply_code is not None:
+        attributes["sendpool.reply_code"] = reply_code
+    return attributes

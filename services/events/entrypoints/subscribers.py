@@ -5,7 +5,8 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from services.events.app.ingest import RecordEvents
 from services.events.domain.translation import events_of
-from shared.contracts import IncomingStatuses
+from shared import tracing
+from shared.contracts import CampaignEvent, IncomingStatuses, status_events_of
 from shared.messaging import batch_subscription
 from shared.topology import STATUS_EXCHANGE, status_queue
 
@@ -27,4 +28,9 @@ def register_subscribers(broker: RabbitBroker, record: RecordEvents, *, prefetch
     )
     async def on_status(body: IncomingStatuses, message: RabbitMessage) -> None:
         # A redelivery publishes every event again: the delivery before may have died after logging.
-        await record(events_of(body), redelivered=bool(message.raw_message.redelivered))
+        with tracing.message_spans(
+            "events.publish",
+            () if isinstance(body, CampaignEvent) else status_events_of(body),
+            attributes=tracing.status_attributes,
+        ):
+            await record(events_of(body), redelivered=bool(message.raw_message.redelivered))

@@ -40,7 +40,11 @@ class QueueDrainers:
         self._broker = broker
         self._router = router
         self._consumers = ServerQueueConsumers(
-            broker, router.reroute_from, purpose="draining a server that cannot send", prefetch=prefetch
+            broker,
+            router.reroute_from,
+            purpose="draining a server that cannot send",
+            prefetch=prefetch,
+            span="router.reroute",
         )
         self._vendors: dict[UUID, str] = {}
         self._retiring: dict[UUID, asyncio.Task[None]] = {}

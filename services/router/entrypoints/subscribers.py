@@ -5,6 +5,7 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from services.router.adapters.drainers import QueueDrainers
 from services.router.app.routing import Router
+from shared import tracing
 from shared.batch_items import handle_each
 from shared.contracts import (
     AdmissionRequest,
@@ -62,7 +63,8 @@ def register(
         routed, waiting, held, or dead-lettered alone with its reason."""
 
         async def route(send: SendRequested, retry: bool) -> None:
-            await router.route(send)
+            with tracing.message_span("router.route", send.message_id, send.traceparent):
+                await router.route(send)
 
         # A recipient that is malformed (a campaign of another tenant) is dead-lettered at once.
         await handle_each(

@@ -14,9 +14,11 @@ expansion where it is (the batch is not recorded, the supervisor tries again) un
 """
 
 import asyncio
+from collections.abc import Sequence
 from uuid import UUID
 
 import structlog
+from opentelemetry.trace import Span
 
 from services.scheduler.app.completion import RunCompletion
 from services.scheduler.app.ports import (
@@ -27,7 +29,8 @@ from services.scheduler.app.ports import (
     SuppressionList,
 )
 from services.scheduler.domain.campaign import RunState
-from shared.contracts import utcnow
+from shared import tracing
+from shared.contracts import SendBatch, utcnow
 from shared.suppression import SuppressionUnavailable
 
 log = structlog.get_logger("scheduler.expansion")
@@ -87,8 +90,16 @@ class Expander:
                     return
             now = utcnow()
             messages = batch.send_batches(self._send_batch_size, first_attempt_at=now, suppressed=suppressed)
-            if messages:
-                await self._publisher.publish_batches(messages)
+            # Each recipient's trace starts here, its trace id the message id (`shared.tracing`).
+            with tracing.message_spans(
+                "scheduler.expand",
+                (recipient for message in messages for recipient in message.recipients),
+                attributes={"sendpool.campaign_id": str(batch.campaign_id)},
+            ) as spans:
+                if spans:
+                    messages = _with_traceparents(messages, spans)
+                if messages:
+                    await self._publisher.publish_batches(messages)
             async with self._store.transaction() as repo:
                 state = await repo.record_expansion(
                     batch, batch.suppressed_events(suppressed, occurred_at=now)
@@ -106,6 +117,22 @@ class Expander:
         log.info("run expanded", run_id=str(run_id))
         # Status events may all have arrived before the last batch was recorded.
         await self._completion.check([run_id])
+
+
+def _with_traceparents(messages: list[SendBatch], spans: Sequence[Span]) -> list[SendBatch]:
+    """`messages` with each recipient published from its span (`spans`, in the recipients' order)."""
+    traceparents = iter([tracing.traceparent_of(span) for span in spans])
+    return [
+        message.model_copy(
+            update={
+                "recipients": [
+                    recipient.model_copy(update={"traceparent": next(traceparents)})
+                    for recipient in message.recipients
+                ]
+            }
+        )
+        for message in messages
+    ]
 
 
 class ExpansionSupervisor:

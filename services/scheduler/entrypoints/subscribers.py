@@ -4,6 +4,7 @@ from faststream.rabbit import RabbitBroker
 
 from services.scheduler.app.campaigns import Campaigns
 from services.scheduler.app.statuses import StatusFolding
+from shared import tracing
 from shared.contracts import CampaignEvent, IncomingStatuses, status_events_of
 from shared.messaging import batch_subscription
 from shared.topology import STATUS_EXCHANGE, status_queue
@@ -26,5 +27,7 @@ def register_subscribers(
         # changes nothing.
         if isinstance(body, CampaignEvent):
             await campaigns.apply_event(body)
-        else:
-            await statuses.record_many(status_events_of(body))
+            return
+        events = status_events_of(body)
+        with tracing.message_spans("scheduler.fold_status", events, attributes=tracing.status_attributes):
+            await statuses.record_many(events)
