@@ -22,7 +22,7 @@ from typing import TypeVar
 import structlog
 from pydantic import ValidationError
 
-from shared.messaging import MalformedMessage
+from shared.messaging import MALFORMED_REASON, MalformedMessage
 from shared.transient import transient_fault
 
 log = structlog.get_logger("batch_items")
@@ -68,7 +68,7 @@ async def handle_each(
             if isinstance(result, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
                 raise result
             if isinstance(result, MalformedMessage | ValidationError):
-                await dead_letter(item, f"malformed message: {result}")
+                await dead_letter(item, f"{MALFORMED_REASON}: {result}")
                 continue
             if transient_fault(result) is not None:
                 transient = transient or result

@@ -24,11 +24,13 @@ from aio_pika import IncomingMessage
 from faststream import AckPolicy, BaseMiddleware, ContextRepo
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.response import RabbitPublishCommand
 from faststream.rabbit.subscriber import RabbitSubscriber
+from prometheus_client import Counter
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts import RpcError
 from shared.settings import ServiceSettings
 from shared.topology import DEAD_EXCHANGE, DEAD_QUEUE, DELIVERY_LIMIT
@@ -49,6 +51,36 @@ DEAD_AT_HEADER = "x-sendpool-dead-at"
 
 class MalformedMessage(ValueError):
     """Raised by a handler for a message that can never be processed, whatever the retries."""
+
+
+MALFORMED_REASON = "malformed message"
+"""How the reason of a message that can never be processed begins (`reason_kind` reads it)."""
+
+DEAD_LETTERS = Counter(
+    "sendpool_dead_letters",
+    "Messages (or single items of a batch) this process moved to sendpool.dead, by service and "
+    "reason_kind: malformed, failed (its last allowed delivery or try failed), expired, other.",
+    ["service", "reason_kind"],
+    registry=metrics.REGISTRY,
+)
+
+
+REASON_KINDS = ("malformed", "failed", "expired", "other")
+
+
+def reason_kind(reason: str) -> str:
+    """The bounded kind of a dead-letter reason, for `sendpool_dead_letters_total`: the reasons
+    are written here and in `shared.batch_items`, each beginning with what happened."""
+    for prefix, kind in ((MALFORMED_REASON, "malformed"), ("failed ", "failed"), ("expired", "expired")):
+        if reason.startswith(prefix):
+            return kind
+    return "other"
+
+
+def _service_of(broker: RabbitBroker) -> str:
+    """The service a broker belongs to: `make_broker` names it in its app id, `sendpool-<service>`."""
+    app_id = getattr(broker.config, "app_id", None) or ""
+    return app_id.removeprefix("sendpool-") or "unknown"
 
 
 _MALFORMED = (ValidationError, json.JSONDecodeError, UnicodeDecodeError, MalformedMessage)
@@ -83,6 +115,7 @@ async def dead_letter(
         message_id=raw.message_id,
         persist=True,
     )
+    DEAD_LETTERS.labels(_service_of(broker), reason_kind(reason)).inc()
     log.warning("message dead-lettered", reason=reason[:300], source=headers[SOURCE_QUEUE_HEADER])
 
 
@@ -134,7 +167,7 @@ class DeadLetterOnError(_Middleware):
         try:
             return await call_next(msg)
         except _MALFORMED as exc:
-            return await self._give_up(msg, f"malformed message: {exc}")
+            return await self._give_up(msg, f"{MALFORMED_REASON}: {exc}")
         except ConsumerStopping:
             raise
         except Exception as exc:
@@ -272,6 +305,14 @@ def make_broker(
     )
     # Outermost; it needs the broker it belongs to, so it joins once that exists.
     broker.insert_middleware(partial(DeadLetterOnError, broker=broker))
+    # Every series exists from the start at 0: `increase()` cannot see the first dead letter of a
+    # series that appears with it, and the alert on dead letters would miss it.
+    for kind in REASON_KINDS:
+        DEAD_LETTERS.labels(service, kind)
+    if tracing.ENABLED:
+        # Outermost of all: a batch's consume span covers what is done with it, dead-lettering
+        # included, and its publish spans carry the trace context in the message's headers.
+        broker.insert_middleware(RabbitTelemetryMiddleware())
     return broker
 
 

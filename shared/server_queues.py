@@ -10,12 +10,14 @@ A queue carries `DeliveryBatch`es (or a `DeliveryRequested` an earlier version l
 handler is called once per recipient, concurrently, and a recipient that cannot be handled is
 dead-lettered alone (`shared.batch_items.handle_each`); the batch is acknowledged once every
 recipient is settled. `prefetch` batches are in hand at once per queue. A `DeliveryScreen`, when
-given, is asked about the whole batch first, once, and settles the recipients it holds back itself.
+given, is asked about the whole batch first, once, and settles the recipients it holds back itself. `taken`,
+when given, is told of each batch as it is taken (the delivery worker's queue-age metrics).
 """
 
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -24,6 +26,7 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
+from shared import tracing
 from shared.batch_items import handle_each
 from shared.contracts import DeliveryBatch, DeliveryRequested, IncomingDeliveries, deliveries_of
 from shared.messaging import batch_subscription, item_dead_letters, stop_consuming
@@ -33,6 +36,9 @@ log = structlog.get_logger("server_queues")
 
 HandleDelivery = Callable[[UUID, DeliveryRequested, bool], Awaitable[None]]
 """What a consumer does with one message: (server id, the request, whether it was delivered before)."""
+
+BatchTaken = Callable[[UUID, datetime], None]
+"""Told of each message (a batch) taken from a server's queue: (server id, when it was routed)."""
 
 
 class DeliveryScreen(Protocol):
@@ -62,11 +68,16 @@ class ServerQueueConsumers:
         purpose: str,
         prefetch: int = 4,
         screen: DeliveryScreen | None = None,
+        taken: BatchTaken | None = None,
+        span: str = "delivery.deliver",
     ) -> None:
+        """`span`: the name of each recipient's span (`shared.tracing.message_span`)."""
         self._broker = broker
+        self._taken = taken
         self._handle = handle
         self._screen = screen
         self._purpose = purpose
+        self._span = span
         self._prefetch = prefetch
         self._subscribers: dict[UUID, RabbitSubscriber] = {}
         self._running: set[UUID] = set()
@@ -92,19 +103,29 @@ class ServerQueueConsumers:
                     persistent=False,
                     **batch_subscription(IncomingDeliveries, self._prefetch),
                 )
-                handle, screen = self._handle, self._screen
+                handle, screen, taken = self._handle, self._screen, self._taken
+                span, attributes = (
+                    self._span,
+                    {"sendpool.server_id": str(server_id), "sendpool.vendor": vendor},
+                )
                 broker, queue_name = self._broker, delivery_queue_name(vendor, server_id)
 
                 async def on_message(body: IncomingDeliveries, message: RabbitMessage) -> None:
+                    if taken is not None:
+                        taken(server_id, body.routed_at)
                     requests = deliveries_of(body)
                     held_back = await screen.screen(requests) if screen is not None else {}
 
                     async def handle_one(request: DeliveryRequested, retry: bool) -> None:
-                        reason = held_back.get(request.send.message_id)
-                        if screen is None or reason is None:
-                            await handle(server_id, request, retry)
-                        else:
-                            await screen.settle(server_id, request, reason, retry)
+                        send = request.send
+                        reason = held_back.get(send.message_id)
+                        with tracing.message_span(
+                            span, send.message_id, send.traceparent, attributes=attributes
+                        ):
+                            if screen is None or reason is None:
+                                await handle(server_id, request, retry)
+                            else:
+                                await screen.settle(server_id, request, reason, retry)
 
                     # aio-pika leaves `redelivered` None when the broker did not say: not redelivered.
                     await handle_each(

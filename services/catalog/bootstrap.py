@@ -4,7 +4,7 @@
 `CatalogRuntime` hooks, run by the process's lifecycle, reach PostgreSQL and RabbitMQ.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -14,13 +14,15 @@ from faststream.rabbit import RabbitBroker
 
 from services.catalog.adapters.dns_resolver import AiodnsLookup
 from services.catalog.adapters.fernet_secret_box import FernetSecretBox
-from services.catalog.adapters.metrics import PrometheusOutboxMetrics
+from services.catalog.adapters.metrics import PrometheusFleetStatus, PrometheusOutboxMetrics
 from services.catalog.adapters.postgres import PostgresCatalogStore, PostgresOutbox
 from services.catalog.adapters.publishers import CatalogPublishers, declare_publishers
 from services.catalog.adapters.rabbit import RabbitEventPublisher, RabbitProber
 from services.catalog.adapters.scheduler import SchedulerCampaignOwners
+from services.catalog.adapters.server_statuses import PostgresServerStatuses
 from services.catalog.adapters.server_type_plugins import installed_server_types
 from services.catalog.app.catalog import CatalogUseCases
+from services.catalog.app.fleet_status import FleetStatus
 from services.catalog.app.identity_verification import IdentityVerifier
 from services.catalog.app.outbox_relay import OutboxRelay
 from services.catalog.app.policies import Policies
@@ -36,6 +38,7 @@ from services.catalog.entrypoints.http import create_http_api
 from services.catalog.entrypoints.rpc import register_rpc
 from services.catalog.settings import CatalogSettings
 from shared.auth import RevokedTokens, follow_revocations, issue_tenant_token, read_tenant_token
+from shared.background import BackgroundTasks
 from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
 from shared.rpc import RpcClient
@@ -64,6 +67,10 @@ class CatalogRuntime:
     revoked_tokens: RevokedTokens
     """Read from the database as the process starts, then kept current by `catalog.token.revoked`
     events (from every replica, this one included)."""
+    fleet_status: FleetStatus
+    """Reads the servers' states and pauses for the metrics every `server_metrics_interval_seconds`."""
+    server_metrics_interval_seconds: float
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     async def open(self) -> None:
         """Before the RPC queue is consumed: wait for PostgreSQL, migrate, open the pool."""
@@ -75,8 +82,14 @@ class CatalogRuntime:
         await declare_dead_letters(self.broker)
         self.relay.start()
         self.revoked_tokens.start_loading(self.use_cases.tokens.revoked)
+        self.background.repeat(
+            "catalog-server-metrics",
+            self.fleet_status.refresh,
+            every_seconds=self.server_metrics_interval_seconds,
+        )
 
     async def stop(self) -> None:
+        await self.background.stop()
         await self.revoked_tokens.stop()
         await self.relay.stop()
         await self.outbox.close()
@@ -147,4 +160,6 @@ def bootstrap(settings: CatalogSettings) -> CatalogRuntime:
         outbox=outbox,
         relay=relay,
         revoked_tokens=revoked_tokens,
+        fleet_status=FleetStatus(PostgresServerStatuses(database), PrometheusFleetStatus()),
+        server_metrics_interval_seconds=settings.server_metrics_interval_seconds,
     )

@@ -55,6 +55,13 @@ class CatalogSettings(ApiAuthSettings, ServiceSettings):
         gt=0,
         description="How often the outbox relay looks for unpublished events when no NOTIFY woke it.",
     )
+    server_metrics_interval_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often the catalog reads every server's state and pause (one query) for its "
+        "metrics (`sendpool_catalog_servers`, `sendpool_catalog_server_paused`, "
+        "`sendpool_catalog_server_pause_info`); a scrape reports the last reading.",
+    )
     outbox_retention_hours: float = Field(
         168.0,
         gt=0,

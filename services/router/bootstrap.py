@@ -8,8 +8,9 @@ catalog's snapshot, the drainers), then `stop` and `close`.
 
 Beside its consumers the router runs supervised background tasks (`shared.background`): the
 outbox relay that publishes `campaign_stopped` and `held`, the sweeper that releases held
-messages a dead resume left behind, and the clean-up of old send counters. A round that fails
-is logged, counted in `sendpool_background_task_failures_total{task}` and retried.
+messages a dead resume left behind, the clean-up of old send counters, and the round that reads
+the servers' queues and headroom for the metrics (`app.fleet_load`). A round that fails is
+logged, counted in `sendpool_background_task_failures_total{task}` and retried.
 """
 
 import random
@@ -25,10 +26,12 @@ from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.catalog_client import CatalogClient
 from services.router.adapters.drainers import QueueDrainers
 from services.router.adapters.held_store import OUTBOX_CHANNEL, PgHeldMessages
-from services.router.adapters.metrics import PrometheusRoutingMetrics
+from services.router.adapters.metrics import PrometheusFleetGauges, PrometheusRoutingMetrics
 from services.router.adapters.outbound import RabbitOutbound
 from services.router.adapters.publishers import RouterPublishers, declare_publishers
+from services.router.adapters.queue_stats import RabbitQueueStats
 from services.router.app.capacity import CapacityLedger
+from services.router.app.fleet_load import FleetLoad
 from services.router.app.routing import Router
 from services.router.domain.view import RoutingView
 from services.router.entrypoints.http import create_http_api
@@ -44,6 +47,7 @@ from shared.background import BackgroundTasks
 from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
 from shared.outbox import OutboxRelay
+from shared.readiness import StartupGate
 from shared.rpc import RpcClient
 
 SCHEMA = "router"
@@ -69,7 +73,15 @@ class RouterRuntime:
     http_api: FastAPI
     revoked_tokens: RevokedTokens
     """Asked of the catalog as the process starts, then kept current by its events."""
+    fleet_load: FleetLoad
+    queue_stats: RabbitQueueStats
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    startup: StartupGate = field(
+        default_factory=lambda: StartupGate(
+            catalog_snapshot="not loaded yet (asking the catalog on catalog.rpc)"
+        )
+    )
+    """`/readyz` waits for the catalog's snapshot: without it the router cannot route."""
 
     async def open(self) -> None:
         """Before the broker connects: the database, and which campaigns are stopped."""
@@ -84,8 +96,14 @@ class RouterRuntime:
         )
         self.outbox_relay.start()
         start_background(self.background, self.router, self.capacity_store, self.settings)
+        self.background.repeat(
+            "router-queue-metrics",
+            self.fleet_load.report,
+            every_seconds=self.settings.queue_metrics_interval_seconds,
+        )
         # Subscribed to catalog events already, so nothing changes unseen between snapshot and events.
         await self.router.start()
+        self.startup.done("catalog_snapshot")
         await self.drainers.sync()
         log.info(
             "router ready", servers=len(self.router.view.servers), stopped_campaigns=len(self.router.stopped)
@@ -95,6 +113,7 @@ class RouterRuntime:
         """Before the broker disconnects."""
         await self.revoked_tokens.stop()
         await self.background.stop()
+        await self.queue_stats.close()
         await self.outbox_relay.stop()
         await self.drainers.stop_all()
 
@@ -129,6 +148,7 @@ def bootstrap(settings: RouterSettings) -> RouterRuntime:
     )
     drainers = QueueDrainers(broker, router, prefetch=settings.batch_prefetch)
     register(broker, router, drainers, settings.instance_id, batch_prefetch=settings.batch_prefetch)
+    queue_stats = RabbitQueueStats(settings.amqp_url, name="router")
     revoked_tokens = RevokedTokens()
     follow_revocations(broker, SCHEMA, settings.instance_id, revoked_tokens)
     return RouterRuntime(
@@ -149,6 +169,8 @@ def bootstrap(settings: RouterSettings) -> RouterRuntime:
         ),
         http_api=create_http_api(settings, router, capacity_store, revoked_tokens),
         revoked_tokens=revoked_tokens,
+        fleet_load=FleetLoad(router.view, queue_stats, capacity_store, PrometheusFleetGauges()),
+        queue_stats=queue_stats,
     )
 
 

@@ -30,6 +30,13 @@ class RouterSettings(ApiAuthSettings, ServiceSettings):
         description="How often a router deletes send counters older than two days (no limit looks back "
         "further than a day).",
     )
+    queue_metrics_interval_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often a router reads every server's delivery queue (messages, consumers), "
+        "sendpool.dead and the servers' headroom under their limits for its metrics: one passive queue "
+        "declaration per server and one query of the send counters per round.",
+    )
     catalog_snapshot_timeout_seconds: float = Field(
         10.0,
         gt=0,

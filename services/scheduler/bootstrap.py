@@ -26,6 +26,7 @@ from services.scheduler.app.expansion import Expander, ExpansionSupervisor
 from services.scheduler.app.lists import RecipientLists
 from services.scheduler.app.ports import ExpansionLease
 from services.scheduler.app.progress import ProgressReporter
+from services.scheduler.app.running import RunningCampaigns
 from services.scheduler.app.stale import StaleMessageSweeper
 from services.scheduler.app.statuses import StatusFolding
 from services.scheduler.entrypoints.http import create_http_api
@@ -60,6 +61,8 @@ class SchedulerRuntime:
     """Starts scheduled campaigns at their time (`start_due`, swept by every replica)."""
     progress: ProgressReporter
     """Publishes each running campaign's `campaign_progress` every interval (one replica per campaign)."""
+    running_campaigns: RunningCampaigns
+    """Reads the running campaigns as a whole for the metrics, every interval (every replica)."""
     outbox_relay: OutboxRelay
     """Publishes `campaign_resumed` and `campaign_completed` from the outbox, once committed."""
     background: BackgroundTasks
@@ -107,6 +110,11 @@ class SchedulerRuntime:
             "scheduler-campaign-progress",
             self.progress.tick,
             every_seconds=self.settings.progress_interval_seconds,
+        )
+        self.background.repeat(
+            "scheduler-campaign-metrics",
+            self.running_campaigns.report,
+            every_seconds=self.settings.campaign_metrics_interval_seconds,
         )
 
     async def stop(self) -> None:
@@ -190,6 +198,9 @@ def bootstrap(settings: SchedulerSettings) -> SchedulerRuntime:
             store,
             RabbitCampaignEventPublisher(publishers.campaign_events),
             every_seconds=settings.progress_interval_seconds,
+        ),
+        running_campaigns=RunningCampaigns(
+            store, metrics, stalled_after_seconds=settings.stalled_after_seconds
         ),
         background=BackgroundTasks(),
         revoked_tokens=revoked_tokens,

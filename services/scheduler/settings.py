@@ -123,6 +123,19 @@ class SchedulerSettings(ApiAuthSettings, ServiceSettings):
             "for the send rate. Each costs two scans of the run's messages (about 0.3 s for 1,000,000)."
         ),
     )
+    campaign_metrics_interval_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often a replica reads the running campaigns as a whole (one query of their runs) "
+        "for `sendpool_scheduler_running_campaigns`, `_pending_messages` and `_stalled_campaigns`.",
+    )
+    stalled_after_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="A running campaign with messages not final yet whose counts per state have not changed "
+        "for this long counts in `sendpool_scheduler_stalled_campaigns` (seen by the progress ticks, so "
+        "within `SENDPOOL_SCHEDULER_PROGRESS_INTERVAL_SECONDS`).",
+    )
     recipients_max_body_bytes: int = Field(
         HTTP_MAX_IMPORT_BODY_BYTES,
         ge=1024,

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.catalog.domain.access import Actor
+from services.catalog.domain.fleet_status import ServerStatus
 from services.catalog.domain.identity_checks import DnsAnswer, DnsQuestion
 from services.catalog.domain.servers import Server
 from services.catalog.domain.tokens import TokenRecord
@@ -205,3 +206,15 @@ class EventPublisher(Protocol):
 
 class OutboxMetrics(Protocol):
     def event_parked(self, kind: str) -> None: ...
+
+
+class ServerStatuses(Protocol):
+    async def server_statuses(self) -> list[ServerStatus]:
+        """Every server's state and pause, in one cheap read."""
+        ...
+
+
+class FleetStatusMetrics(Protocol):
+    def show(self, statuses: Sequence[ServerStatus]) -> None:
+        """Report these servers' states and pauses, and no others any more."""
+        ...

@@ -30,7 +30,15 @@ from services.catalog.domain.access import (
 )
 from services.catalog.domain.identity import Identity, validate_identity
 from services.catalog.domain.server_types import ConnectionSettings, ServerTypeRegistry
-from services.catalog.domain.servers import UNCHANGED, Edit, ProbeOutcome, Server, Unchanged
+from services.catalog.domain.servers import (
+    OPERATOR_PAUSE,
+    TENANT_PAUSE,
+    UNCHANGED,
+    Edit,
+    ProbeOutcome,
+    Server,
+    Unchanged,
+)
 from services.catalog.domain.trial_message import trial_message
 from shared.contracts import (
     BounceHandling,
@@ -45,8 +53,6 @@ from shared.contracts import (
 )
 from shared.errors import Forbidden, InvalidInput, NotFound
 
-OPERATOR_PAUSE = "operator"
-TENANT_PAUSE = "tenant"
 DEFAULT_DISABLE_REASON = "disabled by the operator"
 
 

@@ -56,6 +56,10 @@ class Pause:
     at: datetime
 
 
+OPERATOR_PAUSE = "operator"
+TENANT_PAUSE = "tenant"
+
+
 HoldAction = Literal["paused", "disabled"]
 
 

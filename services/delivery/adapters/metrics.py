@@ -1,6 +1,8 @@
-"""The delivery worker's Prometheus metrics: outcomes per server, send times, open circuits, and
-background tasks that hit errors."""
+"""The delivery worker's Prometheus metrics: outcomes per server, send times, open circuits, how
+long batches waited in their server's queue, and background tasks that hit errors."""
 
+import time
+from datetime import datetime
 from uuid import UUID
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -31,6 +33,22 @@ CIRCUIT_OPEN = Gauge(
     registry=REGISTRY,
 )
 
+QUEUE_HEAD_ROUTED = Gauge(
+    "sendpool_delivery_queue_head_routed_timestamp_seconds",
+    "When the batch most recently taken from the server's queue was routed (unix seconds): while the "
+    "queue has a backlog, time() minus this is the age of the oldest message still in it.",
+    ["vendor", "server_id"],
+    registry=REGISTRY,
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "sendpool_delivery_queue_wait_seconds",
+    "Time from a batch's routing to its being taken from its server's queue by a worker, by vendor.",
+    ["vendor"],
+    # From an idle queue's milliseconds to the hours a backlog behind a daily cap can last.
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600),
+    registry=REGISTRY,
+)
+
 
 class PrometheusDeliveryMetrics:
     """What `DeliverMessage` and `ServerHealth` report, as Prometheus metrics.
@@ -42,6 +60,7 @@ class PrometheusDeliveryMetrics:
         self._vendor = vendor
         self._send_seconds: dict[str, Histogram] = {}
         self._outcomes: dict[tuple[str, UUID, MessageStatus], Counter] = {}
+        self._queue_wait = QUEUE_WAIT_SECONDS.labels(vendor)
 
     def send_took(self, vendor: str, seconds: float) -> None:
         series = self._send_seconds.get(vendor)
@@ -56,6 +75,12 @@ class PrometheusDeliveryMetrics:
             series = self._outcomes[key] = OUTCOMES.labels(vendor, str(server_id), status.value)
         series.inc()
 
+    def batch_taken(self, server_id: UUID, routed_at: datetime) -> None:
+        routed = routed_at.timestamp()
+        QUEUE_HEAD_ROUTED.labels(self._vendor, str(server_id)).set(routed)
+        # Router and worker clocks may differ a little: a wait is never negative.
+        self._queue_wait.observe(max(0.0, time.time() - routed))
+
     def circuit_opened(self, server_id: UUID) -> None:
         CIRCUIT_OPEN.labels(self._vendor, str(server_id)).set(1)
 
@@ -65,6 +90,7 @@ class PrometheusDeliveryMetrics:
     def circuit_forgotten(self, server_id: UUID) -> None:
         # A deleted server's series would otherwise stay for the life of the process.
         CIRCUIT_OPEN.remove(self._vendor, str(server_id))
+        QUEUE_HEAD_ROUTED.remove(self._vendor, str(server_id))
 
     def background_task_failed(self, task: str) -> None:
         BACKGROUND_TASK_FAILURES.labels(task).inc()

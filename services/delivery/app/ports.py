@@ -7,6 +7,7 @@ gates sends, the health watch counts their outcomes), so each can be tested with
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -210,6 +211,11 @@ class DeliveryMetrics(Protocol):
 
     def concluded(self, vendor: str, server_id: UUID, status: MessageStatus) -> None:
         """An attempt's outcome was recorded: sent, deferred, failed, unknown or suppressed."""
+        ...
+
+    def batch_taken(self, server_id: UUID, routed_at: datetime) -> None:
+        """A batch routed at `routed_at` was taken from the server's queue: how long it waited there,
+        and (while a backlog lasts) how old the oldest message still queued is."""
         ...
 
 

@@ -5,6 +5,7 @@ holds however many replicas run; what a window has used is the sum of its slots 
 `services.router.domain.limits`).
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.router.domain.limits import Bucket, Window
@@ -16,6 +17,15 @@ _USED_PER_WINDOW = """
     LEFT JOIN capacity c
         ON c.bucket = $1 AND c.kind = w.kind AND c.window_start BETWEEN w.counted_from AND w.slot
     GROUP BY w.kind
+"""
+
+
+_USED_PER_BUCKET_WINDOW = """
+    SELECT w.bucket, w.kind, coalesce(sum(c.used), 0)::int AS used
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(bucket, kind, counted_from, slot)
+    LEFT JOIN capacity c
+        ON c.bucket = w.bucket AND c.kind = w.kind AND c.window_start BETWEEN w.counted_from AND w.slot
+    GROUP BY w.bucket, w.kind
 """
 
 
@@ -93,6 +103,23 @@ class PgCapacityStore:
         rows = await self._database.pool.fetch(_USED_PER_WINDOW, bucket.key, *_window_arrays(bucket))
         used = {row["kind"]: row["used"] for row in rows}
         return {w.kind: max(0, w.limit - used[w.kind]) for w in bucket.windows}
+
+    async def used(self, buckets: Sequence[Bucket]) -> dict[str, dict[str, int]]:
+        """What each window of each bucket has used now (claimed, spent or not), in one query."""
+        windows = [(bucket.key, window) for bucket in buckets for window in bucket.windows]
+        if not windows:
+            return {}
+        rows = await self._database.pool.fetch(
+            _USED_PER_BUCKET_WINDOW,
+            [key for key, _ in windows],
+            [window.kind for _, window in windows],
+            [window.counted_from for _, window in windows],
+            [window.start for _, window in windows],
+        )
+        used: dict[str, dict[str, int]] = {}
+        for row in rows:
+            used.setdefault(row["bucket"], {})[row["kind"]] = row["used"]
+        return used
 
     async def forget_before(self, cutoff: datetime) -> int:
         result = await self._database.pool.execute("DELETE FROM capacity WHERE window_start < $1", cutoff)

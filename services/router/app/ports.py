@@ -3,7 +3,7 @@
 The adapters (`services.router.adapters`) implement these; tests stand in for them.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -140,4 +140,44 @@ class Decision(StrEnum):
 class RoutingMetrics(Protocol):
     def decided(self, decision: Decision, server_id: UUID | None = None) -> None:
         """Count one decision; `server_id` is the server a routed message went to."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """A queue's messages ready to deliver and its consumers, as RabbitMQ counts them now."""
+
+    messages: int
+    consumers: int
+
+
+NO_QUEUE = QueueDepth(messages=0, consumers=0)
+"""A queue that does not exist (yet): nothing routed to its server so far."""
+
+
+class QueueStats(Protocol):
+    async def depths(self, queues: list[str]) -> dict[str, QueueDepth]:
+        """Each queue's depth now; a queue that does not exist (yet) is empty, with no consumer."""
+        ...
+
+
+class UsedCapacity(Protocol):
+    async def used(self, buckets: Sequence[Bucket]) -> dict[str, dict[str, int]]:
+        """What each window of each bucket has used now, by bucket key and window kind."""
+        ...
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """One server's queue and what its limits still allow (`headroom` empty: not active)."""
+
+    server_id: UUID
+    vendor: str
+    queue: QueueDepth
+    headroom: dict[str, int]
+
+
+class FleetGauges(Protocol):
+    def show(self, servers: list[ServerLoad], dead_letters: int) -> None:
+        """Report these servers (and no others any more) and the messages in sendpool.dead."""
         ...

@@ -14,4 +14,5 @@ def create_app(settings: RouterSettings | None = None) -> ServiceApp:
     settings = settings or load_settings(RouterSettings, "sendpool-router")
     telemetry.configure("router", settings.log_level, settings.log_json)
     announce_development_mode(settings)
-    return ServiceApp.of(bootstrap(settings))
+    runtime = bootstrap(settings)
+    return ServiceApp.of(runtime, startup=runtime.startup)

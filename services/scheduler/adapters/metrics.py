@@ -1,9 +1,11 @@
-"""The scheduler's Prometheus metrics: campaigns launched and completed, status events folded, stale messages published again."""
+"""The scheduler's Prometheus metrics: campaigns launched and completed, status events folded, stale
+messages published again, and the running campaigns as a whole."""
 
 from collections.abc import Mapping
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
+from services.scheduler.app.ports import RunningFigures
 from shared.metrics import REGISTRY
 
 LAUNCHED = Counter(
@@ -27,6 +29,24 @@ STALE_RESENT = Counter(
     registry=REGISTRY,
 )
 
+RUNNING_CAMPAIGNS = Gauge(
+    "sendpool_scheduler_running_campaigns",
+    "Campaigns running now (every scheduler replica reports the same figure).",
+    registry=REGISTRY,
+)
+PENDING_MESSAGES = Gauge(
+    "sendpool_scheduler_pending_messages",
+    "Messages of running campaigns not final yet (those still to be expanded included), as the last "
+    "progress tick of each campaign counted them.",
+    registry=REGISTRY,
+)
+STALLED_CAMPAIGNS = Gauge(
+    "sendpool_scheduler_stalled_campaigns",
+    "Running campaigns with pending messages whose counts per state have not changed for "
+    "SENDPOOL_SCHEDULER_STALLED_AFTER_SECONDS.",
+    registry=REGISTRY,
+)
+
 
 class PrometheusSchedulerMetrics:
     def campaign_launched(self) -> None:
@@ -41,3 +61,8 @@ class PrometheusSchedulerMetrics:
 
     def stale_messages_resent(self, count: int) -> None:
         STALE_RESENT.inc(count)
+
+    def running(self, figures: RunningFigures) -> None:
+        RUNNING_CAMPAIGNS.set(figures.campaigns)
+        PENDING_MESSAGES.set(figures.pending_messages)
+        STALLED_CAMPAIGNS.set(figures.stalled)

@@ -1,7 +1,7 @@
 """The scheduler's tables in PostgreSQL (schema `scheduler`), in plain SQL over asyncpg."""
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from services.scheduler.app.ports import (
     ExpansionLease,
     ProgressFigures,
     ProgressRun,
+    RunningFigures,
 )
 from services.scheduler.domain.campaign import Campaign, CampaignState, Run, RunState
 from services.scheduler.domain.csv_import import ImportRow
@@ -225,6 +226,33 @@ SELECT sampled_at, final FROM progress_samples WHERE run_id = $1 ORDER BY sample
 
 RECORD_PROGRESS_SAMPLE = """
 INSERT INTO progress_samples (run_id, final) VALUES ($1, $2) ON CONFLICT (run_id, sampled_at) DO NOTHING
+"""
+
+# The counts are compared as jsonb (by value): a run whose counts per state moved since the last tick
+# moved, whatever order the states came in.
+RECORD_PROGRESS_COUNTS = """
+UPDATE runs SET
+    progress_final = $2,
+    progress_moved_at = CASE WHEN progress_counts IS DISTINCT FROM $3::jsonb THEN now() ELSE progress_moved_at END,
+    progress_counts = $3::jsonb
+WHERE id = $1
+"""
+
+# Each running campaign's current run (the latest); a run no tick has read yet has all its messages
+# pending, and has moved last when it started.
+RUNNING_FIGURES = """
+SELECT count(*)::int AS campaigns,
+       coalesce(sum(greatest(r.total - coalesce(r.progress_final, 0), 0)), 0)::bigint AS pending_messages,
+       count(*) FILTER (
+           WHERE r.total > coalesce(r.progress_final, 0)
+             AND coalesce(r.progress_moved_at, r.started_at) < now() - make_interval(secs => $1::float8)
+       )::int AS stalled
+FROM campaigns c
+JOIN LATERAL (
+    SELECT total, progress_final, progress_moved_at, started_at FROM runs
+    WHERE runs.campaign_id = c.id ORDER BY started_at DESC LIMIT 1
+) r ON true
+WHERE c.state = 'running'
 """
 
 PRUNE_PROGRESS_SAMPLES = """
@@ -576,9 +604,17 @@ class PostgresRepository:
             now=now,
         )
 
-    async def record_progress_sample(self, run_id: UUID, final: int) -> None:
+    async def record_progress_sample(self, run_id: UUID, final: int, counts: Mapping[str, int]) -> None:
         await self._db.execute(RECORD_PROGRESS_SAMPLE, run_id, final)
         await self._db.execute(PRUNE_PROGRESS_SAMPLES, run_id, SAMPLES_KEPT.total_seconds())
+        await self._db.execute(RECORD_PROGRESS_COUNTS, run_id, final, json.dumps(dict(counts)))
+
+    async def running_figures(self, *, stalled_after_seconds: float) -> RunningFigures:
+        row = await self._db.fetchrow(RUNNING_FIGURES, stalled_after_seconds)
+        assert row is not None  # an aggregate always returns its row
+        return RunningFigures(
+            campaigns=row["campaigns"], pending_messages=row["pending_messages"], stalled=row["stalled"]
+        )
 
     async def claim_progress_runs(self, *, every_seconds: float, limit: int) -> list[ProgressRun]:
         rows = await self._db.fetch(CLAIM_PROGRESS_RUNS, every_seconds, limit)

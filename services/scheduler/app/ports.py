@@ -71,6 +71,17 @@ class ProgressFigures:
     now: datetime
 
 
+@dataclass(frozen=True)
+class RunningFigures:
+    """The running campaigns as a whole, for monitoring."""
+
+    campaigns: int
+    pending_messages: int
+    """Messages of their current runs not final yet (those not expanded yet included)."""
+    stalled: int
+    """Campaigns with pending messages and no status change for too long."""
+
+
 class Repository(Protocol):
     """The scheduler's tables, seen through one database transaction."""
 
@@ -138,8 +149,13 @@ class Repository(Protocol):
     async def progress_figures(self, run_id: UUID) -> ProgressFigures:
         """The run's counts per state and per server, and its recent final-count samples."""
 
-    async def record_progress_sample(self, run_id: UUID, final: int) -> None:
-        """Records `final` at the database's now, and prunes the run's samples too old to matter."""
+    async def record_progress_sample(self, run_id: UUID, final: int, counts: Mapping[str, int]) -> None:
+        """Records `final` at the database's now, and prunes the run's samples too old to matter;
+        remembers `counts` on the run, and when they last changed (`running_figures`)."""
+
+    async def running_figures(self, *, stalled_after_seconds: float) -> RunningFigures:
+        """Running campaigns, their messages not final yet, and those with such messages whose counts
+        per state have not changed for `stalled_after_seconds`, as the progress ticks last read them."""
 
     async def claim_progress_runs(self, *, every_seconds: float, limit: int) -> list[ProgressRun]:
         """Runs of running campaigns whose progress no replica published within `every_seconds`,
@@ -239,4 +255,10 @@ class SchedulerMetrics(Protocol):
 
     def stale_messages_resent(self, count: int) -> None:
         """Messages that made no progress for too long and were published again."""
+        ...
+
+
+class CampaignGauges(Protocol):
+    def running(self, figures: RunningFigures) -> None:
+        """The running campaigns now: replaces what was reported before."""
         ...

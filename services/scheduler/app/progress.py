@@ -58,7 +58,7 @@ class ProgressReporter:
             # no lock across runs.
             async with self._store.transaction() as repo:
                 progress = await read_progress(repo, due.run)
-                await repo.record_progress_sample(due.run.id, final_count(progress.counts))
+                await repo.record_progress_sample(due.run.id, final_count(progress.counts), progress.counts)
             events.append(
                 CampaignEvent(
                     kind=CampaignEventKind.PROGRESS,

@@ -38,6 +38,7 @@ from tests.support.processes import ServiceProcess
 
 PROBE_TIMEOUT_SECONDS = 5
 CAMPAIGN_OWNER_TIMEOUT_SECONDS = 2
+SERVER_METRICS_INTERVAL_SECONDS = 0.2
 
 
 @pytest.fixture(scope="package")
@@ -53,6 +54,7 @@ def catalog(service_env, catalog_log, tmp_path_factory) -> ServiceProcess:
         **service_env,
         "SENDPOOL_CATALOG_PROBE_TIMEOUT_SECONDS": str(PROBE_TIMEOUT_SECONDS),
         "SENDPOOL_CATALOG_CAMPAIGN_OWNER_TIMEOUT_SECONDS": str(CAMPAIGN_OWNER_TIMEOUT_SECONDS),
+        "SENDPOOL_CATALOG_SERVER_METRICS_INTERVAL_SECONDS": str(SERVER_METRICS_INTERVAL_SECONDS),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")])),
     }
     process = ServiceProcess("catalog", free_port(), env, catalog_log).start()

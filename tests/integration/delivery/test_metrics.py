@@ -1,6 +1,7 @@
 """The delivery worker's `GET /metrics`: its outcomes and send times, and FastStream's message metrics."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,6 +33,32 @@ async def test_a_sent_message_shows_in_the_workers_metrics(bus, worker, server_i
     )
 
 
+async def test_a_batch_taken_from_its_queue_shows_when_it_was_routed_and_how_long_it_waited(
+    bus, worker, server_id
+):
+    queue = delivery_queue_name("smtp", server_id)
+    waited_before = total(
+        await asyncio.to_thread(scrape, worker.url), "sendpool_delivery_queue_wait_seconds_sum", vendor="smtp"
+    )
+    # Routed a while ago (not counted against a limit, so it is not "late"): it waited that long.
+    routed_at = datetime.now(UTC) - timedelta(seconds=1234.5)
+    request = delivery_requested(server_id, recipient()).model_copy(update={"routed_at": routed_at})
+
+    await bus.publish_to_queue(request, queue)
+    await bus.wait_for_status(request.send.message_id, "sent")
+    samples = await asyncio.to_thread(scrape, worker.url)
+
+    head = total(
+        samples,
+        "sendpool_delivery_queue_head_routed_timestamp_seconds",
+        vendor="smtp",
+        server_id=str(server_id),
+    )
+    assert head == pytest.approx(routed_at.timestamp(), abs=1e-3)
+    waited = total(samples, "sendpool_delivery_queue_wait_seconds_sum", vendor="smtp") - waited_before
+    assert 1234.5 <= waited < 1234.5 + 60
+
+
 async def test_a_malformed_message_counts_as_an_exception_and_is_still_dead_lettered(bus, worker, server_id):
     queue = delivery_queue_name("smtp", server_id)
     handler = {"app_name": "sendpool-delivery", "handler": f"default.{queue}"}
@@ -40,6 +67,12 @@ async def test_a_malformed_message_counts_as_an_exception_and_is_still_dead_lett
         "faststream_received_processed_messages_exceptions_total",
         **handler,
         exception_type="ValidationError",
+    )
+    dead_before = total(
+        await asyncio.to_thread(scrape, worker.url),
+        "sendpool_dead_letters_total",
+        service="delivery",
+        reason_kind="malformed",
     )
     body = b'{"send": {"recipient": "metrics"}}'
 
@@ -54,3 +87,5 @@ async def test_a_malformed_message_counts_as_an_exception_and_is_still_dead_lett
         exception_type="ValidationError",
     )
     assert exceptions == before + 1
+    dead = {"service": "delivery", "reason_kind": "malformed"}
+    assert total(samples, "sendpool_dead_letters_total", **dead) == dead_before + 1

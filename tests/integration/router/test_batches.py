@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from scipy.stats import chisquare
 
 from shared.contracts import SendBatch, SendingLimits, SendRequested, ServerState, ServerView
+from shared.metrics import REGISTRY
 from shared.topology import delay_queue, delay_step_within
 from tests.integration.router.harness import FakeCatalog, Traffic, eventually, message_of, per_recipient
 
@@ -106,6 +107,8 @@ async def test_a_recipient_that_cannot_be_routed_is_dead_lettered_alone(stack):
     campaign, traffic = uuid4(), Traffic()
     messages = campaign_messages(campaign, 10)
     poisoned = messages[3]
+    failed = {"service": "router", "reason_kind": "failed"}
+    dead_before = REGISTRY.get_sample_value("sendpool_dead_letters_total", failed) or 0.0
     async with (
         stack.listening() as heard,
         stack.replica(FakeCatalog(relay), traffic) as replica,
@@ -122,6 +125,7 @@ async def test_a_recipient_that_cannot_be_routed_is_dead_lettered_alone(stack):
     assert [s.message_id for s in dead.sends()] == [poisoned.message_id], "dead-lettered alone"
     assert dead.content == poisoned.content and dead.run_id == poisoned.run_id
     assert "failed 3 times in its batch" in reason and "cannot route reader3@inbox.example" in reason
+    assert REGISTRY.get_sample_value("sendpool_dead_letters_total", failed) == dead_before + 1
 
     others = sorted(ids(m for m in messages if m is not poisoned))
     routed = per_recipient(await stack.deliveries(relay))
