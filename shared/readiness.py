@@ -1,15 +1,25 @@
 """`GET /readyz`: whether a replica can do its work now, for Kubernetes' readiness probe.
 
 `/healthz` is liveness: the broker connection is alive, and failing it restarts the pod, which
-no database outage should do. `/readyz` is 204 only while the service reaches its database
-(`SELECT 1` within a short time-out) and its broker connection is open, and 503 with a JSON body
-naming what is unreachable otherwise, so Kubernetes stops sending HTTP requests to a replica
-that cannot answer them and an operator sees why at a glance:
+no database outage should do. `/readyz` is 204 only while
 
+- the replica has finished starting: every condition of its `StartupGate` is met (its migrations
+  applied, its subscribers consuming, its start-up hooks done, and what a service adds, such as the
+  catalog snapshot the router and the delivery workers route and send by),
+- it is not shutting down (draining the messages in hand), and
+- it reaches its database (`SELECT 1` within a short time-out) and its broker connection is open.
+
+Otherwise it is 503 with a JSON body naming what is missing, so Kubernetes stops sending HTTP
+requests to a replica that cannot answer them and an operator sees why at a glance:
+
+    {"ready": false, "waiting_for": {"catalog_snapshot": "not loaded yet"}}
     {"ready": false, "unreachable": {"database": "ConnectionRefusedError: ..."}}
+    {"ready": false, "stopping": "shutting down: finishing the messages in hand, taking no more"}
 
-The verdict is kept for `CACHE_SECONDS`, and probes arriving while a check runs share it, so
-probes from several sources cost one query a second or two at most.
+The dependencies' verdict is kept for `CACHE_SECONDS`, and probes arriving while a check runs
+share it, so probes from several sources cost one query a second or two at most. The gate is read
+afresh on every probe (it is a few names in memory), so a replica is ready the moment it has
+started and stops being ready the moment it begins to stop.
 """
 
 import asyncio
@@ -74,11 +84,54 @@ def broker_check(broker: RabbitBroker) -> ReadinessCheck:
     return check
 
 
-class Readiness:
-    """Runs every check (side by side), caches the verdict, and answers `/readyz` with it."""
+STOPPING = "shutting down: finishing the messages in hand, taking no more"
 
-    def __init__(self, checks: Mapping[str, ReadinessCheck], *, cache_seconds: float = CACHE_SECONDS) -> None:
+
+class StartupGate:
+    """What a replica still waits for before it can do its work, by name, and whether it is stopping.
+
+    Whoever builds a part with start-up state names a condition (`wait_for`) and marks it `done`
+    once met; `/readyz` lists the conditions not met yet under `waiting_for`, with their reasons.
+    A condition may be named again later (a snapshot to load again), and `stop` is for good: a
+    stopping replica is never ready again.
+    """
+
+    def __init__(self, **waiting_for: str) -> None:
+        self._waiting: dict[str, str] = dict(waiting_for)
+        self._stopping: str | None = None
+
+    def wait_for(self, name: str, reason: str) -> None:
+        self._waiting[name] = reason
+
+    def done(self, name: str) -> None:
+        self._waiting.pop(name, None)
+
+    def stop(self, reason: str = STOPPING) -> None:
+        self._stopping = reason
+
+    @property
+    def waiting_for(self) -> dict[str, str]:
+        """The conditions not met yet, by name, each with why (empty once started)."""
+        return dict(self._waiting)
+
+    @property
+    def stopping(self) -> str | None:
+        """Why the replica takes no more work, once it has begun to stop."""
+        return self._stopping
+
+
+class Readiness:
+    """Runs every check (side by side), caches the verdict, and answers `/readyz` with it and the gate."""
+
+    def __init__(
+        self,
+        checks: Mapping[str, ReadinessCheck],
+        *,
+        gate: StartupGate | None = None,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
         self._checks = dict(checks)
+        self.gate = gate if gate is not None else StartupGate()
         self._cache_seconds = cache_seconds
         self._verdict: dict[str, str] = {}
         self._checked_at = float("-inf")
@@ -96,6 +149,17 @@ class Readiness:
                 self._checked_at = time.monotonic()
         return self._verdict
 
+    async def missing(self) -> dict[str, Any]:
+        """What keeps the replica from being ready, as `/readyz` reports it (empty when ready)."""
+        missing: dict[str, Any] = {}
+        if stopping := self.gate.stopping:
+            missing["stopping"] = stopping
+        if waiting_for := self.gate.waiting_for:
+            missing["waiting_for"] = waiting_for
+        if unreachable := await self.unreachable():
+            missing["unreachable"] = unreachable
+        return missing
+
     async def close(self) -> None:
         for check in self._checks.values():
             close = getattr(check, "close", None)
@@ -107,9 +171,9 @@ class Readiness:
 
         @get(include_in_schema=False)
         async def readyz(scope: Any) -> AsgiResponse:
-            unreachable = await self.unreachable()
-            if not unreachable:
+            missing = await self.missing()
+            if not missing:
                 return AsgiResponse(b"", 204)
-            return JSONResponse({"ready": False, "unreachable": unreachable}, 503)
+            return JSONResponse({"ready": False, **missing}, 503)
 
         return readyz

@@ -1,7 +1,8 @@
 """The process shape every service shares: a FastStream app served over ASGI.
 
 Every service answers `/healthz` (liveness: the broker connection is alive), `/readyz`
-(readiness: its database answers and its broker connection is open; `shared.readiness`) for
+(readiness: it has finished starting, is not stopping, its database answers and its broker
+connection is open; `shared.readiness`) for
 Kubernetes probes and `/metrics` (Prometheus, `shared.metrics`) for scraping; services with an
 HTTP API (catalog, scheduler, router) serve their FastAPI app on the same port.
 """
@@ -13,9 +14,9 @@ from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.rabbit import RabbitBroker
 
-from shared import metrics
+from shared import metrics, telemetry
 from shared.db import Database
-from shared.readiness import DatabaseCheck, Readiness, ReadinessCheck, broker_check
+from shared.readiness import DatabaseCheck, Readiness, ReadinessCheck, StartupGate, broker_check
 
 
 class ServiceRuntime(Protocol):
@@ -48,7 +49,11 @@ class ServiceApp(AsgiFastStream):
     """AsgiFastStream matches paths exactly; everything it does not know goes to the FastAPI app.
 
     `database_url` is the database `/readyz` checks (without it, only the broker counts);
-    `readiness_checks` adds checks of other dependencies, by the name `/readyz` reports them under.
+    `readiness_checks` adds checks of other dependencies, by the name `/readyz` reports them under;
+    `startup` is the gate a service's runtime marks its own start-up conditions on (the catalog
+    snapshot). The app adds its own to it: `subscribers` (until the broker consumes) and `start-up`
+    (until the last `after_startup` hook has returned); and it stops the gate as the first thing it
+    does on shutdown, so `/readyz` is 503 while the broker drains the messages in hand.
     """
 
     def __init__(
@@ -58,31 +63,67 @@ class ServiceApp(AsgiFastStream):
         http_api: FastAPI | None = None,
         database_url: str | None = None,
         readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+        startup: StartupGate | None = None,
         **kwargs: Any,
     ) -> None:
         checks: dict[str, ReadinessCheck] = {"broker": broker_check(broker)}
         if database_url is not None:
             checks["database"] = DatabaseCheck(database_url)
         checks.update(readiness_checks or {})
-        self.readiness = Readiness(checks)
+        self.startup = startup if startup is not None else StartupGate()
+        self.startup.wait_for("subscribers", "the broker's subscribers are not consuming yet")
+        self.startup.wait_for("start-up", "the start-up hooks have not finished")
+        self.readiness = Readiness(checks, gate=self.startup)
         routes: Sequence[tuple[str, Any]] = [
             ("/healthz", make_ping_asgi(broker, timeout=5.0)),
             ("/readyz", self.readiness.asgi()),
             ("/metrics", metrics.metrics_app()),
         ]
-        # The check's own database connection closes with the service, after everything else.
-        kwargs["after_shutdown"] = [*kwargs.get("after_shutdown", ()), self.readiness.close]
+        # The check's own database connection closes with the service, after everything else; the
+        # spans of the last messages are exported before the process exits.
+        kwargs["after_shutdown"] = [
+            *kwargs.get("after_shutdown", ()),
+            self.readiness.close,
+            telemetry.flush_traces_async,
+        ]
+        # FastStream runs `after_startup` once the broker has started its subscribers.
+        kwargs["after_startup"] = [self._consuming, *kwargs.get("after_startup", ()), self._started]
+        kwargs["on_shutdown"] = [self._stopping, *kwargs.get("on_shutdown", ())]
         super().__init__(broker, asgi_routes=routes, **kwargs)
         self.http_api = http_api
 
+    async def _consuming(self) -> None:
+        self.startup.done("subscribers")
+
+    async def _started(self) -> None:
+        self.startup.done("start-up")
+
+    async def _stopping(self) -> None:
+        self.startup.stop()
+
     @classmethod
-    def of(cls, runtime: ServiceRuntime) -> "ServiceApp":
-        """The process of a service: its runtime's hooks on the app's lifecycle, `/readyz` on its database."""
+    def of(
+        cls,
+        runtime: ServiceRuntime,
+        *,
+        startup: StartupGate | None = None,
+        readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    ) -> "ServiceApp":
+        """The process of a service: its runtime's hooks on the app's lifecycle, `/readyz` on its database,
+        waiting for `migrations` until the runtime's `open` (which migrates) has returned."""
+        startup = startup if startup is not None else StartupGate()
+        startup.wait_for("migrations", "the database is not open and migrated yet")
+
+        async def migrated() -> None:
+            startup.done("migrations")
+
         return cls(
             runtime.broker,
             database_url=runtime.database.url,
             http_api=runtime.http_api,
-            on_startup=[runtime.open],
+            readiness_checks=readiness_checks,
+            startup=startup,
+            on_startup=[runtime.open, migrated],
             after_startup=[runtime.start],
             on_shutdown=[runtime.stop],
             after_shutdown=[runtime.close],

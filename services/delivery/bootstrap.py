@@ -44,6 +44,7 @@ from shared.background import BackgroundTasks
 from shared.contracts import DeliveryRequested
 from shared.db import Database
 from shared.messaging import declare_dead_letters, service_broker
+from shared.readiness import StartupGate
 from shared.rpc import RpcClient
 from shared.server_queues import ServerQueueConsumers
 from shared.suppression import SuppressionClient
@@ -75,6 +76,12 @@ class DeliveryRuntime:
     """The campaigns paused or cancelled: their queued messages are not sent (`app.campaign_holds`)."""
     fetch_held_campaigns: RouterCampaignHoldsRpc | None = None
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    startup: StartupGate = field(
+        default_factory=lambda: StartupGate(
+            catalog_snapshot="not loaded yet (asking the catalog on catalog.rpc)"
+        )
+    )
+    """`/readyz` waits for the catalog's snapshot: until then the worker knows none of its servers."""
     http_api: None = None
     """No HTTP API beside the probes."""
 
@@ -100,6 +107,7 @@ class DeliveryRuntime:
                     every_seconds=5.0,
                 )
         await self.fleet.load()
+        self.startup.done("catalog_snapshot")
 
     async def _keep_loading_held_campaigns(self, fetch: RouterCampaignHoldsRpc) -> None:
         if not self.held_campaigns.loaded:
@@ -156,6 +164,7 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
     async def deliver_suppressed(request: DeliveryRequested, reason: str, redelivered: bool) -> None:
         await deliver.settle_suppressed(request, reason, redelivered=redelivered)
 
+    metrics = PrometheusDeliveryMetrics(settings.vendor)
     # Each batch is asked about once before its recipients reach `deliver` (`SuppressionScreen`).
     queues = ServerQueueConsumers(
         broker,
@@ -163,11 +172,11 @@ def bootstrap(settings: DeliverySettings) -> DeliveryRuntime:
         purpose="delivery",
         prefetch=settings.batch_prefetch,
         screen=SuppressionScreen(suppression, deliver_suppressed),
+        taken=metrics.batch_taken,
     )
     fleet = ServerFleet(settings.vendor, catalog, queues, senders)
     publishers = declare_publishers(broker)
     outbound = RabbitOutbound(broker, publishers, status_linger=settings.status_linger_seconds)
-    metrics = PrometheusDeliveryMetrics(settings.vendor)
     health = ServerHealth(
         settings.vendor,
         CircuitPolicy(settings.circuit_failure_threshold, settings.circuit_cooldown_seconds),

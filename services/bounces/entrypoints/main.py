@@ -20,14 +20,5 @@ def create_app(settings: BouncesSettings | None = None) -> ServiceApp:
     telemetry.configure("bounces", settings.log_level, settings.log_json)
     announce_development_mode(settings)
     runtime = bootstrap(settings)
-    # ServiceApp.of, with the bounce mail endpoint's listener among what /readyz checks.
-    return ServiceApp(
-        runtime.broker,
-        database_url=runtime.database.url,
-        http_api=runtime.http_api,
-        readiness_checks={"smtp": runtime.smtp.readiness},
-        on_startup=[runtime.open],
-        after_startup=[runtime.start],
-        on_shutdown=[runtime.stop],
-        after_shutdown=[runtime.close],
-    )
+    # The bounce mail endpoint's listener is among what /readyz checks.
+    return ServiceApp.of(runtime, readiness_checks={"smtp": runtime.smtp.readiness})

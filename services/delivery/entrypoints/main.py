@@ -14,4 +14,5 @@ def create_app(settings: DeliverySettings | None = None) -> ServiceApp:
     settings = settings or load_settings(DeliverySettings, "sendpool-delivery")
     telemetry.configure(f"delivery-{settings.vendor}", settings.log_level, settings.log_json)
     announce_development_mode(settings)
-    return ServiceApp.of(bootstrap(settings))
+    runtime = bootstrap(settings)
+    return ServiceApp.of(runtime, startup=runtime.startup)
