@@ -11,7 +11,7 @@ install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
-test: install /usr/sbin/smtp-sink /usr/bin/amqp-consume
+test: install /usr/sbin/smtp-sink /usr/bin/amqp-consume /usr/bin/promtool
 	$(UV) run pytest
 
 test-fast: install
@@ -53,6 +53,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 /usr/bin/amqp-consume:
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends amqp-tools
+
+# promtool checks the Prometheus alerting rules and runs their unit tests, and parses the Grafana
+# dashboard's queries (tests/unit/test_observability.py). Debian ships it in the prometheus package,
+# whose server the test never needs: if the package started it (systemd), it is stopped and disabled.
+/usr/bin/promtool:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+	-$(SUDO) systemctl disable --now prometheus >/dev/null 2>&1
 
 docs: install
 	$(UV) run sendpool settings --readme README.md

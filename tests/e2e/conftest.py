@@ -37,6 +37,8 @@ def pipeline(service_env, logs_dir):
         "SENDPOOL_WEBHOOKS_RETRY_BASE_SECONDS": "0.2",
         "SENDPOOL_WEBHOOKS_RETRY_MAX_SECONDS": "1",
         "SENDPOOL_WEBHOOKS_POLL_SECONDS": "0.1",
+        # The routers' queue and headroom gauges follow a campaign within a second (test_observability_metrics).
+        "SENDPOOL_ROUTER_QUEUE_METRICS_INTERVAL_SECONDS": "1",
     }
     with isolated_stack(
         logs_dir / "e2e", env, service_env["SENDPOOL_OPERATOR_TOKEN"], ONE_AT_A_TIME

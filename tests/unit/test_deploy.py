@@ -104,7 +104,7 @@ def accepted_by(service: str) -> set[str]:
 
 def test_committed_files_are_what_generate_py_writes():
     expected = generator().rendered_files()
-    committed = set(K8S.rglob("*.yaml")) | {DEPLOY / "secret.example.yaml"}
+    committed = set(K8S.rglob("*.yaml")) | {DEPLOY / "secret.example.yaml"} | set(generator().compose_files())
     assert committed == set(expected), "deploy/ is stale: run `uv run python deploy/generate.py`"
     for path, text in expected.items():
         assert path.read_text() == text, (
@@ -388,20 +388,43 @@ def measured_peak_rss_mib() -> dict[str, float]:
     return peaks
 
 
+def measured_peak_cores() -> dict[str, float]:
+    """The most cores each service kept busy over a whole-pipeline run recorded in docs/benchmarks.md:
+    its CPU seconds per 1,000 messages times the pipeline's messages per second, over 1,000."""
+    peaks: dict[str, float] = {}
+    for line in (REPO / "docs" / "benchmarks.md").read_text().splitlines():
+        if line.startswith("{") and "cpu_seconds_per_1000" in line:
+            run = json.loads(line)
+            for service, seconds in run["cpu_seconds_per_1000"].items():
+                cores = seconds * run["pipeline_msgs_per_s"] / 1000
+                peaks[service] = max(cores, peaks.get(service, 0.0))
+    return peaks
+
+
+def cores(quantity: str) -> float:
+    number, milli = re.fullmatch(r"(\d+)(m?)", quantity).groups()
+    return int(number) / 1000 if milli else int(number)
+
+
 def mebibytes(quantity: str) -> float:
     number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
     return int(number) * (1024 if unit == "Gi" else 1)
 
 
-def test_memory_requests_and_limits_fit_the_measured_peaks():
+def test_memory_and_cpu_requests_and_limits_fit_the_measured_peaks():
     peaks = measured_peak_rss_mib()
     assert set(peaks) == {entry.name for entry in SERVICES}
+    cpu_peaks = measured_peak_cores()
+    assert set(cpu_peaks) >= {entry.name for entry in SERVICES}
     for deployment in of_kind("Deployment"):
         resources = only_container(deployment)["resources"]
         peak = peaks[service_of(deployment)]
         name = deployment["metadata"]["name"]
         assert mebibytes(resources["requests"]["memory"]) >= 1.25 * peak, name
         assert mebibytes(resources["limits"]["memory"]) >= 2 * peak, name
+        assert cores(resources["requests"]["cpu"]) >= 1.25 * cpu_peaks[service_of(deployment)], name
+        # One Python process uses at most about one core; below that a busy router or worker is throttled.
+        assert cores(resources["limits"]["cpu"]) >= 1, name
 
 
 def test_each_replica_is_named_after_its_pod():
@@ -468,3 +491,32 @@ def test_no_workload_runs_in_development_mode():
         container = only_container(workload)
         names = set(config_map_data(container)) | {var["name"] for var in container["env"]}
         assert "SENDPOOL_DEV_MODE" not in names, workload["metadata"]["name"]
+
+
+# The package that provides the program the `sendmail` workers run, and where: msmtp-mta's
+# /usr/sbin/sendmail is a link to msmtp (`dpkg -c msmtp-mta_1.8.23-1_amd64.deb`, Debian bookworm).
+SENDMAIL_PACKAGE, SENDMAIL_PACKAGE_PROGRAM = "msmtp-mta", "/usr/sbin/sendmail"
+
+
+def test_the_image_has_the_sendmail_program_the_sendmail_workers_run_and_its_relay_configuration():
+    from services.delivery.adapters.sendmail import DEFAULT_PATH
+    from services.delivery.settings import DeliverySettings
+
+    runtime_stage = (DEPLOY / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    installs = " ".join(re.findall(r"apt-get install ([^&\n]*)", runtime_stage))
+    assert SENDMAIL_PACKAGE in installs.split(), "the image the workers run installs no sendmail program"
+    assert DeliverySettings.model_fields["sendmail_path"].default == DEFAULT_PATH == SENDMAIL_PACKAGE_PROGRAM
+
+    # msmtp reads /etc/msmtprc; the read-only image links it into the directory the workers mount.
+    relay_directory = generator().SENDMAIL_RELAY_DIRECTORY
+    assert f"ln -sf {relay_directory}/msmtprc /etc/msmtprc" in runtime_stage
+    relay_config = generator().SENDMAIL_RELAY_CONFIG
+    assert re.search(r"^host \S+$", by_name("ConfigMap")[relay_config]["data"]["msmtprc"], re.MULTILINE)
+
+    mounting = {}
+    for deployment in of_kind("Deployment"):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        for mount in only_container(deployment)["volumeMounts"]:
+            if volumes[mount["name"]].get("configMap", {}).get("name") == relay_config:
+                mounting[vendor_of(deployment)] = (mount["mountPath"], mount.get("readOnly"))
+    assert mounting == {"sendmail": (relay_directory, True)}, "only the sendmail workers relay through it"
