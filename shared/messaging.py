@@ -23,8 +23,9 @@ import structlog
 from aio_pika import IncomingMessage
 from faststream import AckPolicy, BaseMiddleware, ContextRepo
 from faststream.message import StreamMessage
+from faststream.opentelemetry import TelemetryMiddleware
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
-from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
 from faststream.rabbit.response import RabbitPublishCommand
 from faststream.rabbit.subscriber import RabbitSubscriber
 from prometheus_client import Counter
@@ -312,8 +313,28 @@ def make_broker(
     if tracing.ENABLED:
         # Outermost of all: a batch's consume span covers what is done with it, dead-lettering
         # included, and its publish spans carry the trace context in the message's headers.
-        broker.insert_middleware(RabbitTelemetryMiddleware())
+        broker.insert_middleware(_broker_telemetry())
     return broker
+
+
+class _BoundedRabbitTelemetry(RabbitTelemetrySettingsProvider):
+    """FastStream's RabbitMQ span names (`<destination> process`, `<destination> create`), with status
+    events' routing keys bounded as in the metrics (`shared.metrics.destination_label`): a span name
+    per tenant and campaign defeats every tracing backend's grouping. The full routing key stays in
+    the span's `messaging.rabbitmq.destination.routing_key` attribute."""
+
+    def get_consume_destination_name(self, msg: StreamMessage[IncomingMessage]) -> str:
+        raw = msg.raw_message
+        return metrics.destination_label(raw.exchange or "", raw.routing_key or "")
+
+    def get_publish_destination_name(self, cmd: RabbitPublishCommand) -> str:
+        return metrics.destination_label(cmd.exchange.name or "", cmd.destination)
+
+
+def _broker_telemetry() -> TelemetryMiddleware[RabbitPublishCommand]:
+    """FastStream's tracing middleware (what `RabbitTelemetryMiddleware` builds) with bounded span names."""
+    provider = _BoundedRabbitTelemetry()
+    return TelemetryMiddleware[RabbitPublishCommand](settings_provider_factory=lambda _msg: provider)
 
 
 def service_broker(settings: ServiceSettings, service: str) -> RabbitBroker:

@@ -26,7 +26,7 @@ from prometheus_client import (
     make_asgi_app,
 )
 
-from shared.topology import STATUS_EXCHANGE
+from shared.topology import EVENTS_EXCHANGE, STATUS_EXCHANGE
 
 REGISTRY = CollectorRegistry()
 """This process's metrics, with the usual process, platform and garbage collector ones."""
@@ -38,13 +38,18 @@ MESSAGE_METRICS_PREFIX = "faststream"
 """FastStream's own names (`faststream_received_messages_total`, ...), as its documentation shows them."""
 
 
+_PER_CAMPAIGN_EXCHANGES = frozenset({STATUS_EXCHANGE.name, EVENTS_EXCHANGE.name})
+"""Exchanges whose routing keys begin with the tenant and the campaign."""
+
+
 def destination_label(exchange: str, routing_key: str) -> str:
     """The `handler`/`destination` label of a message: its exchange and routing key, bounded.
 
-    Status events are routed `<tenant>.<campaign>.<status>`: as a label that would be a new
-    series per campaign, so only the status is kept (`sendpool.status.*.*.sent`).
+    Status events are routed `<tenant>.<campaign>.<status>`, and the public stream's batches
+    `<tenant>.<campaign>.<type>`: as a label that would be a new series per campaign, so only the
+    status or type is kept (`sendpool.status.*.*.sent`, `sendpool.events.*.*.delivered`).
     """
-    if exchange == STATUS_EXCHANGE.name:
+    if exchange in _PER_CAMPAIGN_EXCHANGES:
         routing_key = "*.*." + routing_key.rsplit(".", 1)[-1]
     return f"{exchange or 'default'}.{routing_key}"
 

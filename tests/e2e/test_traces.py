@@ -166,6 +166,15 @@ def test_one_messages_spans_form_one_trace_from_expansion_to_its_folded_status(t
         published = receiver.by_span_id(consumed.parent_span_id)
         assert published is not None and published.service == producer
 
+    # Span names are bounded like metric labels (by servers, never by tenants, campaigns or
+    # messages): a status batch's routing key names the tenant and the campaign, which stay in its
+    # attributes, out of the name a backend groups spans by.
+    status_spans = [span for span in receiver.spans if span.name.startswith("sendpool.status.")]
+    assert status_spans, "the status batches' publish and consume spans were exported"
+    for span in receiver.spans:
+        assert str(campaign) not in span.name and str(message_id) not in span.name, span.name
+    assert {span.name for span in status_spans} >= {"sendpool.status.*.*.sent create"}
+
 
 def test_json_logs_at_debug_carry_message_and_trace_ids_and_no_body_or_secret(traced, campaign):
     stack, receiver = traced

@@ -81,12 +81,16 @@ async def test_message_metrics_can_be_turned_off_for_throughput():
     assert sample("faststream_received_messages_total", **consumed) == 0
 
 
-def test_status_events_routing_keys_become_bounded_labels():
+def test_status_and_public_events_routing_keys_become_bounded_labels():
     tenant, campaign = uuid4(), uuid4()
 
     assert (
         destination_label("sendpool.status", f"{tenant}.{campaign}.deferred")
         == "sendpool.status.*.*.deferred"
+    )
+    assert (
+        destination_label("sendpool.events", f"{tenant}.{campaign}.campaign_started")
+        == "sendpool.events.*.*.campaign_started"
     )
     assert destination_label("", "delivery.smtp.abc") == "default.delivery.smtp.abc"
     assert (
