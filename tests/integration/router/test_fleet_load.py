@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import aio_pika
+import pytest
 
 from services.router.adapters.capacity_store import PgCapacityStore
 from services.router.adapters.metrics import PrometheusFleetGauges
@@ -103,3 +104,28 @@ async def test_queues_headroom_and_dead_letters_are_reported_and_deleted_servers
             assert gauge("sendpool_server_queue_messages", vendor="smtp", server_id=paused_id) == 0
         finally:
             await stats.close()
+
+
+class _BrokenConnection:
+    """What a connection lost in a RabbitMQ restart looked like in `make chaos`: not `is_closed`, yet
+    every use raises "closed"."""
+
+    is_closed = False
+
+    async def channel(self) -> None:
+        raise RuntimeError("<Connection: amqp://...> closed")
+
+    async def close(self) -> None:
+        raise RuntimeError("already closed")
+
+
+async def test_a_connection_lost_in_a_broker_restart_is_opened_again_by_the_next_round(own_vhost):
+    stats = RabbitQueueStats(own_vhost, name="router-test")
+    try:
+        stats._connection = _BrokenConnection()  # type: ignore[assignment]
+        with pytest.raises(RuntimeError):  # that round fails, and its task retries it
+            await stats.depths([DEAD_QUEUE.name])
+        depths = await stats.depths(["sendpool.no-such-queue"])
+        assert depths["sendpool.no-such-queue"].messages == 0, "the next round connected afresh"
+    finally:
+        await stats.close()
