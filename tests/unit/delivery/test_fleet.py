@@ -119,3 +119,46 @@ async def test_a_deleted_server_is_no_longer_served():
 
     assert queues.consumed == set()
     assert not fleet.serves(view.id)
+
+
+def snapshot_catalog(last_event_id: int, *servers: ServerView) -> Catalog:
+    catalog = Catalog(list(servers))
+
+    async def snapshot() -> CatalogSnapshot:
+        return CatalogSnapshot(last_event_id=last_event_id, servers=catalog.servers, plans=[], tenants=[])
+
+    catalog.snapshot = snapshot  # type: ignore[method-assign]
+    return catalog
+
+
+async def test_a_snapshot_taken_before_an_event_already_applied_does_not_undo_it():
+    """`make demo`: the worker heard "active" (event 6) while its snapshot, taken at event 5 with the
+    server still inactive, was on its way; applied last, the snapshot stopped the server's queue and
+    a tenth of the campaign waited there for ever."""
+    inactive = server(ServerState.INACTIVE)
+    gone = server(ServerState.ACTIVE)
+    catalog, queues = snapshot_catalog(5, inactive, gone), Queues()
+    fleet = ServerFleet("smtp", catalog, queues, SenderCache(catalog, build_sender=None))
+
+    await fleet.apply(changed(inactive.model_copy(update={"state": ServerState.ACTIVE, "version": 2}), 6))
+    await fleet.apply(CatalogEvent(event_id=7, kind=CatalogEventKind.SERVER_DELETED, deleted_id=gone.id))
+    await fleet.load()
+
+    assert queues.consumed == {inactive.id}
+    assert fleet.serves(inactive.id) and not fleet.serves(gone.id)
+
+
+async def test_a_snapshot_newer_than_the_events_applied_wins_and_older_events_are_ignored():
+    view = server(ServerState.ACTIVE)
+    paused = view.model_copy(update={"state": ServerState.PAUSED, "version": 3})
+    catalog, queues = snapshot_catalog(5, paused), Queues()
+    fleet = ServerFleet("smtp", catalog, queues, SenderCache(catalog, build_sender=None))
+
+    await fleet.apply(changed(view, 3))
+    assert queues.consumed == {view.id}
+    await fleet.load()
+    assert queues.consumed == set(), "the snapshot (at event 5) is newer than event 3"
+
+    await fleet.apply(changed(view.model_copy(update={"version": 2}), 9))
+    await fleet.apply(changed(paused, 8))
+    assert queues.consumed == {view.id}, "event 8 came after 9 (a redelivery): it is older, ignored"
