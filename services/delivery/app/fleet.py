@@ -19,6 +19,7 @@ import structlog
 
 from services.delivery.app.ports import Catalog, CatalogUnavailable, ServerQueues
 from services.delivery.app.sender_cache import SenderCache
+from shared.catalog_order import NewestCatalogNews
 from shared.contracts import CatalogEvent, CatalogEventKind, ServerView, circuit_refusal
 
 log = structlog.get_logger("delivery.fleet")
@@ -43,10 +44,9 @@ class ServerFleet:
         self._open_circuits: dict[UUID, str] = {}
         # One decision at a time per server, so a late "consume" never undoes a newer "stop".
         self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # The catalog event id of the newest change applied per server (deletions included): the
-        # worker consumes catalog events before its snapshot arrives, and a snapshot taken before
-        # an event must not undo it (the router's view keeps the same rule).
-        self._applied_event: dict[UUID, int] = {}
+        # The worker consumes catalog events before its snapshot arrives: older news of a server
+        # (a snapshot taken before an event already applied, a redelivered event) is ignored.
+        self._newest: NewestCatalogNews[UUID] = NewestCatalogNews()
 
     async def load(self) -> int:
         """Ask the catalog for every server until it answers, and serve this vendor's; returns how many."""
@@ -61,9 +61,8 @@ class ServerFleet:
                 log.warning("catalog snapshot unavailable; asking again", error=str(exc), wait_seconds=wait)
                 await asyncio.sleep(wait)
         for server in snapshot.servers:
-            if self._applied_event.get(server.id, -1) > snapshot.last_event_id:
-                continue  # an event newer than the snapshot already said what this server is
-            await self._apply_server(server)
+            if self._newest.admit(server.id, snapshot.last_event_id):
+                await self._apply_server(server)
         log.info("catalog snapshot applied", vendor=self._vendor, servers=len(self._servers))
         return len(self._servers)
 
@@ -71,9 +70,8 @@ class ServerFleet:
         server_id = event.server.id if event.server is not None else event.deleted_id
         if server_id is None:
             return
-        if event.event_id < self._applied_event.get(server_id, -1):
-            return  # older than a change already applied (a redelivery out of order)
-        self._applied_event[server_id] = event.event_id
+        if not self._newest.admit(server_id, event.event_id):
+            return
         if event.kind is CatalogEventKind.SERVER_CHANGED and event.server is not None:
             await self._apply_server(event.server)
         elif event.kind is CatalogEventKind.SERVER_DELETED:

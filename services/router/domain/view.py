@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from shared.catalog_order import NewestCatalogNews
 from shared.contracts import (
     CatalogEvent,
     CatalogEventKind,
@@ -35,7 +36,7 @@ class RoutingView:
     snapshot_event_id: int = 0
     generation: int = 0
     """Moves on with every change made through the methods below (change the view only through them)."""
-    _set_by: dict[tuple[str, UUID], int] = field(default_factory=dict)
+    _newest: NewestCatalogNews[tuple[str, UUID]] = field(default_factory=NewestCatalogNews)
 
     def load(self, snapshot: CatalogSnapshot) -> None:
         """Take the snapshot's state, except where a newer event has already been applied."""
@@ -105,9 +106,8 @@ class RoutingView:
         return own + granted
 
     def _put(self, kind: str, key: UUID, event_id: int, store: dict[UUID, Any], value: object | None) -> None:
-        if event_id < self._set_by.get((kind, key), 0):
+        if not self._newest.admit((kind, key), event_id):
             return
-        self._set_by[(kind, key)] = event_id
         if value is None:
             store.pop(key, None)
         else:

@@ -162,3 +162,15 @@ async def test_a_snapshot_newer_than_the_events_applied_wins_and_older_events_ar
     await fleet.apply(changed(view.model_copy(update={"version": 2}), 9))
     await fleet.apply(changed(paused, 8))
     assert queues.consumed == {view.id}, "event 8 came after 9 (a redelivery): it is older, ignored"
+
+
+async def test_an_event_older_than_the_snapshot_arriving_after_it_is_ignored():
+    """Events published while the snapshot was being taken may be consumed after it was applied."""
+    view = server(ServerState.ACTIVE, version=4)
+    catalog, queues = snapshot_catalog(5, view), Queues()
+    fleet = ServerFleet("smtp", catalog, queues, SenderCache(catalog, build_sender=None))
+    await fleet.load()
+
+    await fleet.apply(changed(view.model_copy(update={"state": ServerState.INACTIVE, "version": 3}), 4))
+
+    assert queues.consumed == {view.id}, "event 4 is older than the snapshot (at event 5)"
