@@ -100,9 +100,8 @@ class PgCapacityStore:
 
     async def remaining(self, bucket: Bucket) -> dict[str, int]:
         """Room left in each window now, without claiming any (for dry runs)."""
-        rows = await self._database.pool.fetch(_USED_PER_WINDOW, bucket.key, *_window_arrays(bucket))
-        used = {row["kind"]: row["used"] for row in rows}
-        return {w.kind: max(0, w.limit - used[w.kind]) for w in bucket.windows}
+        used = (await self.used([bucket])).get(bucket.key, {})
+        return {w.kind: max(0, w.limit - used.get(w.kind, 0)) for w in bucket.windows}
 
     async def used(self, buckets: Sequence[Bucket]) -> dict[str, dict[str, int]]:
         """What each window of each bucket has used now (claimed, spent or not), in one query."""
