@@ -11,7 +11,7 @@ install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
-test: install /usr/sbin/smtp-sink /usr/bin/amqp-consume /usr/bin/promtool
+test: install /usr/sbin/smtp-sink /usr/bin/amqp-consume /usr/bin/promtool /usr/bin/chromium
 	$(UV) run pytest
 
 test-fast: install
@@ -66,3 +66,9 @@ docs: install
 	$(UV) run sendpool settings --readme README.md
 	$(UV) run sendpool openapi docs/openapi
 	$(UV) run sendpool asyncapi docs/asyncapi
+
+# The console's browser tests drive Debian's Chromium through Playwright (which cannot download a
+# browser of its own here); DejaVu gives the screenshots a font.
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.service import ServiceApp
-from shared.settings import ServiceSettings, development_values
+from shared.settings import ProcessSettings, development_values
 
 DOCUMENT_INSTANCE_ID = "<instance>"
 """Written where a per-process queue name has the process's random id, so documents are stable."""
@@ -31,6 +31,9 @@ class ServiceEntry:
     document_settings: dict[str, Any] = field(default_factory=dict)
     """Values its settings need to build the app for a document, beyond the public development values
     of its secrets (which have no default)."""
+    server: str = "faststream"
+    """What runs its `factory`: `faststream` (an event-driven service) or `uvicorn` (the web console,
+    which has no broker)."""
 
     @property
     def package(self) -> str:
@@ -46,12 +49,16 @@ class ServiceEntry:
         return Path(__file__).resolve().parents[1] / "services" / self.name / "migrations"
 
     @property
-    def settings(self) -> type[ServiceSettings]:
+    def settings(self) -> type[ProcessSettings]:
         module, name = self.settings_path.split(":")
-        settings_class: type[ServiceSettings] = getattr(import_module(module), name)
+        settings_class: type[ProcessSettings] = getattr(import_module(module), name)
         return settings_class
 
-    def create_app(self, settings: ServiceSettings | None = None) -> ServiceApp:
+    def command(self, host: str, port: int) -> list[str]:
+        """The arguments after `python -m` that serve the process on `host:port`."""
+        return [self.server, "--factory", self.factory, "--host", host, "--port", str(port)]
+
+    def create_app(self, settings: ProcessSettings | None = None) -> ServiceApp:
         module, name = self.factory.split(":")
         app: ServiceApp = getattr(import_module(module), name)(settings)
         return app
@@ -100,7 +107,11 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ),
 )
 
-BY_NAME: dict[str, ServiceEntry] = {entry.name: entry for entry in SERVICES}
+CONSOLE = ServiceEntry("console", "services.console.settings:ConsoleSettings", server="uvicorn")
+"""The web console: not among `SERVICES` (it has no broker, database, migrations or AsyncAPI document);
+it calls the services' HTTP APIs with its user's token."""
+
+BY_NAME: dict[str, ServiceEntry] = {entry.name: entry for entry in (*SERVICES, CONSOLE)}
 
 
 def service(name: str) -> ServiceEntry:

@@ -213,13 +213,84 @@ def _dev_mode_of(values: dict[str, Any]) -> bool:
         raise ValueError(f"{DEV_MODE_VARIABLE} must be 1 or 0 (true or false)") from None
 
 
-class ServiceSettings(BaseSettings):
+class ProcessSettings(BaseSettings):
+    """What every sendpool process reads, the web console included: logging, development mode, the
+    HTTP body cap, and the rule that secrets have no default. `ServiceSettings` adds the broker and
+    the database, which the event-driven services need and the console does not."""
+
     # Subclasses set env_prefix="SENDPOOL_<SERVICE>_"; the knobs below keep their shared names
     # through their aliases. Python code (tests, the harness) passes fields by name.
     # A malformed value is never echoed in the error: some are secrets.
     model_config = SettingsConfigDict(
         env_prefix="SENDPOOL_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
+
+    log_level: str = Field(
+        "INFO",
+        validation_alias=shared_name("SENDPOOL_LOG_LEVEL"),
+        description="Log level for the service's structured logs.",
+    )
+    log_json: bool = Field(
+        False,
+        validation_alias=shared_name("SENDPOOL_LOG_JSON"),
+        description="Emit logs as JSON lines (for log collectors) instead of console text.",
+    )
+    dev_mode: bool = Field(
+        False,
+        validation_alias=shared_name(DEV_MODE_VARIABLE),
+        description="Development mode, for a developer's machine and the tests only: a secret left unset "
+        "takes a public development value (in the repository) instead of stopping the service, and "
+        "short secrets are allowed. Anyone who reaches a service in this mode can act as its operator.",
+    )
+    http_max_body_bytes: int = Field(
+        HTTP_MAX_BODY_BYTES,
+        ge=1024,
+        validation_alias=shared_name("SENDPOOL_HTTP_MAX_BODY_BYTES"),
+        description="The largest HTTP request body the service's API reads; a larger one is answered 413 "
+        "before it is read (a body sent in chunks, as soon as it passes the cap). The default fits a "
+        "campaign with both bodies at their 1 MiB maximum; the scheduler's recipient import has a cap "
+        "of its own (SENDPOOL_SCHEDULER_RECIPIENTS_MAX_BODY_BYTES).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed_variables(cls, values: Any) -> Any:
+        renamed = {old: new for old, new in RENAMED_VARIABLES.items() if old in os.environ}
+        if renamed:
+            raise ValueError(
+                "renamed settings are still set: "
+                + "; ".join(f"{old} is now {new}" for old, new in sorted(renamed.items()))
+            )
+        return values
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require_safe_secrets(cls, values: Any) -> Any:
+        # One check for every secret of the class, so that one error names all that are missing.
+        if not isinstance(values, dict):
+            return values
+        dev_mode = _dev_mode_of(values)
+        published = _public_values(cls)
+        missing: list[str] = []
+        unsafe: dict[str, str] = {}
+        for name, field in secret_fields(cls).items():
+            value = _given(values, name, field)
+            if not _values_of(value):
+                if dev_mode:
+                    values = {**values, name: _secret_dev_value(field)}
+                else:
+                    missing.append(env_name(cls, name, field))
+                continue
+            reason = _unsafe_reason(value, field, published, dev_mode=dev_mode)
+            if reason is not None:
+                unsafe[env_name(cls, name, field)] = reason
+        if missing or unsafe:
+            raise SecretsRefused(missing, unsafe, dev_mode=dev_mode)
+        return values
+
+
+class ServiceSettings(ProcessSettings):
+    """The settings of every event-driven service: `ProcessSettings`, RabbitMQ and PostgreSQL."""
 
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/",
@@ -230,16 +301,6 @@ class ServiceSettings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/sendpool",
         validation_alias=shared_name("SENDPOOL_DATABASE_URL"),
         description="PostgreSQL URL. Every service owns one schema in this database.",
-    )
-    log_level: str = Field(
-        "INFO",
-        validation_alias=shared_name("SENDPOOL_LOG_LEVEL"),
-        description="Log level for the service's structured logs.",
-    )
-    log_json: bool = Field(
-        False,
-        validation_alias=shared_name("SENDPOOL_LOG_JSON"),
-        description="Emit logs as JSON lines (for log collectors) instead of console text.",
     )
     message_metrics: bool = Field(
         True,
@@ -291,22 +352,6 @@ class ServiceSettings(BaseSettings):
         description="How long a starting service waits for PostgreSQL to accept connections (retrying with "
         "a growing pause) before it gives up and exits.",
     )
-    dev_mode: bool = Field(
-        False,
-        validation_alias=shared_name(DEV_MODE_VARIABLE),
-        description="Development mode, for a developer's machine and the tests only: a secret left unset "
-        "takes a public development value (in the repository) instead of stopping the service, and "
-        "short secrets are allowed. Anyone who reaches a service in this mode can act as its operator.",
-    )
-    http_max_body_bytes: int = Field(
-        HTTP_MAX_BODY_BYTES,
-        ge=1024,
-        validation_alias=shared_name("SENDPOOL_HTTP_MAX_BODY_BYTES"),
-        description="The largest HTTP request body the service's API reads; a larger one is answered 413 "
-        "before it is read (a body sent in chunks, as soon as it passes the cap). The default fits a "
-        "campaign with both bodies at their 1 MiB maximum; the scheduler's recipient import has a cap "
-        "of its own (SENDPOOL_SCHEDULER_RECIPIENTS_MAX_BODY_BYTES).",
-    )
     instance_id: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[A-Za-z0-9_.<>-]{1,64}$",
@@ -315,44 +360,8 @@ class ServiceSettings(BaseSettings):
         "id per start (set it to the pod's name to find a replica's queues by it).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_renamed_variables(cls, values: Any) -> Any:
-        renamed = {old: new for old, new in RENAMED_VARIABLES.items() if old in os.environ}
-        if renamed:
-            raise ValueError(
-                "renamed settings are still set: "
-                + "; ".join(f"{old} is now {new}" for old, new in sorted(renamed.items()))
-            )
-        return values
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require_safe_secrets(cls, values: Any) -> Any:
-        # One check for every secret of the class, so that one error names all that are missing.
-        if not isinstance(values, dict):
-            return values
-        dev_mode = _dev_mode_of(values)
-        published = _public_values(cls)
-        missing: list[str] = []
-        unsafe: dict[str, str] = {}
-        for name, field in secret_fields(cls).items():
-            value = _given(values, name, field)
-            if not _values_of(value):
-                if dev_mode:
-                    values = {**values, name: _secret_dev_value(field)}
-                else:
-                    missing.append(env_name(cls, name, field))
-                continue
-            reason = _unsafe_reason(value, field, published, dev_mode=dev_mode)
-            if reason is not None:
-                unsafe[env_name(cls, name, field)] = reason
-        if missing or unsafe:
-            raise SecretsRefused(missing, unsafe, dev_mode=dev_mode)
-        return values
-
-
-SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
 
 def load_settings(settings_class: type[SettingsT], program: str) -> SettingsT:
@@ -370,7 +379,7 @@ def load_settings(settings_class: type[SettingsT], program: str) -> SettingsT:
         raise SystemExit(f"{program} cannot start: {problems}") from None
 
 
-def announce_development_mode(settings: ServiceSettings) -> None:
+def announce_development_mode(settings: ProcessSettings) -> None:
     """Warn, loudly, that a process runs on public secrets: development mode must never reach production."""
     if not settings.dev_mode:
         return

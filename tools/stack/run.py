@@ -36,6 +36,10 @@ ONE_OF_EACH: Waves = (
 )
 
 
+WITH_CONSOLE: Waves = (*ONE_OF_EACH, ("console",))
+"""Every service, then the web console (which is told where their APIs are)."""
+
+
 def service_of(label: str) -> str:
     """`router-2` → `router`."""
     return label.partition("-")[0]
@@ -98,6 +102,20 @@ class Stack:
     def vhost(self) -> str:
         return self.amqp_url.rsplit("/", 1)[1]
 
+    @property
+    def console_url(self) -> str:
+        return self.services["console"].url
+
+    def console_settings(self) -> dict[str, str]:
+        """Where the console finds the APIs (started before it), and plain-http cookies for 127.0.0.1."""
+        return {
+            "SENDPOOL_CONSOLE_CATALOG_URL": self.catalog_url,
+            "SENDPOOL_CONSOLE_SCHEDULER_URL": self.scheduler_url,
+            "SENDPOOL_CONSOLE_ROUTER_URL": self.services["router"].url,
+            "SENDPOOL_CONSOLE_EVENTS_URL": self.events_url,
+            "SENDPOOL_CONSOLE_SECURE_COOKIES": "false",
+        }
+
     def operator_api(self) -> SendpoolApi:
         return SendpoolApi(self.http, self.catalog_url, self.scheduler_url, self.operator_token)
 
@@ -124,6 +142,8 @@ class Stack:
             env = {**env, "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": f"http://127.0.0.1:{self.bounces_port}"}
         if label == "bounces":
             port = port or self.bounces_port
+        if service_of(label) == "console":
+            env = {**env, **self.console_settings()}
         self.services[label] = ServiceProcess(service_of(label), port or free_port(), env, log_path)
         return self.services[label]
 
@@ -232,6 +252,7 @@ def running_stack(
             "SENDPOOL_UNSUBSCRIBE_SECRET": Fernet.generate_key().decode(),
             "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
             "SENDPOOL_WEBHOOKS_SECRET_KEYS": Fernet.generate_key().decode(),
+            "SENDPOOL_CONSOLE_SESSION_KEYS": Fernet.generate_key().decode(),
             "SENDPOOL_LOG_LEVEL": log_level,
             "SENDPOOL_MESSAGE_METRICS": str(message_metrics).lower(),
             "SENDPOOL_DELIVERY_VENDOR": "smtp",  # the sinks speak SMTP; only the delivery workers read it

@@ -1,0 +1,5 @@
+"""TODO(helper): see the brief"""
+
+from fastapi import APIRouter
+
+router = APIRouter()
