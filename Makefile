@@ -5,7 +5,7 @@ export UV_PYTHON := python3.11
 # uv from PyPI runs as a Python module, so nothing has to be on PATH.
 UV := python3 -m uv
 
-.PHONY: install test test-fast demo bench chaos lint migrate docs
+.PHONY: install test test-fast demo bench bench-console chaos lint migrate docs screenshots
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -35,6 +35,11 @@ demo: install
 SCALE ?= 20000
 bench: install /usr/sbin/smtp-sink
 	$(UV) run python -m tools.bench --messages $(SCALE) $(BENCH_ARGS)
+
+# The console's page budget (200 ms of server time with 1,000 servers): one JSON line, per page
+# p50/p95/max and the console's peak memory. BENCH_CONSOLE_ARGS adds options (--servers, --repeat).
+bench-console: install /usr/sbin/smtp-sink
+	$(UV) run python -m tools.console_bench $(BENCH_CONSOLE_ARGS)
 
 # Restarts the local RabbitMQ and PostgreSQL mid-run: pass CHAOS_ARGS=--no-infra-faults on a shared machine.
 chaos: install
@@ -66,6 +71,11 @@ docs: install
 	$(UV) run sendpool settings --readme README.md
 	$(UV) run sendpool openapi docs/openapi
 	$(UV) run sendpool asyncapi docs/asyncapi
+
+# The console's pictures in docs/console/: its browser tests, each keeping a screenshot of its page.
+screenshots: install /usr/bin/chromium
+	rm -f docs/console/*.png
+	SENDPOOL_CONSOLE_SCREENSHOTS=docs/console $(UV) run pytest tests/e2e/console -q -p no:randomly
 
 # The console's browser tests drive Debian's Chromium through Playwright (which cannot download a
 # browser of its own here); DejaVu gives the screenshots a font.

@@ -49,6 +49,7 @@ MANAGEMENT_SECRET_KEY = "url"
 TRIGGER_AUTHENTICATION = "sendpool-rabbitmq-management"
 COMMON_CONFIG = "sendpool-config"
 DELIVERY_CONFIG = "sendpool-delivery-config"
+CONSOLE_CONFIG = "sendpool-console-config"
 
 VENDORS = tuple(dict.fromkeys(spec.vendor for spec in BUILT_IN_TYPES))
 
@@ -60,6 +61,17 @@ DELIVERY_CONFIG_DATA = {
     # https URL at which recipients reach the bounces service.
     "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": "https://unsubscribe.sendpool.example",
 }
+
+CONSOLE_APIS = ("catalog", "scheduler", "router", "events")
+"""The services whose HTTP APIs the console calls, with its user's token."""
+
+
+def console_config_data(url_of: dict[str, str]) -> dict[str, str]:
+    return {f"SENDPOOL_CONSOLE_{api.upper()}_URL": url_of[api] for api in CONSOLE_APIS}
+
+
+# In the cluster the console reaches each API through its Service (port 80).
+CONSOLE_CONFIG_DATA = console_config_data({api: f"http://sendpool-{api}" for api in CONSOLE_APIS})
 
 CONNECTIONS = ("SENDPOOL_DATABASE_URL", "SENDPOOL_AMQP_URL")
 API_TOKENS = ("SENDPOOL_TOKEN_SECRET", "SENDPOOL_OPERATOR_TOKEN")
@@ -75,6 +87,7 @@ SECRET_PLACEHOLDERS = {
     "SENDPOOL_UNSUBSCRIBE_SECRET": "<random: openssl rand -hex 32>",
     "SENDPOOL_CATALOG_SECRET_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
     "SENDPOOL_WEBHOOKS_SECRET_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
+    "SENDPOOL_CONSOLE_SESSION_KEYS": "<Fernet key: urlsafe base64 of 32 random bytes; see README>",
 }
 
 # Sized from docs/benchmarks.md (tests/unit/test_deploy.py checks every figure against it).
@@ -102,6 +115,9 @@ BOUNCES_RESOURCES = cpu_and_memory("150m", "160Mi", "256Mi")
 EVENTS_RESOURCES = cpu_and_memory("300m", "160Mi", "256Mi")
 DELIVERY_RESOURCES = cpu_and_memory("750m", "320Mi", "512Mi")
 MIGRATE_RESOURCES = cpu_and_memory("50m", "96Mi", "256Mi")
+# The console renders pages from the APIs' answers; it holds no state. Its peak RSS is measured by
+# `make bench-console` (1,000 servers, every page many times over).
+CONSOLE_RESOURCES = cpu_and_memory("100m", "128Mi", "256Mi")
 
 # Messages waiting per replica before KEDA adds one: about seven seconds of work at the ~150
 # messages per second one delivery worker sent in the benchmark.
@@ -213,14 +229,27 @@ def container(
     }
 
 
+def process_command(workload: Workload) -> list[str]:
+    """What the container runs: `faststream run` for a service, uvicorn (as `python -m`) for the console."""
+    entry = registered_service(workload.service)
+    if entry.server == "uvicorn":
+        return ["python", "-m", *entry.command("0.0.0.0", PORT)]
+    return ["faststream", "run", "--factory", entry.factory, "--host", "0.0.0.0", "--port", str(PORT)]
+
+
+def has_instance_id(workload: Workload) -> bool:
+    """The event-driven services name their own queues after their instance; the console has none."""
+    return registered_service(workload.service).server == "faststream"
+
+
 def deployment(workload: Workload) -> dict[str, Any]:
-    factory = registered_service(workload.service).factory
-    command = ["faststream", "run", "--factory", factory, "--host", "0.0.0.0", "--port", str(PORT)]
+    command = process_command(workload)
     env = [{"name": name, "value": value} for name, value in workload.env.items()]
+    instance_id = [INSTANCE_ID_FROM_POD_NAME] if has_instance_id(workload) else []
     main = container(
         workload.service,
         command,
-        env + [INSTANCE_ID_FROM_POD_NAME] + secret_env(workload.secrets),
+        env + instance_id + secret_env(workload.secrets),
         workload.resources,
         ports=[{"name": "http", "containerPort": PORT}]
         + ([{"name": "smtp", "containerPort": workload.smtp_port}] if workload.smtp_port else []),
@@ -470,7 +499,31 @@ def delivery(vendor: str) -> Workload:
     )
 
 
-WORKLOADS = (CATALOG, SCHEDULER, ROUTER, BOUNCES, WEBHOOKS, EVENTS, *(delivery(vendor) for vendor in VENDORS))
+CONSOLE = Workload(
+    "console",
+    "console",
+    ("SENDPOOL_CONSOLE_SESSION_KEYS",),
+    CONSOLE_RESOURCES,
+    http_api=True,
+    replicas=2,
+    config_maps=(COMMON_CONFIG, CONSOLE_CONFIG),
+    comment="The web console: pages for operators and tenant admins over the catalog's, scheduler's, router's and\n"
+    "events service's HTTP APIs (ConfigMap sendpool-console-config). It holds no credential, no database and no\n"
+    "broker: each call carries the signed-in user's token, in a cookie sealed with SENDPOOL_CONSOLE_SESSION_KEYS.\n"
+    "Put it behind HTTPS (an Ingress with TLS in front of the Service): its cookie is sent over https only\n"
+    "(Compose, on localhost, sets SENDPOOL_CONSOLE_SECURE_COOKIES=false instead).",
+)
+
+WORKLOADS = (
+    CATALOG,
+    SCHEDULER,
+    ROUTER,
+    BOUNCES,
+    WEBHOOKS,
+    EVENTS,
+    CONSOLE,
+    *(delivery(vendor) for vendor in VENDORS),
+)
 
 DELIVERY_SCALING = (
     "Scales on the total depth of the vendor's server queues, which appear as servers are added.\n"
@@ -508,6 +561,15 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
                     "data": DELIVERY_CONFIG_DATA,
                 },
             ),
+            (
+                "Where the console reaches the HTTP APIs it calls: their Services, inside the cluster.",
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": metadata(CONSOLE_CONFIG, "config"),
+                    "data": CONSOLE_CONFIG_DATA,
+                },
+            ),
         ],
         "keda-trigger-authentication.yaml": [
             (
@@ -526,7 +588,7 @@ def documents() -> dict[str, list[tuple[str, dict[str, Any]]]]:
             ),
         ],
     }
-    for workload in (CATALOG, SCHEDULER, BOUNCES, WEBHOOKS, EVENTS):
+    for workload in (CATALOG, SCHEDULER, BOUNCES, WEBHOOKS, EVENTS, CONSOLE):
         files[f"{workload.name}.yaml"] = [(workload.comment, deployment(workload))]
         if workload.http_api:
             files[f"{workload.name}.yaml"].append(("", service(workload)))
@@ -656,6 +718,7 @@ HOST_PORTS = {
     "bounces": 8005,
     "events": 8006,
     "webhooks": 8007,
+    "console": 8008,
 }
 OBSERVABILITY_PROFILE = "observability"
 
@@ -672,6 +735,7 @@ SECRET_PURPOSES = {
     "SENDPOOL_VERP_SECRET": "Signs the VERP token of each Return-Path (delivery, bounces)",
     "SENDPOOL_UNSUBSCRIBE_SECRET": "Signs each List-Unsubscribe URL (delivery, bounces)",
     "SENDPOOL_WEBHOOKS_SECRET_KEYS": "Encrypts the webhook endpoints' signing secrets (webhooks)",
+    "SENDPOOL_CONSOLE_SESSION_KEYS": "Seals the console's session cookies, which carry the signed-in token (console)",
 }
 RANDOM_HEX = "openssl rand -hex 32"
 FERNET_KEY = "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
@@ -734,11 +798,18 @@ READINESS_CHECK = (
 )
 
 
+# In Compose the console reaches each API by its service name, on the port the process listens on.
+COMPOSE_CONSOLE_CONFIG_DATA = console_config_data({api: f"http://{api}:{PORT}" for api in CONSOLE_APIS})
+
+
 def compose_service(workload: Workload) -> dict[str, Any]:
-    factory = registered_service(workload.service).factory
     config: dict[str, str] = {}
     for name in workload.config_maps:
-        config |= {COMMON_CONFIG: COMMON_CONFIG_DATA, DELIVERY_CONFIG: DELIVERY_CONFIG_DATA}[name]
+        config |= {
+            COMMON_CONFIG: COMMON_CONFIG_DATA,
+            DELIVERY_CONFIG: DELIVERY_CONFIG_DATA,
+            CONSOLE_CONFIG: COMPOSE_CONSOLE_CONFIG_DATA,
+        }[name]
     environment = {
         **config,
         **workload.env,
@@ -753,8 +824,10 @@ def compose_service(workload: Workload) -> dict[str, Any]:
             "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": f"http://localhost:{HOST_PORTS['bounces']}",
             "SENDPOOL_DELIVERY_EGRESS_ALLOW": f"{COMPOSE_SUBNET}:{MAIL_SINK_SMTP_PORT}",
         }
-    command = ["faststream", "run", "--factory", factory, "--host", "0.0.0.0", "--port", str(PORT)]
-    spec = sendpool_container(command, environment, workload.resources)
+    if workload.service == "console":
+        # Served over plain http on localhost: a Secure cookie would never come back.
+        environment["SENDPOOL_CONSOLE_SECURE_COOKIES"] = "false"
+    spec = sendpool_container(process_command(workload), environment, workload.resources)
     ports = []
     if workload.service in HOST_PORTS:
         ports.append(f"127.0.0.1:{HOST_PORTS[workload.service]}:{PORT}")
@@ -770,11 +843,7 @@ def compose_service(workload: Workload) -> dict[str, Any]:
             "retries": 3,
             "start_period": "60s",
         },
-        "depends_on": {
-            "migrate": {"condition": "service_completed_successfully"},
-            "postgres": {"condition": "service_healthy"},
-            "rabbitmq": {"condition": "service_healthy"},
-        },
+        "depends_on": compose_depends_on(workload),
         "restart": "unless-stopped",
         "stop_grace_period": f"{TERMINATION_GRACE_SECONDS}s",
     }
@@ -788,6 +857,17 @@ def compose_service(workload: Workload) -> dict[str, Any]:
     if vendor is not None and vendor not in COMPOSE_VENDORS:
         spec["profiles"] = ["vendors", vendor]
     return spec
+
+
+def compose_depends_on(workload: Workload) -> dict[str, dict[str, str]]:
+    if workload.service == "console":
+        # No database or broker: the console starts once the APIs it calls answer.
+        return {api: {"condition": "service_healthy"} for api in CONSOLE_APIS}
+    return {
+        "migrate": {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"},
+        "rabbitmq": {"condition": "service_healthy"},
+    }
 
 
 def compose_infrastructure() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -925,7 +1005,8 @@ def compose_services() -> dict[str, tuple[str, dict[str, Any]]]:
 COMPOSE_COMMENT = """\
 The whole stack on one machine, without Kubernetes: RabbitMQ, PostgreSQL, every service (one delivery
 worker per vendor: smtp and mx start by default, the others with `--profile <vendor>` or `--profile vendors`),
-the mail sink, and with `--profile observability` Prometheus, Grafana and Jaeger.
+the mail sink, the web console (http://localhost:8008), and with `--profile observability` Prometheus,
+Grafana and Jaeger.
 
     cp deploy/compose.env.example deploy/.env    # then fill in every value
     docker compose -f deploy/compose.yaml --env-file deploy/.env up --build -d
@@ -978,7 +1059,7 @@ def compose_env_example() -> str:
     for variable, description in [*COMPOSE_PASSWORDS.items(), GRAFANA_PASSWORD]:
         lines.append(f"\n# {description}: `{RANDOM_HEX}`\n{variable}=\n")
     for variable in secrets:
-        how = FERNET_KEY if variable.endswith("_SECRET_KEYS") else RANDOM_HEX
+        how = FERNET_KEY if variable.endswith("_KEYS") else RANDOM_HEX
         lines.append(f"\n# {SECRET_PURPOSES[variable]}: `{how}`\n{variable}=\n")
     lines.append(
         "\n# Optional: false sends every service's traces to Jaeger (start it with --profile observability).\n"

@@ -4,7 +4,11 @@ Everything goes through the public HTTP APIs, as a platform team would drive the
 creates a tenant on a plan that grants no pool server, the tenant adds, tests and enables three
 servers of its own, uploads a list, and launches a campaign whose policy weights them 1:2:7.
 The SMTP servers count what they receive, so the table at the end is checked from both ends.
+The web console runs beside the services: the demo prints its address and the tenant's token, and
+`--stay` keeps everything running afterwards, until Ctrl-C, to look around in it.
 """
+
+import time
 
 import typer
 from rich.console import Console
@@ -23,7 +27,7 @@ from shared.contracts import FINAL_STATUSES, MessageStatus
 from tools.stack.api import Campaign
 from tools.stack.campaigns import CampaignPlan, ProvisionedCampaign, launch_and_wait, provision_campaign
 from tools.stack.errors import RunFailed
-from tools.stack.run import configure_logging, logs_dir, new_run_name, running_stack
+from tools.stack.run import WITH_CONSOLE, configure_logging, logs_dir, new_run_name, running_stack
 from tools.stack.sinks import CountingSmtpSinks
 
 WEIGHTS = (1.0, 2.0, 7.0)
@@ -40,6 +44,9 @@ def demo(
     keep_database: bool = typer.Option(
         False, help="Keep the run's PostgreSQL database to look at afterwards."
     ),
+    stay: bool = typer.Option(
+        False, help="Keep the services and the console running afterwards, until Ctrl-C."
+    ),
 ) -> None:
     """Run the demo; exits 0 only if every message reached a final state and the SMTP servers agree."""
     configure_logging(RichHandler(console=console, show_path=False))
@@ -47,26 +54,43 @@ def demo(
     try:
         with (
             CountingSmtpSinks(len(WEIGHTS)) as sinks,
-            running_stack(run_name, keep_database=keep_database) as stack,
+            running_stack(run_name, keep_database=keep_database, waves=WITH_CONSOLE) as stack,
         ):
             plan = CampaignPlan(recipients, WEIGHTS, BODY_BYTES)
             provisioned = provision_campaign(stack.operator_api(), sinks.ports, plan, report=announce)
+            announce(
+                f"the console: {stack.console_url}/campaigns/{provisioned.campaign_id} "
+                f"(sign in with the tenant's token {provisioned.api.token}, or the operator's {stack.operator_token})"
+            )
             campaign, received = launch_and_watch(provisioned, sinks, recipients, timeout)
+            problems = report_outcome(provisioned, campaign, received, recipients)
+            if stay:
+                console.print(
+                    f"[bold]still running[/]: the console is at {stack.console_url}; Ctrl-C stops everything"
+                )
+                while True:
+                    time.sleep(3600)
     except RunFailed as error:
         console.print(f"[red]demo failed:[/] {error}\nservice logs: {logs_dir(run_name)}")
         raise typer.Exit(1) from error
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        raise typer.Exit(130) from None
+        console.print("[yellow]interrupted[/]" if not stay else "stopped")
+        raise typer.Exit(130 if not stay else 0) from None
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] all {campaign.total} messages reached a final state")
 
+
+def report_outcome(
+    provisioned: ProvisionedCampaign, campaign: Campaign, received: list[int], recipients: int
+) -> list[str]:
+    """The tables, and what is wrong with the outcome (printed too); empty when the demo succeeded."""
     console.print(servers_table(provisioned, campaign, received))
     console.print(states_table(campaign))
     problems = verify(campaign, recipients, sum(received))
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
-    if problems:
-        raise typer.Exit(1)
-    console.print(f"[green]✓[/] all {campaign.total} messages reached a final state")
+    return problems
 
 
 def announce(step: str) -> None:

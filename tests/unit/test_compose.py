@@ -78,7 +78,7 @@ def filled_env_example() -> dict[str, str]:
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
             values[name] = value or (
-                Fernet.generate_key().decode() if name.endswith("_SECRET_KEYS") else os.urandom(32).hex()
+                Fernet.generate_key().decode() if name.endswith("_KEYS") else os.urandom(32).hex()
             )
     return values
 
@@ -141,6 +141,13 @@ def test_each_service_waits_for_migrations_and_checks_its_readiness():
     for name, spec in sendpool_services().items():
         if name == "migrate":
             continue
+        assert "/readyz" in " ".join(spec["healthcheck"]["test"]), name
+        if name == "console":
+            # No database or broker: it waits for the APIs it calls.
+            assert spec["depends_on"] == {
+                api: {"condition": "service_healthy"} for api in ("catalog", "scheduler", "router", "events")
+            }
+            continue
         assert spec["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
         assert spec["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}, name
         assert "/readyz" in " ".join(spec["healthcheck"]["test"]), name
@@ -155,6 +162,7 @@ def test_secrets_come_only_from_the_env_file_and_every_one_is_required():
         "SENDPOOL_UNSUBSCRIBE_SECRET",
         "SENDPOOL_CATALOG_SECRET_KEYS",
         "SENDPOOL_WEBHOOKS_SECRET_KEYS",
+        "SENDPOOL_CONSOLE_SESSION_KEYS",
     }
     required_anywhere = set(REQUIRED.findall(COMPOSE.read_text()))
     for name, spec in compose()["services"].items():
@@ -186,6 +194,12 @@ def test_every_services_compose_environment_builds_its_settings(monkeypatch):
             monkeypatch.setenv(key, value)
         settings = service(name.split("-")[0]).settings()
         assert not settings.dev_mode
+        if name == "console":
+            # It reaches the APIs by their Compose names, and is served over plain http on localhost.
+            assert str(settings.catalog_url) == "http://catalog:8080/"
+            assert str(settings.events_url) == "http://events:8080/"
+            assert settings.secure_cookies is False
+            continue
         assert settings.database_url.endswith("@postgres:5432/sendpool"), name
         assert settings.amqp_url.endswith("@rabbitmq:5672/sendpool"), name
         if name.startswith("delivery-"):
@@ -249,7 +263,9 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard():
     assert dashboard == Path("./observability/grafana/sendpool.json")
 
 
-@pytest.mark.parametrize("name", ["catalog", "scheduler", "router", "bounces", "events", "webhooks"])
+@pytest.mark.parametrize(
+    "name", ["catalog", "scheduler", "router", "bounces", "events", "webhooks", "console"]
+)
 def test_http_apis_are_published_on_the_readme_ports_of_localhost_only(name):
     ports = {
         "catalog": 8001,
@@ -258,11 +274,26 @@ def test_http_apis_are_published_on_the_readme_ports_of_localhost_only(name):
         "bounces": 8005,
         "events": 8006,
         "webhooks": 8007,
+        "console": 8008,
     }
     assert f"127.0.0.1:{ports[name]}:8080" in compose()["services"][name]["ports"]
     for spec in compose()["services"].values():
         for published in spec.get("ports", []):
             assert published.startswith("127.0.0.1:"), published
+
+
+def test_only_the_compose_console_sends_its_cookie_over_plain_http():
+    assert compose()["services"]["console"]["environment"]["SENDPOOL_CONSOLE_SECURE_COOKIES"] == "false"
+    (console,) = [
+        container
+        for deployment in manifests().values()
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        if container["name"] == "console"
+    ]
+    in_cluster = {var["name"] for var in console["env"]} | {
+        key for source in console["envFrom"] for key in config_maps()[source["configMapRef"]["name"]]
+    }
+    assert "SENDPOOL_CONSOLE_SECURE_COOKIES" not in in_cluster  # its default, true
 
 
 def test_tracing_is_off_until_the_env_file_turns_it_on_and_then_reaches_jaeger():

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from ops.cli import app as cli_app
 from ops.openapi_doc import HTTP_APIS
-from ops.registry import SERVICES, service
+from ops.registry import CONSOLE, SERVICES, service
 from ops.settings_doc import configuration_table
 from shared.messaging import make_broker
 from shared.topology import SEND_QUEUE, delivery_queue_name, probe_queue
@@ -99,6 +99,9 @@ def setting_names() -> dict[str, set[str]]:
 
 
 def accepted_by(service: str) -> set[str]:
+    if service == CONSOLE.name:
+        # The console reads the process-wide knobs (listed as "every service, console") and its own.
+        return setting_names()[CONSOLE.name]
     return setting_names()["every service"] | setting_names().get(service, set())
 
 
@@ -232,6 +235,7 @@ def test_every_deployments_environment_builds_its_settings(monkeypatch):
     secret_values = {
         "SENDPOOL_CATALOG_SECRET_KEYS": Fernet.generate_key().decode(),
         "SENDPOOL_WEBHOOKS_SECRET_KEYS": Fernet.generate_key().decode(),
+        "SENDPOOL_CONSOLE_SESSION_KEYS": Fernet.generate_key().decode(),
     }
     for deployment in of_kind("Deployment"):
         for name in [name for name in os.environ if name.startswith("SENDPOOL_")]:
@@ -283,6 +287,10 @@ def test_secrets_come_only_from_the_secret_the_example_documents():
             if "secretKeyRef" in var.get("valueFrom", {})
         }
         assert ("SENDPOOL_CATALOG_SECRET_KEYS" in keys) == (service_of(deployment) == "catalog")
+        # The console has no credential of its own: only the keys of its session cookies.
+        assert ("SENDPOOL_CONSOLE_SESSION_KEYS" in keys) == (service_of(deployment) == "console")
+        if service_of(deployment) == "console":
+            assert keys == {"SENDPOOL_CONSOLE_SESSION_KEYS"}
     management = example["sendpool-rabbitmq-management"]["stringData"]
     (authentication,) = of_kind("TriggerAuthentication")
     for ref in authentication["spec"]["secretTargetRef"]:
@@ -346,7 +354,7 @@ def test_every_pod_is_scraped_for_metrics_on_the_port_the_service_listens_on():
 def test_every_http_api_has_a_service_reaching_its_pods():
     deployments = {service_of(d): d for d in of_kind("Deployment") if service_of(d) != "delivery"}
     services = by_name("Service")
-    for api in HTTP_APIS:
+    for api in (*HTTP_APIS, CONSOLE.name):
         deployment = deployments[api]
         service = services[deployment["metadata"]["name"]]
         assert (
@@ -413,7 +421,8 @@ def mebibytes(quantity: str) -> float:
 
 def test_memory_and_cpu_requests_and_limits_fit_the_measured_peaks():
     peaks = measured_peak_rss_mib()
-    assert set(peaks) == {entry.name for entry in SERVICES}
+    # The console's peak comes from `make bench-console` (1,000 servers, every page many times).
+    assert set(peaks) == {entry.name for entry in (*SERVICES, CONSOLE)}
     cpu_peaks = measured_peak_cores()
     assert set(cpu_peaks) >= {entry.name for entry in SERVICES}
     for deployment in of_kind("Deployment"):
@@ -422,7 +431,13 @@ def test_memory_and_cpu_requests_and_limits_fit_the_measured_peaks():
         name = deployment["metadata"]["name"]
         assert mebibytes(resources["requests"]["memory"]) >= 1.25 * peak, name
         assert mebibytes(resources["limits"]["memory"]) >= 2 * peak, name
-        assert cores(resources["requests"]["cpu"]) >= 1.25 * cpu_peaks[service_of(deployment)], name
+        # The console takes no part in a campaign's pipeline: no figure of it there.
+        cpu_peak = (
+            cpu_peaks.get(service_of(deployment), 0.0) if service_of(deployment) == CONSOLE.name else None
+        )
+        assert cores(resources["requests"]["cpu"]) >= 1.25 * (
+            cpu_peak if cpu_peak is not None else cpu_peaks[service_of(deployment)]
+        ), name
         # One Python process uses at most about one core; below that a busy router or worker is throttled.
         assert cores(resources["limits"]["cpu"]) >= 1, name
 
@@ -430,6 +445,9 @@ def test_memory_and_cpu_requests_and_limits_fit_the_measured_peaks():
 def test_each_replica_is_named_after_its_pod():
     for deployment in of_kind("Deployment"):
         env = {var["name"]: var for var in only_container(deployment)["env"]}
+        if service_of(deployment) == CONSOLE.name:
+            assert "SENDPOOL_INSTANCE_ID" not in env  # it names no queue or lease of its own
+            continue
         assert env["SENDPOOL_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
@@ -437,7 +455,15 @@ def test_commands_name_entry_points_that_exist():
     for deployment in of_kind("Deployment"):
         module = importlib.import_module(f"services.{service_of(deployment)}.entrypoints.main")
         assert callable(module.create_app)
-        assert only_container(deployment)["command"][:2] == ["faststream", "run"]
+        if service_of(deployment) == CONSOLE.name:
+            # The console has no broker: uvicorn serves it, as `python -m` (the image's venv python).
+            assert only_container(deployment)["command"] == [
+                "python",
+                "-m",
+                *CONSOLE.command("0.0.0.0", 8080),
+            ]
+        else:
+            assert only_container(deployment)["command"][:2] == ["faststream", "run"]
     assert only_container(by_name("Job")["sendpool-migrate"])["command"] == ["sendpool", "migrate"]
     assert "migrate" in {command.name or command.callback.__name__ for command in cli_app.registered_commands}
 

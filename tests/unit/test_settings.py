@@ -14,10 +14,12 @@ from cryptography.fernet import Fernet
 from ops.registry import SERVICES
 from ops.settings_doc import SHARED_BY_SOME, configuration_table, env_name
 from services.catalog.settings import CatalogSettings
+from services.console.settings import ConsoleSettings
 from services.router.settings import RouterSettings
 from services.scheduler.settings import SchedulerSettings
 from shared.settings import (
     RENAMED_VARIABLES,
+    ProcessSettings,
     SecretsRefused,
     ServiceSettings,
     announce_development_mode,
@@ -246,3 +248,53 @@ def test_development_mode_is_announced_with_the_secrets_it_made_public(monkeypat
     (warning,) = logs
     assert warning["log_level"] == "warning" and "DEVELOPMENT MODE" in warning["event"]
     assert warning["public_secrets"] == ["SENDPOOL_TOKEN_SECRET"]
+
+
+# ---- the web console: the process-wide knobs, and its own secret
+
+
+def console_environment(monkeypatch) -> None:
+    without_sendpool_environment(monkeypatch)
+    for api in ("CATALOG", "SCHEDULER", "ROUTER", "EVENTS"):
+        monkeypatch.setenv(f"SENDPOOL_CONSOLE_{api}_URL", f"http://{api.lower()}.example:8080")
+
+
+def test_the_console_refuses_to_start_without_its_session_keys_outside_development_mode(monkeypatch):
+    console_environment(monkeypatch)
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings(ConsoleSettings, "sendpool-console")
+
+    message = str(exited.value.code)
+    assert message.startswith("sendpool-console cannot start: ")
+    assert "SENDPOOL_CONSOLE_SESSION_KEYS" in message
+
+
+def test_the_console_refuses_the_example_secrets_placeholder_and_starts_with_a_random_key(monkeypatch):
+    console_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_CONSOLE_SESSION_KEYS", PLACEHOLDERS["SENDPOOL_CONSOLE_SESSION_KEYS"])
+    with pytest.raises(SystemExit, match="SENDPOOL_CONSOLE_SESSION_KEYS"):
+        load_settings(ConsoleSettings, "sendpool-console")
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("SENDPOOL_CONSOLE_SESSION_KEYS", key)
+    settings = load_settings(ConsoleSettings, "sendpool-console")
+    assert settings.session_keys == [key] and settings.dev_mode is False and settings.secure_cookies is True
+
+
+def test_the_console_reads_the_process_wide_knobs_and_not_the_brokers_or_databases(monkeypatch):
+    console_environment(monkeypatch)
+    monkeypatch.setenv("SENDPOOL_DEV_MODE", "1")
+    monkeypatch.setenv("SENDPOOL_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("SENDPOOL_LOG_JSON", "true")
+    monkeypatch.setenv("SENDPOOL_HTTP_MAX_BODY_BYTES", "65536")
+
+    settings = ConsoleSettings()
+
+    assert (settings.log_level, settings.log_json, settings.http_max_body_bytes) == ("DEBUG", True, 65536)
+    assert settings.session_keys == development_values(ConsoleSettings)["session_keys"]
+    readers = documented_variables()
+    for name in ProcessSettings.model_fields:
+        assert "console" in readers[env_name(ProcessSettings, name, ProcessSettings.model_fields[name])]
+    assert "console" not in readers["SENDPOOL_DATABASE_URL"] | readers["SENDPOOL_AMQP_URL"]
+    assert readers["SENDPOOL_CONSOLE_SESSION_KEYS"] == {"console"}

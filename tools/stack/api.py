@@ -90,6 +90,11 @@ class SendpoolApi:
         self._token = token
         self.tenant_id = tenant_id
 
+    @property
+    def token(self) -> str:
+        """The token this client acts with (the demo prints the tenant's, to sign in to the console)."""
+        return self._token
+
     def as_tenant(self, tenant: Tenant) -> Self:
         """The same APIs called as `tenant` (with its token)."""
         return type(self)(

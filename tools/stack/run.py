@@ -110,11 +110,17 @@ class Stack:
         """Where the console finds the APIs (started before it), and plain-http cookies for 127.0.0.1."""
         return {
             "SENDPOOL_CONSOLE_CATALOG_URL": self.catalog_url,
-            "SENDPOOL_CONSOLE_SCHEDULER_URL": self.scheduler_url,
-            "SENDPOOL_CONSOLE_ROUTER_URL": self.services["router"].url,
-            "SENDPOOL_CONSOLE_EVENTS_URL": self.events_url,
+            "SENDPOOL_CONSOLE_SCHEDULER_URL": self._url_of("scheduler"),
+            "SENDPOOL_CONSOLE_ROUTER_URL": self._url_of("router"),
+            "SENDPOOL_CONSOLE_EVENTS_URL": self._url_of("events"),
             "SENDPOOL_CONSOLE_SECURE_COOKIES": "false",
         }
+
+    def _url_of(self, service: str) -> str:
+        """A service's URL, or one where nothing listens when the run does not start it (the console
+        then shows that service as unavailable on the pages that need it)."""
+        found = self.services.get(service)
+        return found.url if found is not None else "http://127.0.0.1:9"
 
     def operator_api(self) -> SendpoolApi:
         return SendpoolApi(self.http, self.catalog_url, self.scheduler_url, self.operator_token)

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.console.adapters.service_apis import HttpApis
 from services.console.adapters.session_cookie import COOKIE_NAME, SessionCookies
@@ -73,7 +75,9 @@ def _add_probes(app: FastAPI) -> None:
         ready = bool(request.app.state.ready)
         return PlainTextResponse("ready" if ready else "starting", status_code=200 if ready else 503)
 
-    app.mount("/metrics", metrics.metrics_app())
+    # A route, not a mount: a mount answers `/metrics` with a redirect to `/metrics/`, which a
+    # scraper configured like every other service's (`/metrics`) would have to follow.
+    app.router.routes.append(Route("/metrics", _AsgiEndpoint(metrics.metrics_app()), methods=["GET"]))
 
 
 def _add_error_pages(app: FastAPI) -> None:
@@ -141,3 +145,13 @@ def _add_error_pages(app: FastAPI) -> None:
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)  # type: ignore[arg-type]
+
+
+class _AsgiEndpoint:
+    """An ASGI app as a route's endpoint: Starlette calls an object that is not a function as ASGI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

@@ -24,7 +24,7 @@ async def pool_page(
     filters = ServerFilters(
         text=(q or "").strip() or None,
         states=tuple(value for value in state if value in SERVER_STATES),
-        types=tuple(type),
+        types=tuple(value for value in type if value),
         offset=offset,
     )
     view = await load_pool(apis, session, filters, page_size=request.app.state.settings.page_size)

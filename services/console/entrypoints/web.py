@@ -119,6 +119,9 @@ def local_path(target: str | None, default: str = "/") -> str:
     """`target` if it is a path on this console, else `default`: the sign-in never sends anyone away."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    # Browsers drop tabs and newlines from URLs (`/\t/evil.example` is `//evil.example` to them).
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return default
     return target
 
 

@@ -8,16 +8,20 @@ adds API servers (SendGrid, SES) and tests them too, and a test with a wrong pas
 
 Then, with the services stopped, it searches the database's plain-text dump, every message in
 every queue of the run's vhost (`sendpool.dead` included), every service's log, and what the SMTP
-relay received, for every secret in clear and base64-encoded: nothing may be found.
+relay received, for every secret in clear and base64-encoded: nothing may be found. The web console
+runs too: the operator and the tenant sign in and open its pages (the tenant's server among them), so
+its log is searched for the tokens, its session key and the session cookies it sealed.
 """
 
 import asyncio
+import re
 import subprocess
 import time
 from pathlib import Path
 from uuid import uuid4
 
 import aio_pika
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -28,7 +32,7 @@ from tests.support.stacks import isolated_stack
 from tests.unit.catalog.dkim_keys import pem, rsa_key
 from tools.stack.campaigns import draft_campaign, recipient_addresses, wait_for_state
 from tools.stack.infra import rabbitmqctl
-from tools.stack.run import ONE_OF_EACH, Stack
+from tools.stack.run import WITH_CONSOLE, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +46,7 @@ PLATFORM_SECRETS = {
     "catalog secret key": Fernet.generate_key().decode(),
     "unsubscribe secret": f"unsubscribe-secret-{RUN}-search",
     "webhooks secret key": Fernet.generate_key().decode(),
+    "console session key": Fernet.generate_key().decode(),
 }
 TENANT_SECRETS = {
     "SMTP password": f"smtp-password-{RUN}-search",
@@ -63,6 +68,7 @@ def platform(logs_dir):
         "SENDPOOL_CATALOG_SECRET_KEYS": PLATFORM_SECRETS["catalog secret key"],
         "SENDPOOL_UNSUBSCRIBE_SECRET": PLATFORM_SECRETS["unsubscribe secret"],
         "SENDPOOL_WEBHOOKS_SECRET_KEYS": PLATFORM_SECRETS["webhooks secret key"],
+        "SENDPOOL_CONSOLE_SESSION_KEYS": PLATFORM_SECRETS["console session key"],
         # The most an operator chasing a problem logs: at DEBUG the broker client dumped every frame.
         "SENDPOOL_LOG_LEVEL": "DEBUG",
         "SENDPOOL_DB_POOL_SIZE": "4",
@@ -72,7 +78,7 @@ def platform(logs_dir):
     }
     operator_token = PLATFORM_SECRETS["operator token"]
     with isolated_stack(
-        logs_dir / "secrets-search", env, operator_token, ONE_OF_EACH, stop_timeout=30
+        logs_dir / "secrets-search", env, operator_token, WITH_CONSOLE, stop_timeout=30
     ) as stack:
         yield stack
 
@@ -137,6 +143,25 @@ def run_the_demo_flow(platform: Stack, relay: SmtpSink) -> list[str]:
     return [given.token]
 
 
+def browse_the_console(platform: Stack, tokens: list[str]) -> list[str]:
+    """Each token signs in to the console and opens its pages; returns the session cookies it was given."""
+    cookies = []
+    for token in tokens:
+        with httpx.Client(base_url=platform.console_url, timeout=60) as console:
+            signed_in = console.post("/sign-in", data={"token": token, "next": "/"})
+            assert signed_in.status_code == 303, signed_in.text
+            cookies.append(console.cookies["sendpool_console"])
+            pool = console.get("/")
+            assert pool.status_code == 200, pool.text
+            for path in ("/servers/new", *_server_links(pool.text)):
+                assert console.get(path).status_code == 200, path
+    return cookies
+
+
+def _server_links(html: str) -> list[str]:
+    return sorted(set(re.findall(r'href="(/servers/[0-9a-f-]{36})"', html)))
+
+
 def database_dump(database_url: str) -> str:
     return subprocess.run(
         ["pg_dump", "--no-owner", "--format=plain", database_url],
@@ -181,6 +206,7 @@ def test_no_secret_is_found_outside_the_encrypted_store(platform):
     started = time.monotonic()
     with SmtpSink(auth=(SMTP_LOGIN, TENANT_SECRETS["SMTP password"])) as relay:
         tenant_tokens = run_the_demo_flow(platform, relay)
+        session_cookies = browse_the_console(platform, [platform.operator_token, *tenant_tokens])
         received = [
             (f"message {n} the relay received", m.data.decode(errors="replace"))
             for n, m in enumerate(relay.messages)
@@ -191,6 +217,7 @@ def test_no_secret_is_found_outside_the_encrypted_store(platform):
         **PLATFORM_SECRETS,
         **TENANT_SECRETS,
         **{f"tenant token {n}": token for n, token in enumerate(tenant_tokens, start=1)},
+        **{f"console session cookie {n}": cookie for n, cookie in enumerate(session_cookies, start=1)},
     }
     places = [
         ("the database dump", database_dump(platform.database_url)),
@@ -199,6 +226,7 @@ def test_no_secret_is_found_outside_the_encrypted_store(platform):
         *received,
     ]
     assert any(where.startswith("log catalog") for where, _ in places), "no catalog log to search"
+    assert any(where.startswith("log console") for where, _ in places), "no console log to search"
 
     findings: list[Finding] = search(secrets, places)
     assert not findings, "secrets found outside the encrypted store:\n" + "\n".join(
