@@ -160,5 +160,7 @@ async def campaign_action(
     status = 409 if error else 200
     if is_htmx(request):
         # A refusal is swapped in like a success: the region says why (status 200 keeps htmx swapping).
-        return fragment(request, "partials/campaign_control.html", view=view, action_error=error)
+        return fragment(
+            request, "partials/campaign_control.html", view=view, action_error=error, swap_out_of_band=True
+        )
     return _campaign_page(request, view, status_code=status, action_error=error)

@@ -98,6 +98,7 @@ def test_a_tenant_sets_1_2_7_sees_the_dry_run_launches_and_watches_it_complete(
     for server in servers:
         expect(per_server).to_contain_text(server.name)
     expect(page.get_by_role("button", name="Launch")).to_have_count(0)
+    expect(page.locator("#campaign-schedule")).to_have_text("launched at once")
     assert_accessible(page)
     screenshot(page, "campaign-progress")
 
