@@ -62,7 +62,7 @@ DELIVERY_CONFIG_DATA = {
     "SENDPOOL_DELIVERY_UNSUBSCRIBE_BASE_URL": "https://unsubscribe.sendpool.example",
 }
 
-CONSOLE_APIS = ("catalog", "scheduler", "router", "events")
+CONSOLE_APIS = ("catalog", "scheduler", "router")
 """The services whose HTTP APIs the console calls, with its user's token."""
 
 
@@ -507,8 +507,8 @@ CONSOLE = Workload(
     http_api=True,
     replicas=2,
     config_maps=(COMMON_CONFIG, CONSOLE_CONFIG),
-    comment="The web console: pages for operators and tenant admins over the catalog's, scheduler's, router's and\n"
-    "events service's HTTP APIs (ConfigMap sendpool-console-config). It holds no credential, no database and no\n"
+    comment="The web console: pages for operators and tenant admins over the catalog's, scheduler's and router's\n"
+    "HTTP APIs (ConfigMap sendpool-console-config). It holds no credential, no database and no\n"
     "broker: each call carries the signed-in user's token, in a cookie sealed with SENDPOOL_CONSOLE_SESSION_KEYS.\n"
     "Put it behind HTTPS (an Ingress with TLS in front of the Service): its cookie is sent over https only\n"
     "(Compose, on localhost, sets SENDPOOL_CONSOLE_SECURE_COOKIES=false instead).",

@@ -20,7 +20,6 @@ class ConsoleSettings(ProcessSettings):
     catalog_url: AnyHttpUrl = Field(description="The catalog's HTTP API, as the console reaches it.")
     scheduler_url: AnyHttpUrl = Field(description="The scheduler's HTTP API (lists, campaigns, progress).")
     router_url: AnyHttpUrl = Field(description="A router's HTTP API (a campaign's dry run).")
-    events_url: AnyHttpUrl = Field(description="The events service's HTTP API (timelines).")
     session_keys: FernetKeys = secret_field(
         dev_value=[DEVELOPMENT_SESSION_KEY],
         description="Comma-separated Fernet keys (urlsafe base64 of 32 bytes) that seal the session cookie, "

@@ -145,7 +145,7 @@ def test_each_service_waits_for_migrations_and_checks_its_readiness():
         if name == "console":
             # No database or broker: it waits for the APIs it calls.
             assert spec["depends_on"] == {
-                api: {"condition": "service_healthy"} for api in ("catalog", "scheduler", "router", "events")
+                api: {"condition": "service_healthy"} for api in ("catalog", "scheduler", "router")
             }
             continue
         assert spec["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
@@ -197,7 +197,6 @@ def test_every_services_compose_environment_builds_its_settings(monkeypatch):
         if name == "console":
             # It reaches the APIs by their Compose names, and is served over plain http on localhost.
             assert str(settings.catalog_url) == "http://catalog:8080/"
-            assert str(settings.events_url) == "http://events:8080/"
             assert settings.secure_cookies is False
             continue
         assert settings.database_url.endswith("@postgres:5432/sendpool"), name

@@ -112,7 +112,6 @@ class Stack:
             "SENDPOOL_CONSOLE_CATALOG_URL": self.catalog_url,
             "SENDPOOL_CONSOLE_SCHEDULER_URL": self._url_of("scheduler"),
             "SENDPOOL_CONSOLE_ROUTER_URL": self._url_of("router"),
-            "SENDPOOL_CONSOLE_EVENTS_URL": self._url_of("events"),
             "SENDPOOL_CONSOLE_SECURE_COOKIES": "false",
         }
 

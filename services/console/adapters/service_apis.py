@@ -119,15 +119,11 @@ class HttpApis:
     catalog: HttpServiceApi
     scheduler: HttpServiceApi
     router: HttpServiceApi
-    events: HttpServiceApi
 
     @classmethod
-    def over(
-        cls, client: httpx.AsyncClient, *, catalog: str, scheduler: str, router: str, events: str
-    ) -> "HttpApis":
+    def over(cls, client: httpx.AsyncClient, *, catalog: str, scheduler: str, router: str) -> "HttpApis":
         return cls(
             catalog=HttpServiceApi("catalog", catalog, client),
             scheduler=HttpServiceApi("scheduler", scheduler, client),
             router=HttpServiceApi("router", router, client),
-            events=HttpServiceApi("events", events, client),
         )

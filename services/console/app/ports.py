@@ -60,6 +60,3 @@ class Apis(Protocol):
 
     @property
     def router(self) -> ServiceApi: ...
-
-    @property
-    def events(self) -> ServiceApi: ...

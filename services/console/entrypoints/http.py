@@ -41,7 +41,6 @@ def create_console(
                 catalog=str(settings.catalog_url),
                 scheduler=str(settings.scheduler_url),
                 router=str(settings.router_url),
-                events=str(settings.events_url),
             )
             app.state.ready = True
             yield

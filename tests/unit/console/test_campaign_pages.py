@@ -170,7 +170,6 @@ def _client(fake: FakeApis, session: Session) -> TestClient:
         catalog_url="http://catalog",
         scheduler_url="http://scheduler",
         router_url="http://router",
-        events_url="http://events",
         dev_mode=True,
         secure_cookies=False,
     )

@@ -85,7 +85,6 @@ def settings(**overrides: object) -> ConsoleSettings:
         "catalog_url": "http://catalog.test",
         "scheduler_url": "http://scheduler.test",
         "router_url": "http://router.test",
-        "events_url": "http://events.test",
         "session_keys": [KEY],
         "secure_cookies": False,
         "dev_mode": False,
