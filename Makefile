@@ -27,8 +27,9 @@ migrate: install
 
 # ---- demo and benchmark (tools/) ----------------------------------------------------------------
 
+# DEMO_ARGS=--stay keeps the services and the web console running afterwards, until Ctrl-C.
 demo: install
-	$(UV) run python -m tools.demo
+	$(UV) run python -m tools.demo $(DEMO_ARGS)
 
 # `make bench SCALE=1000000` for a million recipients (default 20000; long, and not run by CI);
 # BENCH_ARGS adds options, e.g. BENCH_ARGS="--profile var/profile" (py-spy on every service).
