@@ -6,12 +6,9 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from services.console.adapters.session_cookie import COOKIE_NAME
 from services.console.domain.session import Session
-from services.console.entrypoints.http import create_console
-from services.console.settings import ConsoleSettings
+from tests.unit.console.harness import console_client
 
 TENANT = uuid4()
 CAMPAIGN = str(uuid4())
@@ -165,35 +162,22 @@ def fake():
     return FakeApis()
 
 
-def _client(fake: FakeApis, session: Session) -> TestClient:
-    settings = ConsoleSettings(
-        catalog_url="http://catalog",
-        scheduler_url="http://scheduler",
-        router_url="http://router",
-        dev_mode=True,
-        secure_cookies=False,
-    )
-    app = create_console(settings, transport=httpx.MockTransport(fake))
-    client = TestClient(app)
-    client.__enter__()
-    client.cookies.set(COOKIE_NAME, app.state.cookies.seal(session))
-    return client
+# The stand-in tells the APIs apart by host.
+FAKE_HOSTS = {"catalog_url": "http://catalog", "scheduler_url": "http://scheduler", "router_url": "http://router"}
 
 
 @pytest.fixture
 def tenant(fake):
     session = Session.signed_in(f"spt_{TENANT}.x", "tenant")
-    client = _client(fake, session)
-    yield client, session
-    client.__exit__(None, None, None)
+    with console_client(fake, session=session, **FAKE_HOSTS) as client:
+        yield client, session
 
 
 @pytest.fixture
 def operator(fake):
     session = Session.signed_in("operator-token", "operator")
-    client = _client(fake, session)
-    yield client, session
-    client.__exit__(None, None, None)
+    with console_client(fake, session=session, **FAKE_HOSTS) as client:
+        yield client, session
 
 
 def test_the_campaign_list_and_page_render(tenant):

@@ -20,11 +20,13 @@ from services.console.domain.session import Session
 from services.console.entrypoints.http import create_console
 from services.console.entrypoints.middleware import CONTENT_SECURITY_POLICY
 from services.console.settings import ConsoleSettings
-
-OPERATOR_TOKEN = "operator-TOKEN-canary-3f9a1c7e5b2d"
-TENANT_ID = uuid4()
-TENANT_TOKEN = f"spt_{TENANT_ID}.tenant-TOKEN-canary-8e4d2a6c0f1b"
-KEY = Fernet.generate_key().decode()
+from tests.unit.console.harness import (
+    KEY,
+    OPERATOR_TOKEN,
+    TENANT_TOKEN,
+    console_client,
+    console_settings,
+)
 
 SUMMARY = {
     "counts": {"total": 1, "active": 1, "inactive": 0, "paused": 0, "disabled": 0},
@@ -80,18 +82,6 @@ class FakeApis:
         return {request.headers.get("Authorization", "") for request in self.calls}
 
 
-def settings(**overrides: object) -> ConsoleSettings:
-    values: dict[str, object] = {
-        "catalog_url": "http://catalog.test",
-        "scheduler_url": "http://scheduler.test",
-        "router_url": "http://router.test",
-        "session_keys": [KEY],
-        "secure_cookies": False,
-        "dev_mode": False,
-    }
-    return ConsoleSettings(**(values | overrides))  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def apis() -> FakeApis:
     return FakeApis()
@@ -99,8 +89,7 @@ def apis() -> FakeApis:
 
 @pytest.fixture
 def client(apis: FakeApis) -> Iterator[TestClient]:
-    app = create_console(settings(), transport=httpx.MockTransport(apis.handle))
-    with TestClient(app, follow_redirects=False) as client:
+    with console_client(apis.handle) as client:
         yield client
 
 
@@ -163,14 +152,16 @@ def test_a_cookie_sealed_with_a_foreign_key_is_no_session(client, apis):
 
 def test_a_session_sealed_with_a_previous_key_still_opens_while_that_key_is_listed(apis):
     old = Fernet.generate_key().decode()
-    app = create_console(settings(session_keys=[KEY, old]), transport=httpx.MockTransport(apis.handle))
+    app = create_console(
+        console_settings(session_keys=[KEY, old]), transport=httpx.MockTransport(apis.handle)
+    )
     with TestClient(app, follow_redirects=False) as client:
         client.cookies.set(COOKIE_NAME, sealed(Session.signed_in(OPERATOR_TOKEN, "operator"), old))
         assert client.get("/").status_code == 200
 
 
 def test_an_expired_session_is_no_session(apis):
-    app = create_console(settings(session_hours=1.0), transport=httpx.MockTransport(apis.handle))
+    app = create_console(console_settings(session_hours=1.0), transport=httpx.MockTransport(apis.handle))
     two_hours_ago = int(time.time()) - 2 * 3600
     cookie = Fernet(KEY.encode()).encrypt_at_time(
         b'{"token": "%s", "role": "operator", "tenant_id": null, "csrf": "k"}' % OPERATOR_TOKEN.encode(),
@@ -199,7 +190,7 @@ def cookie_attributes(response: httpx.Response) -> set[str]:
 
 
 def test_the_session_cookie_is_httponly_strict_and_secure(apis):
-    app = create_console(settings(secure_cookies=True), transport=httpx.MockTransport(apis.handle))
+    app = create_console(console_settings(secure_cookies=True), transport=httpx.MockTransport(apis.handle))
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         attributes = cookie_attributes(sign_in(client))
     assert {"httponly", "samesite=strict", "secure", "path=/"} <= attributes

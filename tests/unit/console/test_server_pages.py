@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 
 from services.catalog.domain.server_types import BUILT_IN_TYPES
 from services.catalog.entrypoints.http_schemas import ServerTypeOut
-from services.console.entrypoints.http import create_console
-from tests.unit.console.test_console_http import OPERATOR_TOKEN, TENANT_TOKEN, settings
+from tests.unit.console.harness import OPERATOR_TOKEN, TENANT_TOKEN, console_client
 
 SERVER_TYPES = [ServerTypeOut.of(spec).model_dump(mode="json") for spec in BUILT_IN_TYPES]
 SERVER_ID = str(uuid4())
@@ -119,8 +118,7 @@ def catalog() -> Catalog:
 
 @pytest.fixture
 def client(catalog: Catalog) -> Iterator[TestClient]:
-    app = create_console(settings(), transport=httpx.MockTransport(catalog.handle))
-    with TestClient(app, follow_redirects=False) as client:
+    with console_client(catalog.handle) as client:
         yield client
 
 
