@@ -15,8 +15,6 @@ SERVERS_PAGE = 500
 """The catalog's largest page of servers."""
 SERVER_PAGES_MAX = 20
 """At most this many pages of servers are read for one policy form (10,000 servers)."""
-CAMPAIGN_PAGES_MAX = 20
-"""Pages of the campaign list read to find one campaign's content (the scheduler's report has none)."""
 ACTIONS = ("launch", "pause", "resume", "cancel")
 
 
@@ -49,20 +47,16 @@ async def usable_servers(apis: Apis, session: Session) -> list[dict[str, Any]]:
 
 
 async def _campaign_out(apis: Apis, session: Session, campaign_id: str) -> dict[str, Any] | None:
-    """The campaign as the list shows it (content, list, schedule): the report has no content."""
-    cursor: str | None = None
-    for _ in range(CAMPAIGN_PAGES_MAX):
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        found = await apis.scheduler.get("/campaigns", session.token, params=params)
-        for campaign in found["campaigns"]:
-            if str(campaign["id"]) == campaign_id:
-                return dict(campaign)
-        cursor = found.get("next_cursor")
-        if not cursor:
-            break
-    return None
+    """The campaign as created (content, list, schedule): the progress report has none of it."""
+    try:
+        found: dict[str, Any] = await apis.scheduler.get(
+            f"/campaigns/{campaign_id}/definition", session.token
+        )
+    except ApiRefused as refused:
+        if refused.status == 404:
+            return None
+        raise
+    return found
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,11 @@ class Campaigns:
                 progress=progress,
             )
 
+    async def definition(self, campaign_id: UUID, tenant_id: UUID) -> Campaign:
+        """The tenant's campaign as it was created and scheduled (content, list, schedule), without counts."""
+        async with self._store.transaction() as repo:
+            return await self._find(repo, campaign_id, tenant_id)
+
     async def owner(self, campaign_id: UUID) -> UUID | None:
         """The tenant that created the campaign, or None when there is no such campaign.
 

@@ -210,6 +210,15 @@ async def get_campaign(campaign_id: UUID, caller: Caller, campaigns: CampaignUse
     return CampaignReportOut.of(await campaigns.report(campaign_id, caller.tenant_id))
 
 
+@router.get("/campaigns/{campaign_id}/definition")
+async def get_campaign_definition(
+    campaign_id: UUID, tenant_id: ActingTenant, campaigns: CampaignUseCases
+) -> CampaignOut:
+    """The campaign as created: its list, content and schedule, as `POST /campaigns` answered (its counts
+    are at `GET /campaigns/{id}`). A tenant's own campaigns only; another's is a 404."""
+    return CampaignOut.of(await campaigns.definition(campaign_id, tenant_id))
+
+
 @router.get("/campaigns/{campaign_id}/progress")
 async def get_campaign_progress(
     campaign_id: UUID, caller: Caller, campaigns: CampaignUseCases

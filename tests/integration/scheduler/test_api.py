@@ -65,6 +65,10 @@ async def test_a_campaign_is_created_as_a_draft_with_its_content(tenant: Schedul
         "per_server": {},
         "progress": None,  # no run yet: no rate, no estimate
     }
+    # The campaign as created, for a page that shows its content (the report has only its counts).
+    definition = await tenant.request("GET", f"/campaigns/{campaign['id']}/definition")
+    assert definition.status_code == 200
+    assert definition.json() == campaign
 
 
 async def test_a_line_break_in_a_header_field_is_refused_naming_the_field(tenant: SchedulerApi):
@@ -123,6 +127,7 @@ async def test_another_tenants_lists_and_campaigns_do_not_exist_for_a_tenant(
 
     attempts = [
         await other_tenant.request("GET", f"/campaigns/{campaign['id']}"),
+        await other_tenant.request("GET", f"/campaigns/{campaign['id']}/definition"),
         await other_tenant.request("POST", f"/campaigns/{campaign['id']}/launch"),
         await other_tenant.request("POST", f"/campaigns/{campaign['id']}/resume"),
         await other_tenant.request(

@@ -41,6 +41,8 @@ class FakeApis:
         if host == "scheduler":
             if path == "/campaigns" and method == "GET":
                 return httpx.Response(200, json={"campaigns": [self.campaign()], "next_cursor": None})
+            if path == f"/campaigns/{CAMPAIGN}/definition":
+                return httpx.Response(200, json=self.campaign())
             if path == f"/campaigns/{CAMPAIGN}/progress":
                 return httpx.Response(
                     200,
@@ -163,7 +165,11 @@ def fake():
 
 
 # The stand-in tells the APIs apart by host.
-FAKE_HOSTS = {"catalog_url": "http://catalog", "scheduler_url": "http://scheduler", "router_url": "http://router"}
+FAKE_HOSTS = {
+    "catalog_url": "http://catalog",
+    "scheduler_url": "http://scheduler",
+    "router_url": "http://router",
+}
 
 
 @pytest.fixture
