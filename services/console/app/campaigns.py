@@ -46,6 +46,18 @@ async def usable_servers(apis: Apis, session: Session) -> list[dict[str, Any]]:
     return servers
 
 
+async def _report(apis: Apis, session: Session, campaign_id: str) -> dict[str, Any]:
+    """Where the campaign stands: its counts and state with the reason it stopped (the scheduler's
+    report), and the send rate and estimated completion of its progress."""
+    report: dict[str, Any] = await apis.scheduler.get(f"/campaigns/{campaign_id}", session.token)
+    rates = report.get("progress") or {}
+    return {
+        **report,
+        "send_rate_per_minute": rates.get("send_rate_per_minute", 0.0),
+        "estimated_completion_at": rates.get("estimated_completion_at"),
+    }
+
+
 async def _campaign_out(apis: Apis, session: Session, campaign_id: str) -> dict[str, Any] | None:
     """The campaign as created (content, list, schedule): the progress report has none of it."""
     try:
@@ -80,7 +92,7 @@ async def load_campaign(
 ) -> CampaignView:
     """The campaign page: the report first (a 404 for another tenant's), then the rest at once.
     `policy` is a submitted form to show again (with its errors) instead of the saved policy."""
-    report = await apis.scheduler.get(f"/campaigns/{campaign_id}/progress", session.token)
+    report = await _report(apis, session, campaign_id)
     campaign, servers, saved = await asyncio.gather(
         _campaign_out(apis, session, campaign_id),
         usable_servers(apis, session),
@@ -105,7 +117,7 @@ async def load_campaign(
         recipients=recipients,
         servers=servers,
         policy=form,
-        progress=progress_of({**report, "stop_reason": (campaign or {}).get("stop_reason")}, names),
+        progress=progress_of(report, names),
         actions=available_actions(state),
         server_names=names,
     )
@@ -113,7 +125,7 @@ async def load_campaign(
 
 async def load_progress(apis: Apis, session: Session, campaign_id: str) -> Progress:
     report, servers = await asyncio.gather(
-        apis.scheduler.get(f"/campaigns/{campaign_id}/progress", session.token),
+        _report(apis, session, campaign_id),
         usable_servers(apis, session),
     )
     return progress_of(report, {str(server["id"]): str(server["name"]) for server in servers})

@@ -31,6 +31,7 @@ def _server(n: int, server_id: str, tenant=TENANT) -> dict:
 class FakeApis:
     def __init__(self) -> None:
         self.state = "draft"
+        self.stop_reason: str | None = None
         self.calls: list[tuple[str, str, object]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -43,18 +44,19 @@ class FakeApis:
                 return httpx.Response(200, json={"campaigns": [self.campaign()], "next_cursor": None})
             if path == f"/campaigns/{CAMPAIGN}/definition":
                 return httpx.Response(200, json=self.campaign())
-            if path == f"/campaigns/{CAMPAIGN}/progress":
+            if path == f"/campaigns/{CAMPAIGN}":
                 return httpx.Response(
                     200,
                     json={
-                        "campaign_id": CAMPAIGN,
+                        "id": CAMPAIGN,
+                        "name": "spring sale",
+                        "stop_reason": self.stop_reason,
+                        "progress": {"send_rate_per_minute": 120.0, "estimated_completion_at": None},
                         "state": self.state,
                         "total": 100,
                         "expanded": 100,
                         "counts": {"sent": 60, "queued": 40},
                         "per_server": {SERVERS[0]: 6, SERVERS[1]: 12, SERVERS[2]: 42},
-                        "send_rate_per_minute": 120.0,
-                        "estimated_completion_at": None,
                     },
                 )
             if path == f"/lists/{LIST}":
@@ -258,6 +260,13 @@ def test_a_completed_campaigns_progress_has_no_trigger(tenant, fake):
     fake.state = "completed"
     progress = client.get(f"/campaigns/{CAMPAIGN}/progress?seen=completed", headers={"HX-Request": "true"})
     assert "hx-trigger" not in progress.text and "hx-swap-oob" not in progress.text
+
+
+def test_a_campaign_stopped_while_its_page_is_open_says_why_at_the_next_poll(tenant, fake):
+    client, _ = tenant
+    fake.state, fake.stop_reason = "stopped", "every selected server is inactive: sink 1 (disabled)"
+    progress = client.get(f"/campaigns/{CAMPAIGN}/progress?seen=running", headers={"HX-Request": "true"})
+    assert "every selected server is inactive: sink 1 (disabled)" in progress.text
 
 
 def test_the_dry_run_fragment(tenant):
