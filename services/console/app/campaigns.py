@@ -3,10 +3,12 @@ and its live progress. Every call carries the tenant's token: the scheduler, the
 router show it only its own campaigns and the servers it may use."""
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.console.app.ports import ApiRefused, Apis
+from services.console.domain.campaign_form import FIELDS, CampaignDraft, draft_from_form
 from services.console.domain.policy import PolicyForm, api_field_errors, loaded_policy, parse_policy
 from services.console.domain.progress import Progress, available_actions, describe_seconds, progress_of
 from services.console.domain.session import Session
@@ -31,6 +33,49 @@ async def list_campaigns(apis: Apis, session: Session, *, cursor: str | None, li
         params["cursor"] = cursor
     found = await apis.scheduler.get("/campaigns", session.token, params=params)
     return CampaignList(campaigns=found["campaigns"], next_cursor=found.get("next_cursor"), cursor=cursor)
+
+
+LISTS_SHOWN = 500
+"""The newest lists offered by the new campaign form (the scheduler's largest page)."""
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    lists: list[dict[str, Any]]
+    draft: CampaignDraft
+    loose_errors: list[str] = field(default_factory=list)
+    """Refusals that name no input of the form."""
+    created_id: str | None = None
+
+
+async def new_campaign(apis: Apis, session: Session, draft: CampaignDraft | None = None) -> NewCampaign:
+    """The form: the tenant's lists to choose from, and what was typed so far."""
+    found = await apis.scheduler.get("/lists", session.token, params={"limit": LISTS_SHOWN})
+    # A blank form is not yet a refused one: nothing is marked until it is sent.
+    return NewCampaign(lists=found["lists"], draft=draft or CampaignDraft(values={}, errors={}))
+
+
+async def create_campaign(apis: Apis, session: Session, form: Mapping[str, str]) -> NewCampaign:
+    """The campaign created as a draft (`created_id`), or the form again with why not."""
+    draft = draft_from_form(form)
+    if draft.valid:
+        try:
+            created = await apis.scheduler.post("/campaigns", session.token, json=draft.body())
+        except ApiRefused as refused:
+            if refused.status not in (404, 422):
+                raise
+            # A list deleted meanwhile is the scheduler's 404 about the list.
+            fields = (
+                (refused.fields or {"request": refused.detail})
+                if refused.status == 422
+                else {"list_id": refused.detail}
+            )
+            errors = {name: message for name, message in fields.items() if name in FIELDS}
+            loose = [f"{name}: {message}" for name, message in fields.items() if name not in FIELDS]
+            view = await new_campaign(apis, session, CampaignDraft(draft.values, errors))
+            return NewCampaign(view.lists, view.draft, loose_errors=loose)
+        return NewCampaign([], draft, created_id=str(created["id"]))
+    return await new_campaign(apis, session, draft)
 
 
 async def usable_servers(apis: Apis, session: Session) -> list[dict[str, Any]]:

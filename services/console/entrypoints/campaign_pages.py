@@ -12,13 +12,16 @@ from services.console.app.campaigns import (
     ActionRefused,
     CampaignView,
     act_on_campaign,
+    create_campaign,
     list_campaigns,
     load_campaign,
     load_progress,
+    new_campaign,
     policy_from_form,
     run_dry_run,
     save_policy,
 )
+from services.console.app.servers import form_values
 from services.console.domain.policy import PolicyForm
 from services.console.domain.progress import available_actions
 from services.console.entrypoints.web import (
@@ -62,6 +65,22 @@ async def campaigns_page(
 ) -> Response:
     listed = await list_campaigns(apis, session, cursor=cursor, limit=request.app.state.settings.page_size)
     return page(request, "campaigns/list.html", listed=listed)
+
+
+# Before `/campaigns/{campaign_id}`, which would take `new` for an id.
+@router.get("/campaigns/new")
+async def new_campaign_page(request: Request, session: TenantSession, apis: Services) -> Response:
+    return page(request, "campaigns/new.html", view=await new_campaign(apis, session))
+
+
+@router.post("/campaigns/new")
+async def new_campaign_submit(
+    request: Request, session: TenantSession, apis: Services, form: CheckedForm
+) -> Response:
+    view = await create_campaign(apis, session, form_values(form))
+    if view.created_id is not None:
+        return see_other(f"/campaigns/{view.created_id}")
+    return page(request, "campaigns/new.html", status_code=422, view=view)
 
 
 def _campaign_page(

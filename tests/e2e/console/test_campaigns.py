@@ -122,3 +122,36 @@ def test_the_schedulers_refusal_is_shown_and_a_narrowed_policy_needs_a_weight(
     tenant.cancel(campaign.id)
     page.get_by_role("button", name="Launch").click()
     expect(page.locator("#campaign-control").get_by_role("alert")).to_contain_text("refused to launch")
+
+
+def test_a_tenant_creates_a_campaign_in_the_console_and_a_template_error_is_shown_at_its_field(
+    console_stack, page
+):
+    operator = console_stack.operator_api()
+    tenant = new_tenant(operator, f"console tenant {uuid.uuid4().hex[:6]}")
+    customers = tenant.create_list("customers")
+    tenant.add_recipients(customers.id, recipient_addresses(3))
+    sign_in(page, console_stack.console_url, tenant.token)
+
+    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="New campaign").click()
+    expect(page.get_by_role("heading", name="New campaign", level=1)).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.get_by_label(re.compile(r"^Name")).fill("autumn letter")
+    page.get_by_label(re.compile(r"^List")).select_option(label="customers (3 recipients)")
+    page.get_by_label(re.compile(r"^From address")).fill(f"news@{SENDER_DOMAIN}")
+    page.get_by_label(re.compile(r"^Subject")).fill("Hello {{ favourite_colour }}")
+    page.get_by_label("Text part").fill("Autumn is here.")
+    assert_accessible(page)
+    screenshot(page, "campaign-new")
+    page.get_by_role("button", name="Create the campaign").click()
+
+    # The scheduler checks the template against the list's fields, and says where.
+    expect(page.locator("#f-content-subject-error")).to_contain_text("favourite_colour")
+    expect(page.get_by_label(re.compile(r"^Subject"))).to_have_attribute("aria-invalid", "true")
+    page.get_by_label(re.compile(r"^Subject")).fill("Hello {{ first_name | default('there') }}")
+    page.get_by_role("button", name="Create the campaign").click()
+
+    expect(page).to_have_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
+    expect(page.get_by_role("heading", name="autumn letter", level=1)).to_be_visible()
+    expect(page.locator("#campaign-schedule")).to_have_text("not launched")

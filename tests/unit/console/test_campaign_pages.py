@@ -59,6 +59,31 @@ class FakeApis:
                         "per_server": {SERVERS[0]: 6, SERVERS[1]: 12, SERVERS[2]: 42},
                     },
                 )
+            if path == "/lists" and method == "GET":
+                return httpx.Response(
+                    200,
+                    json={
+                        "lists": [
+                            {"id": LIST, "name": "customers", "recipient_count": 100, "field_names": ["plan"]}
+                        ],
+                        "next_cursor": None,
+                    },
+                )
+            if path == "/campaigns" and method == "POST":
+                if "{{ nope }}" in body["content"]["subject"]:
+                    return httpx.Response(
+                        422,
+                        json={
+                            "detail": [
+                                {
+                                    "loc": ["body", "content", "subject"],
+                                    "msg": "line 1: unknown field nope",
+                                    "type": "value_error",
+                                }
+                            ]
+                        },
+                    )
+                return httpx.Response(201, json={**self.campaign(), "name": body["name"]})
             if path == f"/lists/{LIST}":
                 return httpx.Response(200, json={"id": LIST, "recipient_count": 100})
             if path == f"/campaigns/{CAMPAIGN}/launch":
@@ -301,3 +326,43 @@ def test_the_operator_creates_a_tenant_and_sees_its_token_once(operator):
 def test_a_tenant_cannot_open_the_tenants_page(tenant):
     client, _ = tenant
     assert client.get("/tenants").status_code == 403
+
+
+def test_a_new_campaign_is_created_as_a_draft_and_a_template_error_is_shown_at_its_field(tenant, fake):
+    client, session = tenant
+    form = client.get("/campaigns/new")
+    assert form.status_code == 200 and "customers (100 recipients)" in form.text and "plan" in form.text
+    assert "field-error" not in form.text and 'role="alert"' not in form.text  # nothing refused yet
+    fields = {
+        "csrf": session.csrf,
+        "name": "spring sale",
+        "list_id": LIST,
+        "content.from_address": "news@example.com",
+        "content.subject": "Hi {{ nope }}",
+        "content.text": "hello",
+    }
+    refused = client.post("/campaigns/new", data=fields, follow_redirects=False)
+    assert refused.status_code == 422
+    assert re.search(r'id="f-content-subject-error">line 1: unknown field nope<', refused.text)
+    assert 'value="spring sale"' in refused.text  # what was typed stays
+
+    created = client.post("/campaigns/new", data={**fields, "content.subject": "Hi"}, follow_redirects=False)
+    assert created.status_code == 303 and created.headers["location"] == f"/campaigns/{CAMPAIGN}"
+    posted = [
+        body for method, where, body in fake.calls if method == "POST" and where == "scheduler/campaigns"
+    ]
+    assert posted[-1] == {
+        "name": "spring sale",
+        "list_id": LIST,
+        "content": {"from_address": "news@example.com", "subject": "Hi", "text": "hello"},
+    }
+
+
+def test_a_new_campaign_with_nothing_typed_calls_no_api(tenant, fake):
+    client, session = tenant
+    before = len(fake.calls)
+    refused = client.post("/campaigns/new", data={"csrf": session.csrf}, follow_redirects=False)
+    assert refused.status_code == 422
+    assert "Give the campaign a name." in refused.text
+    # Only the lists were read again, to offer them.
+    assert [where for _, where, _ in fake.calls[before:]] == ["scheduler/lists"]
