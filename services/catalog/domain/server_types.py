@@ -64,8 +64,12 @@ class ServerTypeSpec:
     settings_model: type[BaseModel]
     title: str = ""
     operator_only: bool = False  # uses the platform's own machine or IPs: pool servers only
+    label: str = ""
+    """A short name for people (`SMTP relay`), as a type picker shows it; made from `name` when not given."""
 
     def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
         if not _TYPE_NAME.match(self.name):
             raise ValueError(f"server type name {self.name!r} must match {_TYPE_NAME.pattern}")
         if not _VENDOR_NAME.match(self.vendor):
@@ -139,6 +143,7 @@ class ServerTypeSpec:
 
 def _spec(
     name: str,
+    label: str,
     vendor: str,
     integration: Integration,
     model: type[BaseModel],
@@ -153,29 +158,36 @@ def _spec(
         settings_model=model,
         title=title,
         operator_only=operator_only,
+        label=label,
     )
 
 
 def _vendor_types(
-    vendor: str, api: type[BaseModel], smtp: type[BaseModel]
+    vendor: str, shown_as: str, api: type[BaseModel], smtp: type[BaseModel]
 ) -> tuple[ServerTypeSpec, ServerTypeSpec]:
-    """A vendor's API (`<vendor>_api`) and its SMTP relay (`<vendor>_smtp`)."""
-    return _spec(f"{vendor}_api", vendor, "api", api), _spec(f"{vendor}_smtp", vendor, "smtp", smtp)
+    """A vendor's API (`<vendor>_api`) and its SMTP relay (`<vendor>_smtp`), labelled `<shown_as> API`
+    and `<shown_as> SMTP`."""
+    return (
+        _spec(f"{vendor}_api", f"{shown_as} API", vendor, "api", api),
+        _spec(f"{vendor}_smtp", f"{shown_as} SMTP", vendor, "smtp", smtp),
+    )
 
 
-SMTP = _spec("smtp", "smtp", "smtp", forms.SmtpSettings)
+SMTP = _spec("smtp", "SMTP relay", "smtp", "smtp", forms.SmtpSettings)
 
 BUILT_IN_TYPES: tuple[ServerTypeSpec, ...] = (
     SMTP,
-    *_vendor_types("ses", forms.SesApiSettings, forms.SesSmtpSettings),
-    *_vendor_types("sendgrid", forms.SendgridApiSettings, forms.SendgridSmtpSettings),
-    *_vendor_types("mailgun", forms.MailgunApiSettings, forms.MailgunSmtpSettings),
-    *_vendor_types("sparkpost", forms.SparkpostApiSettings, forms.SparkpostSmtpSettings),
-    *_vendor_types("elasticemail", forms.ElasticemailApiSettings, forms.ElasticemailSmtpSettings),
+    *_vendor_types("ses", "Amazon SES", forms.SesApiSettings, forms.SesSmtpSettings),
+    *_vendor_types("sendgrid", "SendGrid", forms.SendgridApiSettings, forms.SendgridSmtpSettings),
+    *_vendor_types("mailgun", "Mailgun", forms.MailgunApiSettings, forms.MailgunSmtpSettings),
+    *_vendor_types("sparkpost", "SparkPost", forms.SparkpostApiSettings, forms.SparkpostSmtpSettings),
+    *_vendor_types(
+        "elasticemail", "Elastic Email", forms.ElasticemailApiSettings, forms.ElasticemailSmtpSettings
+    ),
     # A program on the worker's machine, and mail from the platform's own IPs: the operator's to offer.
-    _spec("sendmail", "sendmail", "local", forms.SendmailSettings, operator_only=True),
-    _spec("gmail_oauth", "gmail", "smtp", forms.GmailOauthSettings),
-    _spec("direct_mx", "mx", "smtp", forms.DirectMxSettings, operator_only=True),
+    _spec("sendmail", "Local sendmail", "sendmail", "local", forms.SendmailSettings, operator_only=True),
+    _spec("gmail_oauth", "Gmail (OAuth)", "gmail", "smtp", forms.GmailOauthSettings),
+    _spec("direct_mx", "Direct to MX", "mx", "smtp", forms.DirectMxSettings, operator_only=True),
 )
 
 

@@ -324,6 +324,7 @@ class ServerTypeOut(BaseModel):
     name: str = Field(description="What `type` is set to when adding a server.")
     vendor: str = Field(description="The delivery workers (SENDPOOL_DELIVERY_VENDOR) that send for the type.")
     integration: Literal["smtp", "api", "local"]
+    label: str = Field(description="A short name for people (`SMTP relay`), as a type picker shows it.")
     title: str
     operator_only: bool = Field(
         description="Runs on the platform's own machine or IP addresses: only the operator adds such servers "
@@ -340,6 +341,7 @@ class ServerTypeOut(BaseModel):
             name=spec.name,
             vendor=spec.vendor,
             integration=spec.integration,
+            label=spec.label,
             title=spec.title,
             operator_only=spec.operator_only,
             secret_fields=sorted(spec.secret_fields),

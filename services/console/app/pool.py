@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.console.app.ports import Apis
-from services.console.app.servers import type_label
 from services.console.domain.session import Session
 
 SERVER_STATES = ("active", "inactive", "paused", "disabled")
@@ -44,8 +43,8 @@ class PoolView:
     """A `ServerPageOut`: `items`, `total`, `limit`, `offset`."""
     server_types: list[dict[str, Any]]
     filters: ServerFilters
-    type_titles: dict[str, str] = field(default_factory=dict)
-    """Each type's short name for people (`SMTP relay`), as the type picker shows it."""
+    type_labels: dict[str, str] = field(default_factory=dict)
+    """Each type's short name for people (`SMTP relay`), as the catalog labels it."""
     tenant_names: dict[str, str] = field(default_factory=dict)
     """The operator's view: each owning tenant's name by id (from the per-owner counts)."""
 
@@ -71,7 +70,7 @@ async def load_pool(apis: Apis, session: Session, filters: ServerFilters, *, pag
         servers=servers,
         server_types=server_types,
         filters=filters,
-        type_titles={item["name"]: type_label(item["name"]) for item in server_types},
+        type_labels={item["name"]: item["label"] for item in server_types},
         tenant_names={
             str(owner["tenant_id"]): owner["tenant_name"] for owner in owners if owner["tenant_id"]
         },

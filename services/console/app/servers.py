@@ -14,6 +14,7 @@ from uuid import UUID
 from services.console.app.ports import ApiRefused, Apis
 from services.console.domain.enablement import Enablement, enablement
 from services.console.domain.forms import (
+    LIMIT_PERIODS,
     WARMUP_KINDS,
     FormField,
     FormInvalid,
@@ -29,22 +30,6 @@ from services.console.domain.forms import (
 from services.console.domain.session import Session
 from shared.contracts import WarmupSchedule
 
-TYPE_LABELS = {
-    "smtp": "SMTP relay",
-    "ses_api": "Amazon SES API",
-    "ses_smtp": "Amazon SES SMTP",
-    "sendgrid_api": "SendGrid API",
-    "sendgrid_smtp": "SendGrid SMTP",
-    "mailgun_api": "Mailgun API",
-    "mailgun_smtp": "Mailgun SMTP",
-    "sparkpost_api": "SparkPost API",
-    "sparkpost_smtp": "SparkPost SMTP",
-    "elasticemail_api": "Elastic Email API",
-    "elasticemail_smtp": "Elastic Email SMTP",
-    "sendmail": "Local sendmail",
-    "gmail_oauth": "Gmail (OAuth)",
-    "direct_mx": "Direct to MX",
-}
 OPERATOR_ONLY_REASON = (
     "Only the operator adds this type: it sends from the platform's own machines or IP addresses "
     "(the operator can grant such a pool server to your plan)."
@@ -55,10 +40,6 @@ REDIRECT_ON_SUCCESS = frozenset({"enable", "disable", "pause", "resume", "verify
 
 class NoSuchPage(Exception):
     """The path names no server or type this console can show (a malformed id, an unknown type)."""
-
-
-def type_label(name: str) -> str:
-    return TYPE_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def server_uuid(text: str) -> UUID:
@@ -97,7 +78,7 @@ async def type_cards(apis: Apis, session: Session) -> list[TypeCard]:
     return [
         TypeCard(
             name=item["name"],
-            label=type_label(item["name"]),
+            label=item["label"],
             title=item["title"],
             vendor=item["vendor"],
             integration=item["integration"],
@@ -108,13 +89,16 @@ async def type_cards(apis: Apis, session: Session) -> list[TypeCard]:
     ]
 
 
+def _type_named(types: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The catalog's `ServerTypeOut` of `name` among `types`; None if it has no such type."""
+    return next((item for item in types if item["name"] == name), None)
+
+
 async def _server_type(apis: Apis, session: Session, name: str) -> dict[str, Any]:
-    types = await apis.catalog.get("/server-types", session.token)
-    for item in types:
-        if item["name"] == name:
-            found: dict[str, Any] = item
-            return found
-    raise NoSuchPage(f"there is no server type {name!r}")
+    found = _type_named(await apis.catalog.get("/server-types", session.token), name)
+    if found is None:
+        raise NoSuchPage(f"there is no server type {name!r}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -165,7 +149,7 @@ async def new_server_form(
         raise ApiRefused("console", 403, OPERATOR_ONLY_REASON)
     return ServerForm(
         server_type=server_type,
-        label=type_label(type_name),
+        label=server_type["label"],
         settings=settings_fields(server_type["settings_schema"], server_type["secret_fields"], values=values),
         limits=limit_fields(values),
         values={key: value for key, value in (values or {}).items() if not _is_secret(server_type, key)},
@@ -287,7 +271,7 @@ def _detail(
         rows = [SettingRow(key, value) for key, value in server["settings"].items()]
     return ServerDetail(
         server=server,
-        label=type_label(server["type"]),
+        label=server_type["label"] if server_type else server["type"],
         type_title=server_type["title"] if server_type else server["type"],
         settings=rows,
         enablement=enablement(server, is_operator=session.is_operator),
@@ -302,15 +286,25 @@ async def load_server(
     apis: Apis, session: Session, server_id: UUID, notice: Notice | None = None
 ) -> ServerDetail:
     """The server as the catalog shows this token (another tenant's: the catalog's 404)."""
+    server, server_type, tenants = await _server_and_type(
+        apis, session, server_id, with_tenants=session.is_operator
+    )
+    return _detail(server, server_type, session, tenants, notice)
+
+
+async def _server_and_type(
+    apis: Apis, session: Session, server_id: UUID, *, with_tenants: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+    """The server, its type (None if the catalog no longer has it) and, `with_tenants`, the tenants
+    (to name its owner), asked at once."""
     calls = [
         apis.catalog.get(f"/servers/{server_id}", session.token),
         apis.catalog.get("/server-types", session.token),
     ]
-    if session.is_operator:
+    if with_tenants:
         calls.append(apis.catalog.get("/tenants", session.token))
     server, types, *rest = await asyncio.gather(*calls)
-    server_type = next((item for item in types if item["name"] == server["type"]), None)
-    return _detail(server, server_type, session, rest[0] if rest else [], notice)
+    return server, _type_named(types, server["type"]), rest[0] if rest else []
 
 
 @dataclass(frozen=True)
@@ -371,8 +365,8 @@ async def run_action(
     except ApiRefused as refused:
         if refused.status not in (403, 409, 422):
             raise
-        fields = "; ".join(f"{name}: {message}" for name, message in refused.fields.items())
-        notice = Notice("error", f"The catalog refused: {fields or refused.detail}")
+        # A 422's detail already names each field (`settings.host: …`).
+        notice = Notice("error", f"The catalog refused: {refused.detail}")
     return ActionOutcome(await load_server(apis, session, server_id, notice), succeeded)
 
 
@@ -384,10 +378,7 @@ async def edit_form(
     apis: Apis, session: Session, server_id: UUID, values: Mapping[str, str] | None = None
 ) -> ServerForm:
     """The edit form: name, settings (secrets blank: unchanged) and limits, filled from the server."""
-    detail = await load_server(apis, session, server_id)
-    server = detail.server
-    types = await apis.catalog.get("/server-types", session.token)
-    server_type = next((item for item in types if item["name"] == server["type"]), None)
+    server, server_type, _ = await _server_and_type(apis, session, server_id, with_tenants=False)
     if server_type is None:
         raise NoSuchPage(f"the type {server['type']!r} is not installed in the catalog")
     current: dict[str, Any] = {"name": server["name"]}
@@ -395,7 +386,7 @@ async def edit_form(
     filled: Mapping[str, Any] = values if values is not None else {**server["settings"], **current}
     return ServerForm(
         server_type=server_type,
-        label=type_label(server["type"]),
+        label=server_type["label"],
         settings=settings_fields(
             server_type["settings_schema"], server_type["secret_fields"], values=filled, editing=True
         ),
@@ -433,9 +424,7 @@ async def save_edit(
         limits = limits_from_form(form)
         current_limits = {key: value for key, value in server.get("limits", {}).items() if value}
         if limits != current_limits:
-            body["limits"] = {
-                key: limits.get(key) for key in ("per_second", "per_minute", "per_hour", "per_day")
-            }
+            body["limits"] = {key: limits.get(key) for key in LIMIT_PERIODS}
     except FormInvalid as invalid:
         errors.update(invalid.errors)
     if errors:

@@ -262,3 +262,12 @@ def test_a_malformed_spec_is_refused_when_it_is_made(changes, problem):
     }
     with pytest.raises(ValueError, match=problem):
         ServerTypeSpec(**{**fields, **changes})
+
+
+def test_every_type_has_a_short_label_for_people_and_a_plugin_gets_one_from_its_name():
+    labels = {spec.name: spec.label for spec in BUILT_IN_TYPES}
+    assert labels["smtp"] == "SMTP relay"
+    assert labels["ses_api"] == "Amazon SES API" and labels["elasticemail_smtp"] == "Elastic Email SMTP"
+    assert labels["direct_mx"] == "Direct to MX"
+    assert len(set(labels.values())) == len(labels)  # a type picker tells them apart
+    assert POSTMARK.label == "Postmark api"

@@ -45,7 +45,7 @@ SERVER = {
     "limits": {"per_hour": 100},
     "last_test": None,
 }
-SERVER_TYPES = [{"name": "smtp", "title": "SMTP", "vendor": "smtp"}]
+SERVER_TYPES = [{"name": "smtp", "label": "SMTP relay", "title": "SMTP", "vendor": "smtp"}]
 
 
 @dataclass
