@@ -9,6 +9,7 @@ from typing import Any
 
 from services.console.app.ports import ApiRefused, Apis
 from services.console.domain.campaign_form import FIELDS, CampaignDraft, draft_from_form
+from services.console.domain.forms import errors_by_field
 from services.console.domain.policy import PolicyForm, api_field_errors, loaded_policy, parse_policy
 from services.console.domain.progress import Progress, available_actions, describe_seconds, progress_of
 from services.console.domain.session import Session
@@ -70,8 +71,7 @@ async def create_campaign(apis: Apis, session: Session, form: Mapping[str, str])
                 if refused.status == 422
                 else {"list_id": refused.detail}
             )
-            errors = {name: message for name, message in fields.items() if name in FIELDS}
-            loose = [f"{name}: {message}" for name, message in fields.items() if name not in FIELDS]
+            errors, loose = errors_by_field(fields, FIELDS)
             view = await new_campaign(apis, session, CampaignDraft(draft.values, errors))
             return NewCampaign(view.lists, view.draft, loose_errors=loose)
         return NewCampaign([], draft, created_id=str(created["id"]))
@@ -191,8 +191,8 @@ async def act_on_campaign(apis: Apis, session: Session, campaign_id: str, action
         await apis.scheduler.post(f"/campaigns/{campaign_id}/{action}", session.token)
     except ApiRefused as refused:
         if refused.status in (409, 422):
-            fields = "; ".join(f"{name}: {message}" for name, message in refused.fields.items())
-            raise ActionRefused(f"The scheduler refused to {action} it: {fields or refused.detail}") from None
+            # A 422's detail already names each field (`content.from_address: …`).
+            raise ActionRefused(f"The scheduler refused to {action} it: {refused.detail}") from None
         raise
 
 

@@ -9,12 +9,15 @@ passwords, and a blank one is left out (on an edit: unchanged).
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, get_args
+
+from shared.contracts import SendingLimits, WarmupSchedule
 
 Kind = str
 """`text`, `password`, `email`, `url`, `number`, `checkbox`, `select`, `textarea`, `date`."""
 
-LIMIT_PERIODS = ("per_second", "per_minute", "per_hour", "per_day")
+LIMIT_PERIODS = tuple(SendingLimits.model_fields)
+"""`per_second`, `per_minute`, `per_hour`, `per_day`: the catalog's `SendingLimits`."""
 LIMIT_LABELS = {
     "per_second": "Per second",
     "per_minute": "Per minute",
@@ -22,7 +25,8 @@ LIMIT_LABELS = {
     "per_day": "Per day",
 }
 SENDS_MAX = 10_000_000
-WARMUP_KINDS = ("linear", "exponential", "table")
+WARMUP_KINDS: tuple[str, ...] = get_args(WarmupSchedule.model_fields["kind"].annotation)
+"""`linear`, `exponential`, `table`: the kinds of the catalog's `WarmupSchedule`."""
 
 
 @dataclass(frozen=True)

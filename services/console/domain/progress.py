@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.console.domain.shares import percentages
+from shared.contracts import FEEDBACK_STATUSES, FINAL_STATUSES, MessageStatus
 
 FINAL_CAMPAIGN_STATES = frozenset({"completed", "cancelled"})
 """Nothing changes any more: the progress view stops polling."""
@@ -31,10 +32,10 @@ MESSAGE_STATES = (
     "suppressed",
     "cancelled",
 )
-DONE_STATES = frozenset({"sent", "failed", "unknown", "suppressed", "cancelled"})
+DONE_STATES = frozenset(status.value for status in FINAL_STATUSES)
 """A message in these states has left the pipeline."""
-AFTER_SENDING = ("bounced", "complained")
-"""Reported later about sent messages (counted in `sent` too)."""
+AFTER_SENDING = tuple(status.value for status in MessageStatus if status in FEEDBACK_STATUSES)
+"""Reported later about sent messages (counted in `sent` too): `bounced`, `complained`."""
 
 STATE_SENTENCES = {
     "draft": "Not launched yet.",

@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from services.console.app.ports import Apis
 from services.console.app.tenants import (
     FormRefused,
     create_plan,
@@ -17,6 +18,7 @@ from services.console.app.tenants import (
     move_tenant,
     plan_body,
 )
+from services.console.domain.session import Session
 from services.console.entrypoints.web import CheckedForm, OperatorSession, Services, page, see_other
 
 router = APIRouter()
@@ -39,6 +41,12 @@ async def tenants_page(
     return page(request, "tenants/index.html", view=view, notice=NOTICES.get(done or ""))
 
 
+async def _refused(request: Request, apis: Apis, session: Session, **form_state: object) -> Response:
+    """The tenants page again (422), with the refused form's values and messages in `form_state`."""
+    view = await load_tenants(apis, session)
+    return page(request, "tenants/index.html", status_code=422, view=view, **form_state)
+
+
 @router.post("/tenants")
 async def tenant_create(
     request: Request, session: OperatorSession, apis: Services, form: CheckedForm
@@ -47,20 +55,16 @@ async def tenant_create(
     try:
         created = await create_tenant(apis, session, name, plan_id)
     except FormRefused as refused:
-        view = await load_tenants(apis, session)
-        return page(
+        return await _refused(
             request,
-            "tenants/index.html",
-            status_code=422,
-            view=view,
+            apis,
+            session,
             tenant_errors=refused.errors,
             tenant_form={"name": name, "plan_id": plan_id},
         )
+    # The token is on this page only; like every page, it is no-store (middleware.SECURITY_HEADERS).
     view = await load_tenants(apis, session)
-    response = page(request, "tenants/created.html", status_code=201, created=created, view=view)
-    # The token is on this page only: no cache, no history copy of it.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return page(request, "tenants/created.html", status_code=201, created=created, view=view)
 
 
 @router.post("/tenants/{tenant_id}/plan")
@@ -70,13 +74,8 @@ async def tenant_move(
     try:
         await move_tenant(apis, session, str(tenant_id), str(form.get("plan_id") or ""))
     except FormRefused as refused:
-        view = await load_tenants(apis, session)
-        return page(
-            request,
-            "tenants/index.html",
-            status_code=422,
-            view=view,
-            move_errors={str(tenant_id): "; ".join(refused.errors.values())},
+        return await _refused(
+            request, apis, session, move_errors={str(tenant_id): "; ".join(refused.errors.values())}
         )
     return see_other("/tenants?done=moved#tenants-title")
 
@@ -92,15 +91,7 @@ async def plan_create(
         body = plan_body(name, managed, own, quota)
         plan_id = await create_plan(apis, session, body)
     except FormRefused as refused:
-        view = await load_tenants(apis, session)
-        return page(
-            request,
-            "tenants/index.html",
-            status_code=422,
-            view=view,
-            plan_errors=refused.errors,
-            plan_form=submitted,
-        )
+        return await _refused(request, apis, session, plan_errors=refused.errors, plan_form=submitted)
     return see_other(f"/plans/{plan_id}?done=plan-created")
 
 
