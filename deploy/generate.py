@@ -232,9 +232,9 @@ def container(
 def process_command(workload: Workload) -> list[str]:
     """What the container runs: `faststream run` for a service, uvicorn (as `python -m`) for the console."""
     entry = registered_service(workload.service)
-    if entry.server == "uvicorn":
-        return ["python", "-m", *entry.command("0.0.0.0", PORT)]
-    return ["faststream", "run", "--factory", entry.factory, "--host", "0.0.0.0", "--port", str(PORT)]
+    command = entry.command("0.0.0.0", PORT)
+    # FastStream installs its command; uvicorn's is run as a module of the image's Python.
+    return command if entry.server == "faststream" else ["python", "-m", *command]
 
 
 def has_instance_id(workload: Workload) -> bool:

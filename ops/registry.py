@@ -55,8 +55,10 @@ class ServiceEntry:
         return settings_class
 
     def command(self, host: str, port: int) -> list[str]:
-        """The arguments after `python -m` that serve the process on `host:port`."""
-        return [self.server, "--factory", self.factory, "--host", host, "--port", str(port)]
+        """The command that serves the process on `host:port` (`faststream run …` or `uvicorn …`), also
+        what follows `python -m`."""
+        verb = ["run"] if self.server == "faststream" else []
+        return [self.server, *verb, "--factory", self.factory, "--host", host, "--port", str(port)]
 
     def create_app(self, settings: ProcessSettings | None = None) -> ServiceApp:
         module, name = self.factory.split(":")

@@ -152,15 +152,7 @@ class ServiceProcess:
 
     def spawn(self) -> Self:
         """Start the process without waiting for it: `is_healthy` tells when it is ready."""
-        server = self.entry.command("127.0.0.1", self.port)
-        # `faststream run` takes the same options after its `run` verb.
-        command = [
-            sys.executable,
-            "-m",
-            server[0],
-            *(["run"] if server[0] == "faststream" else []),
-            *server[1:],
-        ]
+        command = [sys.executable, "-m", *self.entry.command("127.0.0.1", self.port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self._log_offset = log_file.tell()
