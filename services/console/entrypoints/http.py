@@ -20,6 +20,7 @@ from services.console.entrypoints.middleware import ConsoleMiddleware
 from services.console.entrypoints.web import STATIC, PageError, SignInRequired, is_htmx, page, sign_in_url
 from services.console.settings import ConsoleSettings
 from shared import metrics
+from shared.http_limits import install_body_limit
 
 PAGE_MODULES = (auth_pages, pool_pages, server_pages, campaign_pages, tenant_pages)
 
@@ -58,6 +59,8 @@ def create_console(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_probes(app)
     _add_error_pages(app)
+    # Inside the console middleware, so that a refused body's answer carries the security headers too.
+    install_body_limit(app, settings.http_max_body_bytes)
     app.add_middleware(ConsoleMiddleware, cookies=cookies)
     return app
 
